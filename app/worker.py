@@ -1,0 +1,54 @@
+"""The worker process: runs registration workflows and their activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from app import registry
+from app.db import create_pool
+from app.settings import Settings
+from app.temporal import connect
+
+log = logging.getLogger("worker")
+
+# Modules the workflow sandbox must not re-import: native extensions break when
+# loaded twice (a segfault on asyncpg's connection close was seen here), and pure
+# domain rules are deterministic, so sharing them is safe and faster.
+PASSTHROUGH_MODULES = ("asyncpg", "pydantic", "pydantic_core", "stdnum", "chinese_calendar", "domain", "cryptography", "app")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    pool = await create_pool(settings.database_url, min_size=2, max_size=20)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=list(registry.workflow_classes()),
+            activities=list(registry.activity_callables(pool, settings)),
+            activity_executor=executor,
+            workflow_runner=workflow_runner(),
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping")
+    await pool.close()
