@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     embedded_postgres_port: int = 54329
     data_dir: Path = PROJECT_ROOT / "var"
 
+    # The worker touches this file while it is connected, for container healthchecks.
+    worker_heartbeat_file: Path | None = None
+
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
 

@@ -8,6 +8,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -30,6 +31,19 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+async def _heartbeat(client: Client, settings: Settings) -> None:
+    path = settings.worker_heartbeat_file
+    if path is None:
+        return
+    while True:
+        try:
+            await client.service_client.check_health()
+            path.touch()
+        except Exception:  # noqa: BLE001 - a stale file is the signal
+            log.warning("temporal health check failed")
+        await asyncio.sleep(10)
+
+
 async def run_worker(settings: Settings) -> None:
     pool = await create_pool(settings.database_url, min_size=2, max_size=20)
     client = await connect(settings)
@@ -49,6 +63,8 @@ async def run_worker(settings: Settings) -> None:
         )
         log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
         async with worker:
+            heartbeat = asyncio.create_task(_heartbeat(client, settings))
             await stop.wait()
+            heartbeat.cancel()
             log.info("worker stopping")
     await pool.close()

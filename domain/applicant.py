@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, get_args
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
@@ -33,7 +33,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
-from pydantic_core.core_schema import ErrorType
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
 
@@ -63,8 +62,10 @@ _SEPARATORS = str.maketrans("", "", " -()./\u00a0\u2010\u2011\u2012\u2013\u2014\
 _DIGITS = re.compile(r"[0-9]+")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 # Three-digit area codes (010, 02X) only have eight-digit local numbers; the
-# four-digit ones have seven or eight. Local numbers never start with 0 or 1.
-_LANDLINE = re.compile(r"0(?:10|2[0-9])[2-9][0-9]{7}|0[3-9][0-9]{2}[2-9][0-9]{6,7}")
+# four-digit ones have seven or eight. A local number cannot start with 0, the
+# trunk prefix; a leading 1 is rare but placeholder-style numbers such as
+# 010-12345678 are what applicants and our own examples use, so it is allowed.
+_LANDLINE = re.compile(r"0(?:10|2[0-9])[1-9][0-9]{7}|0[3-9][0-9]{2}[1-9][0-9]{6,7}")
 _SERVICE_NUMBER = re.compile(r"[48]00[0-9]{7}")
 _FOUR_HUNDRED = re.compile(r"400[0-9]{7}")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
@@ -81,6 +82,8 @@ _ID_REGIONS: Final = frozenset({
     "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
     "53", "54", "61", "62", "63", "64", "65", "81", "82", "83",
 })
+
+_CODE_KEY: Final = "domain_code"
 
 _PHONE_HINT = (
     "give a mainland mobile number (11 digits starting 13-19) or a landline "
@@ -113,8 +116,9 @@ def normalise_phone(raw: str) -> str:
             "A 400 or 800 service number cannot be used here: give the landline or "
             "mobile number that should actually ring.",
         )
-    # With +86 the landline trunk 0 is dropped (+86 10 1234 5678).
-    if international and not digits.startswith(("0", "1")):
+    # With +86 the landline trunk 0 is dropped (+86 10 1234 5678); Beijing's
+    # 10 then looks like a mobile prefix, so only a full mobile number is left as is.
+    if international and not digits.startswith("0") and not _MOBILE.fullmatch(digits):
         digits = "0" + digits
     if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits):
         return digits
@@ -245,6 +249,12 @@ def _blank_to_none(value: object) -> object:
     return value
 
 
+def _custom_error(code: str, message: str) -> PydanticCustomError:
+    # The code travels in the context too: some of our codes (too_long) are
+    # also pydantic's own error types, and check_application must tell them apart.
+    return PydanticCustomError(code, message, {_CODE_KEY: code})
+
+
 def _rule(check: Callable[[str], str]) -> AfterValidator:
     def run(value: str) -> str:
         try:
@@ -252,7 +262,7 @@ def _rule(check: Callable[[str], str]) -> AfterValidator:
         except InvalidValue as exc:
             # The custom error type is our stable code, so pydantic's error list
             # and check_application report failures the same way.
-            raise PydanticCustomError(exc.code, exc.message) from None
+            raise _custom_error(exc.code, exc.message) from None
 
     return AfterValidator(run)
 
@@ -337,7 +347,7 @@ class ApplicationForm(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.utcoffset() is None:
-            raise PydanticCustomError(
+            raise _custom_error(
                 "timezone_required",
                 "Give the activation time with a UTC offset, e.g. 2025-10-09T09:00:00+08:00.",
             )
@@ -519,7 +529,8 @@ def _check_documents(
         if kind not in present:
             errors.append(FieldError(
                 "documents", "missing_document",
-                f"Missing {kind}: upload the {catalogue.label(kind)} and add it to documents.",
+                f"A {kind} document is required ({catalogue.label(kind)}): upload it and "
+                f"list it in documents.",
             ))
     return errors
 
@@ -587,14 +598,14 @@ _PYDANTIC_CODES: Final[Mapping[str, str]] = {
     "greater_than_equal": "out_of_range",
     "int_from_float": "invalid_type",
 }
-_PYDANTIC_TYPES: Final = frozenset(get_args(ErrorType))
 
 
 def _from_pydantic(detail: ErrorDetails) -> FieldError:
     path = _path(detail["loc"])
     kind = detail["type"]
-    if kind not in _PYDANTIC_TYPES:
-        code = kind  # one of our PydanticCustomError codes
+    ours = detail.get("ctx", {}).get(_CODE_KEY)
+    if isinstance(ours, str):
+        code = ours
     elif kind in _PYDANTIC_CODES:
         code = _PYDANTIC_CODES[kind]
     elif kind.endswith("_type") or kind.startswith("model_attributes"):

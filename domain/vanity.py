@@ -108,6 +108,8 @@ class Classification:
 
 @dataclass(frozen=True, slots=True)
 class TierInfo:
+    """A tier as priced by the rule file; ``rank`` is its index in :data:`TIERS`."""
+
     name: str
     rank: int
     min_monthly_spend_fen: int

@@ -52,7 +52,9 @@ def sha256_of(label: str) -> str:
     return hashlib.sha256(label.encode()).hexdigest()
 
 
-def document_dict(kind: str, *, document_id: str | None = None, content_type: str = "application/pdf") -> dict[str, Any]:
+def document_dict(
+    kind: str, *, document_id: str | None = None, content_type: str = "application/pdf"
+) -> dict[str, Any]:
     ident = document_id or f"doc_{kind}"
     return {
         "kind": kind,

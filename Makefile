@@ -1,0 +1,59 @@
+# Everything installs into ./.venv from uv.lock; only Python 3.11+ and make are needed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service clean-data
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+## Start the whole system on embedded defaults (PostgreSQL, Temporal + UI, migrations, worker, API).
+dev: install
+	$(PY) -m app dev
+
+## Lint, type checks and the test suite.
+test: install lint typecheck pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+pytest: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## Production-shaped single parts, against DATABASE_URL / TEMPORAL_ADDRESS.
+migrate: install
+	$(PY) -m app migrate
+
+api: install
+	$(PY) -m app api
+
+worker: install
+	$(PY) -m app worker
+
+bench-inventory: install
+	$(PY) -m bench.inventory_bench
+
+bench-registration: install
+	$(PY) -m bench.registration_bench
+
+bench-api: install
+	$(PY) -m bench.api_bench
+
+bench-service: install
+	$(PY) -m bench.service_bench
+
+## Delete the embedded servers' data (./var).
+clean-data:
+	rm -rf var

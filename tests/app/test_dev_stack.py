@@ -1,0 +1,139 @@
+"""`python -m app dev` brings up the whole system; Ctrl-C stops every child; data survives."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+
+from app.embedded import free_port
+from app.settings import PROJECT_ROOT
+
+
+def _descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = (int(x) for x in line.split())
+        children.setdefault(pp, []).append(p)
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for c in children.get(stack.pop(), []):
+            if c not in found:
+                found.add(c)
+                stack.append(c)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class DevStack:
+    def __init__(self, data_dir: Path) -> None:
+        self.api_port = free_port()
+        self.pg_port = free_port()
+        self.temporal_port = free_port()
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")
+        } | {
+            "DATA_DIR": str(data_dir),
+            "API_PORT": str(self.api_port),
+            "EMBEDDED_POSTGRES_PORT": str(self.pg_port),
+            "EMBEDDED_TEMPORAL_PORT": str(self.temporal_port),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "ENVIRONMENT": "development",
+        }
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = data_dir.parent / f"dev-{uuid.uuid4().hex[:6]}.log"
+
+    def start(self, timeout: float = 240) -> str:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "dev"],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=open(self.log, "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/readyz", timeout=2) as r:
+                    if r.status == 200 and "is up" in self.log.read_text():
+                        return self.log.read_text()
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("dev stack not ready:\n" + self.log.read_text()[-3000:])
+
+    def interrupt(self) -> set[int]:
+        assert self.proc is not None
+        tree = _descendants(self.proc.pid)
+        assert tree, "dev stack has no children"
+        self.proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+        assert self.proc.wait(90) == 0, self.log.read_text()[-3000:]
+        return tree
+
+
+@pytest.mark.slow
+def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+    stack = DevStack(tmp_path / "var")
+    out = stack.start()
+    assert f"http://127.0.0.1:{stack.api_port}/docs" in out
+    assert "Temporal UI" in out
+    db_url = f"postgres://postgres@127.0.0.1:{stack.pg_port}/hotline400"
+    workflow_id = f"persist-{uuid.uuid4()}"
+    marker = uuid.uuid4()
+
+    async def write() -> None:
+        conn = await asyncpg.connect(db_url)
+        await conn.execute(
+            """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
+               correlation_id, occurred_at) VALUES ('dev-stack', 1, $1, 'Persisted', 't', 'system', 'c', now())""",
+            marker,
+        )
+        await conn.close()
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        await client.start_workflow("NotRegisteredAnywhere", id=workflow_id, task_queue="nobody-polls")
+
+    asyncio.run(write())
+    tree = stack.interrupt()
+    time.sleep(1)
+    leftovers = [p for p in tree if _alive(p)]
+    assert not leftovers, f"orphan processes after Ctrl-C: {leftovers}"
+
+    stack.start()
+
+    async def read() -> tuple[object, object]:
+        conn = await asyncpg.connect(db_url)
+        found = await conn.fetchval("SELECT event_type FROM domain_event WHERE event_id=$1", marker)
+        await conn.close()
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        return found, desc.status
+
+    found, status = asyncio.run(read())
+    stack.interrupt()
+    assert found == "Persisted"
+    assert status is not None and status.name == "RUNNING"
