@@ -1,19 +1,34 @@
 """Remote codec endpoint for the Temporal Web UI (``--ui-codec-endpoint``).
 
-The UI posts ``{"payloads": [...]}`` to ``/encode`` or ``/decode``.
+The UI posts ``{"payloads": [...]}`` to ``/encode`` or ``/decode``. Decoding
+reveals personal data, so outside development it needs an operator or admin key
+(configure the UI to pass one); the embedded dev UI calls it without credentials.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from api.auth import Role
+from api.errors import Forbidden, Unauthorized
 from app.codec import EncryptionCodec
 
-router = APIRouter(prefix="/v1/codec", tags=["codec"])
+
+def _staff_if_required(request: Request) -> None:
+    if not request.app.state.codec_requires_auth:
+        return
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Unauthorized()
+    if principal.role not in (Role.OPERATOR, Role.ADMIN):
+        raise Forbidden("Only operators and admins may use the payload codec")
+
+
+router = APIRouter(prefix="/v1/codec", tags=["codec"], dependencies=[Depends(_staff_if_required)])
 
 
 def _codec(request: Request) -> EncryptionCodec:

@@ -39,7 +39,10 @@ async def _check_temporal(request: Request) -> str | None:
 )
 async def readyz(request: Request) -> JSONResponse:
     pg, tmp = await asyncio.gather(_check_postgres(request), _check_temporal(request))
-    checks = {"postgres": "ok" if pg is None else "unavailable", "temporal": "ok" if tmp is None else "unavailable"}
+    checks = {
+        "postgres": "ok" if pg is None else "unavailable",
+        "temporal": "ok" if tmp is None else "unavailable",
+    }
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
         return JSONResponse(

@@ -5,15 +5,26 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import codec, health
-from api.errors import install_error_handlers
+from api import codec, errors, health
+from api.auth import AuthenticationMiddleware, Authenticator
+from api.config import ApiSettings
+from api.db import Context
+from api.errors import PayloadTooLarge, install_error_handlers, problem
+from api.openapi import install_openapi
+from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
+from api.services.documents import DocumentCipher
+from api.services.workflow import WorkflowGateway
 from app.codec import EncryptionCodec
 from app.db import create_pool
 from app.logging_setup import request_id_var
@@ -22,20 +33,132 @@ from app.temporal import data_converter
 
 log = logging.getLogger("api")
 
+_PUBLIC = ("/healthz", "/readyz", "/docs", "/redoc", "/v1/openapi.json")
+_MULTIPART_OVERHEAD = 64 * 1024
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+class RequestIdMiddleware:
+    """X-Request-ID in and out, in every log line, and one access log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = (incoming or uuid.uuid4().hex)[:64]
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413 before they are buffered: by the
+    declared Content-Length when there is one, else while the body streams in."""
+
+    def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if scope["path"].startswith("/v1/documents") else self.json_limit
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            response = problem(
+                413,
+                PayloadTooLarge.code,
+                PayloadTooLarge.title,
+                f"The request body may be at most {limit} bytes",
+                scope["path"],
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # An HTTPException passes through FastAPI's body reading as is;
+                    # any other exception there would become a 400.
+                    raise HTTPException(413, f"The request body may be at most {limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _is_public(codec_open: bool) -> Callable[[str], bool]:
+    def check(path: str) -> bool:
+        if path in _PUBLIC or path.startswith("/docs"):
+            return True
+        if codec_open and path.startswith("/v1/codec/"):
+            return True
+        return not path.startswith("/v1/")
+
+    return check
+
+
+def create_app(settings: Settings | None = None, api_settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    api_settings = api_settings or ApiSettings()
+    errors.RETRY_AFTER_SECONDS = api_settings.retry_after_seconds
+    codec_requires_auth = (
+        api_settings.codec_requires_auth
+        if api_settings.codec_requires_auth is not None
+        else settings.environment != "development"
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # min_size=0 and a lazy client: the process starts even while a backing
         # service is down, and /readyz says which one.
-        app.state.pool = await create_pool(settings.database_url, min_size=0, max_size=20)
+        app.state.pool = await create_pool(
+            settings.database_url, min_size=0, max_size=api_settings.pool_max_size
+        )
         app.state.temporal = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=data_converter(settings.encryption_keys),
             lazy=True,
+        )
+        app.state.gateway = WorkflowGateway(
+            app.state.temporal, settings.temporal_task_queue, api_settings.update_timeout_seconds
+        )
+        app.state.ctx = Context(
+            settings=settings,
+            api=api_settings,
+            pool=app.state.pool,
+            temporal=app.state.temporal,
+            codec=app.state.codec,
         )
         try:
             yield
@@ -45,40 +168,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="400 number registration API",
         version="1.0.0",
-        description="Register China's 400 service numbers: apply, audit, allocate, verify, activate.",
+        description=(
+            "Register China's 400 service numbers: apply, audit, allocate, verify, activate.\n\n"
+            "Authenticate with `Authorization: Bearer h400_<id>_<secret>`. Each key has one role: "
+            "`applicant` (bound to one organisation), `operator`, `admin` or `viewer` (dashboards). "
+            "Errors are RFC 9457 `application/problem+json` with a stable `code` and, for invalid "
+            "input, `errors` naming each field."
+        ),
         lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()],
+                allow_methods=["POST", "GET"],
+                allow_headers=["*"],
+            ),
+            Middleware(
+                BodyLimitMiddleware,
+                json_limit=api_settings.max_json_bytes,
+                upload_limit=api_settings.max_upload_bytes + _MULTIPART_OVERHEAD,
+            ),
+            Middleware(AuthenticationMiddleware, is_public=_is_public(not codec_requires_auth)),
+        ],
     )
     app.state.settings = settings
+    app.state.api_settings = api_settings
     app.state.codec = EncryptionCodec(settings.encryption_keys)
+    app.state.document_cipher = DocumentCipher(settings.encryption_keys)
+    app.state.authenticator = Authenticator(settings.api_key_pepper, api_settings.auth_cache_seconds)
+    app.state.codec_requires_auth = codec_requires_auth
     install_error_handlers(app)
+    install_openapi(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid[:64])
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-            response.headers["X-Request-ID"] = rid[:64]
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
-
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=[o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()],
-        allow_methods=["POST", "GET"],
-        allow_headers=["*"],
-    )
     app.include_router(health.router)
     app.include_router(codec.router)
+    for router in (
+        catalogue.router,
+        numbers.router,
+        documents.router,
+        applications.router,
+        operations.router,
+        dashboard.router,
+        keys.router,
+    ):
+        app.include_router(router)
     return app

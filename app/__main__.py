@@ -1,9 +1,9 @@
 """Entry points: `python -m app <command>`.
 
-  dev      the whole system on embedded defaults (PostgreSQL, Temporal, worker, API)
-  api      the HTTP API alone, against DATABASE_URL and TEMPORAL_ADDRESS
-  worker   the Temporal worker alone
-  migrate  apply database migrations (dbmate up)
+dev      the whole system on embedded defaults (PostgreSQL, Temporal, worker, API)
+api      the HTTP API alone, against DATABASE_URL and TEMPORAL_ADDRESS
+worker   the Temporal worker alone
+migrate  apply database migrations (dbmate up)
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from app.settings import Settings, get_settings
 
 
 def _require_servers(settings: Settings, command: str) -> None:
-    missing = [n for n, v in (("DATABASE_URL", settings.database_url), ("TEMPORAL_ADDRESS", settings.temporal_address)) if not v]
+    missing = [
+        n
+        for n, v in (("DATABASE_URL", settings.database_url), ("TEMPORAL_ADDRESS", settings.temporal_address))
+        if not v
+    ]
     if missing:
         sys.exit(f"{command}: set {' and '.join(missing)} (or use `python -m app dev` for embedded servers)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="start everything on embedded defaults")
     sub.add_parser("api", help="run the HTTP API (uvicorn)")

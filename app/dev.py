@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from subprocess import Popen
 from types import FrameType
 
 from app.db import migrate
-import subprocess
-
 from app.embedded import (
     EmbeddedPostgres,
     EmbeddedTemporal,
@@ -35,7 +34,10 @@ BootstrapHook = Callable[[Settings], list[str]]
 
 
 def bootstrap_hooks() -> list[BootstrapHook]:
+    from api.demo import demo_keys_hook
+
     hooks: list[BootstrapHook] = []
+    hooks.append(demo_keys_hook)  # a demo API key per role, stable across restarts
     return hooks
 
 
@@ -120,7 +122,7 @@ def run_dev(settings: Settings) -> int:
 
 def _spawn_inherit(args: list[str], env: dict[str, str]) -> Popen[bytes]:
     # Children share the terminal's stderr so their log lines interleave with ours.
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         python_module_command("app", *args),
         env=env,
         stdin=subprocess.DEVNULL,
@@ -139,7 +141,7 @@ def _wait_http(settings: Settings, children: list[tuple[str, Popen[bytes]]], tim
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited at start with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own localhost URL
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.3)

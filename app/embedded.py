@@ -98,7 +98,7 @@ def spawn(
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         stdout = open(log_path, "ab")  # noqa: SIM115 - handed to the child for its lifetime
-    return subprocess.Popen(  # noqa: S603 - argv built from trusted settings
+    return subprocess.Popen(
         args,
         env=env,
         user=user,
@@ -161,12 +161,16 @@ class EmbeddedPostgres:
         try:
             pwd.getpwnam(_PG_SYSTEM_USER)
         except KeyError:
-            subprocess.run(  # noqa: S603
+            subprocess.run(
                 ["useradd", "--system", "--no-create-home", _PG_SYSTEM_USER], check=True
             )
         _open_traversal(self.bin_dir.parent)
         for path in self.bin_dir.parent.rglob("*"):
-            path.chmod(path.stat().st_mode | 0o055 if path.is_dir() or os.access(path, os.X_OK) else path.stat().st_mode | 0o044)
+            path.chmod(
+                path.stat().st_mode | 0o055
+                if path.is_dir() or os.access(path, os.X_OK)
+                else path.stat().st_mode | 0o044
+            )
         return _PG_SYSTEM_USER
 
     def _chown(self, path: Path, user: str | None) -> None:
@@ -191,7 +195,7 @@ class EmbeddedPostgres:
                 shutil.rmtree(pgdata)
             pgdata.mkdir()
             self._chown(self.data_dir, user)
-            subprocess.run(  # noqa: S603
+            subprocess.run(
                 [
                     str(self.bin_dir / "initdb"),
                     "-D",
@@ -244,9 +248,7 @@ class EmbeddedPostgres:
         except PermissionError:
             pass
         else:
-            raise RuntimeError(
-                f"PostgreSQL already runs on {self.data_dir} (pid {pid}); stop it first"
-            )
+            raise RuntimeError(f"PostgreSQL already runs on {self.data_dir} (pid {pid}); stop it first")
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -258,7 +260,7 @@ class EmbeddedPostgres:
                 try:
                     asyncio.run(_ping(self.admin_url))
                     return
-                except Exception:  # noqa: BLE001 - still starting up
+                except Exception:  # noqa: BLE001, S110 - still starting up, poll again
                     pass
             time.sleep(0.2)
         raise TimeoutError(f"embedded PostgreSQL did not start within {timeout}s")

@@ -42,7 +42,8 @@ class JsonFormatter(logging.Formatter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        base = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        base = f"{clock} {record.levelname:<7} {record.name}: {record.getMessage()}"
         extras = {
             k: v
             for k, v in record.__dict__.items()

@@ -7,16 +7,32 @@ same set.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from activities.carrier import CarrierGateway
+
 
 def workflow_classes() -> Sequence[type]:
-    return []
+    from workflows.registration import RegistrationWorkflow
+
+    return [RegistrationWorkflow]
+
+
+def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
+    """The carrier provisioning client. Only the fake carrier exists so far; a real
+    carrier integration is chosen here when there is one."""
+    from activities.carrier import FakeCarrier
+
+    return FakeCarrier(pool)
 
 
 def activity_callables(pool: asyncpg.Pool, settings: Settings) -> Sequence[Callable[..., Any]]:
-    return []
+    from activities.registration import RegistrationActivities
+
+    registration = RegistrationActivities(pool, settings, carrier_gateway(pool, settings))
+    return [*registration.callables()]

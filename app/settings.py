@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     durations: CarrierDurations = Field(default_factory=CarrierDurations)
     carrier_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hold_ttl: timedelta = timedelta(minutes=30)
+    # Registration fees and carrier provisioning (domain.md defaults).
+    first_prepayment_months: int = 3
+    first_prepayment_floor_fen: int = 60_000
+    carrier_call_timeout: timedelta = timedelta(seconds=30)
+    carrier_retry_initial: timedelta = timedelta(seconds=1)
+    carrier_retry_max_interval: timedelta = timedelta(minutes=5)
+    carrier_retry_max_attempts: int = 20
+    # Lease on a number held for an application under audit (renewed while it lasts).
+    registration_hold_lease: timedelta = timedelta(days=7)
     default_embedded_block: str = "4006"
 
     @field_validator("carrier_overrides", mode="before")
@@ -99,9 +108,7 @@ class Settings(BaseSettings):
     def _refuse_dev_secrets(self) -> Settings:
         if self.environment == "production":
             if _DEV_ENCRYPTION_KEY in self.payload_encryption_keys.split(","):
-                raise ValueError(
-                    "PAYLOAD_ENCRYPTION_KEYS must be set to a real key outside development"
-                )
+                raise ValueError("PAYLOAD_ENCRYPTION_KEYS must be set to a real key outside development")
             if self.api_key_pepper == _DEV_API_KEY_PEPPER:
                 raise ValueError("API_KEY_PEPPER must be set to a real secret outside development")
             if not self.database_url or not self.temporal_address:
@@ -109,7 +116,7 @@ class Settings(BaseSettings):
         for carrier, values in self.carrier_overrides.items():
             try:
                 CarrierDurations(**{**self.durations.model_dump(), **values})
-            except Exception as exc:  # noqa: BLE001 - re-raised with the carrier named
+            except Exception as exc:
                 raise ValueError(f"CARRIER_OVERRIDES[{carrier!r}] is invalid: {exc}") from exc
         return self
 

@@ -22,7 +22,16 @@ log = logging.getLogger("worker")
 # Modules the workflow sandbox must not re-import: native extensions break when
 # loaded twice (a segfault on asyncpg's connection close was seen here), and pure
 # domain rules are deterministic, so sharing them is safe and faster.
-PASSTHROUGH_MODULES = ("asyncpg", "pydantic", "pydantic_core", "stdnum", "chinese_calendar", "domain", "cryptography", "app")
+PASSTHROUGH_MODULES = (
+    "asyncpg",
+    "pydantic",
+    "pydantic_core",
+    "stdnum",
+    "chinese_calendar",
+    "domain",
+    "cryptography",
+    "app",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

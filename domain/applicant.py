@@ -77,11 +77,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # requires the county to have existed in the birth year; that rejects real IDs
 # (e.g. Pudong 310115 for anyone born before 1992, since the code is assigned
 # at registration, not birth), so only the province is checked here.
-_ID_REGIONS: Final = frozenset({
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34",
-    "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
-    "53", "54", "61", "62", "63", "64", "65", "81", "82", "83",
-})
+_ID_REGIONS: Final = frozenset(
+    str(code)
+    for first, last in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (81, 83))
+    for code in range(first, last + 1)
+)
 
 _CODE_KEY: Final = "domain_code"
 
@@ -101,7 +101,7 @@ def normalise_phone(raw: str) -> str:
     international = False
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
-            digits, international = digits[len(prefix):], True
+            digits, international = digits[len(prefix) :], True
             break
     if not digits:
         raise InvalidValue("required", "A phone number is required: " + _PHONE_HINT + ".")
@@ -215,9 +215,7 @@ def _text(max_length: int) -> Callable[[str], str]:
         if not value:
             raise InvalidValue("required", "This field is required and must not be blank.")
         if len(value) > max_length:
-            raise InvalidValue(
-                "too_long", f"Use at most {max_length} characters (got {len(value)})."
-            )
+            raise InvalidValue("too_long", f"Use at most {max_length} characters (got {len(value)}).")
         return value
 
     return check
@@ -422,25 +420,34 @@ def _check_destinations(raw: object) -> list[FieldError]:
         return []
     errors: list[FieldError] = []
     if len(raw) < MIN_DESTINATION_NUMBERS:
-        errors.append(FieldError(
-            "destination_numbers", "too_few",
-            f"Give at least {MIN_DESTINATION_NUMBERS} number the 400 number should ring.",
-        ))
+        errors.append(
+            FieldError(
+                "destination_numbers",
+                "too_few",
+                f"Give at least {MIN_DESTINATION_NUMBERS} number the 400 number should ring.",
+            )
+        )
     elif len(raw) > MAX_DESTINATION_NUMBERS:
-        errors.append(FieldError(
-            "destination_numbers", "too_many",
-            f"Give at most {MAX_DESTINATION_NUMBERS} destination numbers (got {len(raw)}).",
-        ))
+        errors.append(
+            FieldError(
+                "destination_numbers",
+                "too_many",
+                f"Give at most {MAX_DESTINATION_NUMBERS} destination numbers (got {len(raw)}).",
+            )
+        )
     first_seen: dict[str, int] = {}
     for index, item in enumerate(raw):
         number = _try(normalise_phone, item)
         if number is None:
             continue
         if number in first_seen:
-            errors.append(FieldError(
-                f"destination_numbers[{index}]", "duplicate",
-                f"Same number as destination_numbers[{first_seen[number]}]: remove one of them.",
-            ))
+            errors.append(
+                FieldError(
+                    f"destination_numbers[{index}]",
+                    "duplicate",
+                    f"Same number as destination_numbers[{first_seen[number]}]: remove one of them.",
+                )
+            )
         else:
             first_seen[number] = index
     return errors
@@ -449,10 +456,13 @@ def _check_destinations(raw: object) -> list[FieldError]:
 def _check_number_choice(data: Mapping[str, Any]) -> list[FieldError]:
     requested = _blank_to_none(data.get("requested_number"))
     if requested is None and data.get("number_criteria") is None:
-        return [FieldError(
-            "requested_number", "number_or_criteria_required",
-            "Give requested_number (a 400 number found by search) or number_criteria.",
-        )]
+        return [
+            FieldError(
+                "requested_number",
+                "number_or_criteria_required",
+                "Give requested_number (a 400 number found by search) or number_criteria.",
+            )
+        ]
     return []
 
 
@@ -462,11 +472,14 @@ def _check_agent(data: Mapping[str, Any]) -> list[FieldError]:
         return []
     agent_id = _try(normalise_id_number, agent.get("id_number"))
     if agent_id is not None and agent_id == _try(normalise_id_number, legal_rep.get("id_number")):
-        return [FieldError(
-            "agent.id_number", "same_as_legal_representative",
-            "The agent is the legal representative: leave agent out when the legal "
-            "representative files in person.",
-        )]
+        return [
+            FieldError(
+                "agent.id_number",
+                "same_as_legal_representative",
+                "The agent is the legal representative: leave agent out when the legal "
+                "representative files in person.",
+            )
+        ]
     return []
 
 
@@ -488,9 +501,7 @@ def _check_documents(
     if required is None:
         # The case is not fully known, but what every case needs is: say so now
         # rather than after the next round trip.
-        required = catalogue.baseline_documents(
-            has_agent, carrier if carrier in catalogue.carriers else None
-        )
+        required = catalogue.baseline_documents(has_agent, carrier if carrier in catalogue.carriers else None)
 
     raw_docs = data.get("documents", [])
     if not isinstance(raw_docs, list):
@@ -505,33 +516,45 @@ def _check_documents(
             if kind in catalogue.document_kinds:
                 present.add(kind)
             else:
-                errors.append(FieldError(
-                    f"documents[{index}].kind", "unknown_document_kind",
-                    f"Use one of: {', '.join(catalogue.document_kinds)}.",
-                ))
+                errors.append(
+                    FieldError(
+                        f"documents[{index}].kind",
+                        "unknown_document_kind",
+                        f"Use one of: {', '.join(catalogue.document_kinds)}.",
+                    )
+                )
         content_type = _try(_content_type, doc.get("content_type"))
         if content_type is not None and content_type not in catalogue.accepted_content_types:
-            errors.append(FieldError(
-                f"documents[{index}].content_type", "unsupported_content_type",
-                f"Upload the document as one of: {', '.join(sorted(catalogue.accepted_content_types))}.",
-            ))
+            errors.append(
+                FieldError(
+                    f"documents[{index}].content_type",
+                    "unsupported_content_type",
+                    f"Upload the document as one of: {', '.join(sorted(catalogue.accepted_content_types))}.",
+                )
+            )
         document_id = _try(_text(64), doc.get("document_id"))
         if document_id is not None:
             if document_id in ids_seen:
-                errors.append(FieldError(
-                    f"documents[{index}].document_id", "duplicate",
-                    f"Same document as documents[{ids_seen[document_id]}]: list each upload once.",
-                ))
+                errors.append(
+                    FieldError(
+                        f"documents[{index}].document_id",
+                        "duplicate",
+                        f"Same document as documents[{ids_seen[document_id]}]: list each upload once.",
+                    )
+                )
             else:
                 ids_seen[document_id] = index
 
     for kind in required:
         if kind not in present:
-            errors.append(FieldError(
-                "documents", "missing_document",
-                f"A {kind} document is required ({catalogue.label(kind)}): upload it and "
-                f"list it in documents.",
-            ))
+            errors.append(
+                FieldError(
+                    "documents",
+                    "missing_document",
+                    f"A {kind} document is required ({catalogue.label(kind)}): upload it and "
+                    f"list it in documents.",
+                )
+            )
     return errors
 
 
@@ -544,22 +567,31 @@ def _unknown_key_errors(
     # Checked one by one rather than via required_documents' exception, which
     # would only name the first unknown key.
     if carrier not in catalogue.carriers:
-        return [FieldError(
-            "carrier", "unknown_carrier",
-            f"Unknown carrier: use one of {', '.join(catalogue.carrier_codes)}.",
-        )]
+        return [
+            FieldError(
+                "carrier",
+                "unknown_carrier",
+                f"Unknown carrier: use one of {', '.join(catalogue.carrier_codes)}.",
+            )
+        ]
     entry = catalogue.carrier(carrier)
     errors: list[FieldError] = []
     if company_type is not None and company_type not in entry.company_types:
-        errors.append(FieldError(
-            "company_type", "unknown_company_type",
-            f"Unknown company type for {carrier}: use one of {', '.join(entry.company_types)}.",
-        ))
+        errors.append(
+            FieldError(
+                "company_type",
+                "unknown_company_type",
+                f"Unknown company type for {carrier}: use one of {', '.join(entry.company_types)}.",
+            )
+        )
     if industry is not None and industry not in entry.industries:
-        errors.append(FieldError(
-            "industry", "unknown_industry",
-            f"Unknown industry for {carrier}: use one of {', '.join(entry.industries)}.",
-        ))
+        errors.append(
+            FieldError(
+                "industry",
+                "unknown_industry",
+                f"Unknown industry for {carrier}: use one of {', '.join(entry.industries)}.",
+            )
+        )
     return errors
 
 
@@ -583,7 +615,8 @@ def _unknown_fields(data: Mapping[str, Any]) -> list[FieldError]:
 def _unknown_keys(data: Mapping[Any, Any], model: type[BaseModel], prefix: str) -> list[FieldError]:
     return [
         FieldError(
-            f"{prefix}{key}", "unknown_field",
+            f"{prefix}{key}",
+            "unknown_field",
             f"Not a field here: check the spelling (fields are "
             f"{', '.join(model.model_fields)}) or remove it.",
         )

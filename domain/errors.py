@@ -42,9 +42,7 @@ class ValidationFailed(Exception):
     def __str__(self) -> str:
         if not self.errors:
             return "validation failed"
-        shown = "; ".join(
-            f"{e.field or '<payload>'}: {e.code}" for e in self.errors[:5]
-        )
+        shown = "; ".join(f"{e.field or '<payload>'}: {e.code}" for e in self.errors[:5])
         more = len(self.errors) - 5
         suffix = f"; and {more} more" if more > 0 else ""
         return f"{len(self.errors)} field error(s): {shown}{suffix}"

@@ -34,9 +34,7 @@ class UnknownRequirementKey(ValueError):
         self.known = tuple(known)
         self.carrier = carrier
         scope = f" for carrier {carrier!r}" if carrier else ""
-        super().__init__(
-            f"unknown {self.what} {value!r}{scope}; known: {', '.join(self.known) or 'none'}"
-        )
+        super().__init__(f"unknown {self.what} {value!r}{scope}; known: {', '.join(self.known) or 'none'}")
 
 
 class UnknownCarrier(UnknownRequirementKey):

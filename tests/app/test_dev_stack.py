@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from app.embedded import free_port
 from app.settings import PROJECT_ROOT
@@ -53,9 +53,7 @@ class DevStack:
         self.api_port = free_port()
         self.pg_port = free_port()
         self.temporal_port = free_port()
-        self.env = {
-            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")
-        } | {
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")} | {
             "DATA_DIR": str(data_dir),
             "API_PORT": str(self.api_port),
             "EMBEDDED_POSTGRES_PORT": str(self.pg_port),
@@ -109,8 +107,9 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     async def write() -> None:
         conn = await asyncpg.connect(db_url)
         await conn.execute(
-            """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
-               correlation_id, occurred_at) VALUES ('dev-stack', 1, $1, 'Persisted', 't', 'system', 'c', now())""",
+            """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor,
+               actor_role, correlation_id, occurred_at)
+               VALUES ('dev-stack', 1, $1, 'Persisted', 't', 'system', 'c', now())""",
             marker,
         )
         await conn.close()
@@ -125,7 +124,7 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
 
     stack.start()
 
-    async def read() -> tuple[object, object]:
+    async def read() -> tuple[object, WorkflowExecutionStatus | None]:
         conn = await asyncpg.connect(db_url)
         found = await conn.fetchval("SELECT event_type FROM domain_event WHERE event_id=$1", marker)
         await conn.close()
@@ -136,4 +135,4 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     found, status = asyncio.run(read())
     stack.interrupt()
     assert found == "Persisted"
-    assert status is not None and status.name == "RUNNING"
+    assert status == WorkflowExecutionStatus.RUNNING

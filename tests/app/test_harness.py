@@ -19,7 +19,9 @@ from workflows.search_attributes import STAGE
 async def test_migrations_created_the_core_tables(db: asyncpg.Connection) -> None:
     tables = {
         r["table_name"]
-        for r in await db.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema='public'")
+        for r in await db.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
+        )
     }
     assert {"carrier", "carrier_prefix", "number_inventory", "domain_event", "registration"} <= tables
     assert await db.fetchval("SELECT carrier_code FROM carrier_prefix WHERE prefix='4008'") == "china_telecom"
@@ -57,7 +59,10 @@ async def test_dev_server_runs_workflows_and_indexes_search_attributes(
     temporal_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     async with Worker(
-        temporal_env.client, task_queue=task_queue, workflows=[_SleepyWorkflow], workflow_runner=workflow_runner()
+        temporal_env.client,
+        task_queue=task_queue,
+        workflows=[_SleepyWorkflow],
+        workflow_runner=workflow_runner(),
     ):
         handle = await temporal_env.client.start_workflow(
             _SleepyWorkflow.run, id=f"harness-{uuid.uuid4()}", task_queue=task_queue

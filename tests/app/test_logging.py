@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_json_formatter_keeps_exceptions_on_one_line() -> None:
     try:
         raise ValueError("boom")
     except ValueError:
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, __import__("sys").exc_info())
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
     out = JsonFormatter().format(record)
     assert "\n" not in out
     assert "boom" in json.loads(out)["exc"]

@@ -13,13 +13,18 @@ REAL_KEY = base64.b64encode(b"k" * 32).decode()
 
 def test_production_refuses_the_development_secrets() -> None:
     with pytest.raises(ValidationError, match="PAYLOAD_ENCRYPTION_KEYS"):
-        Settings(_env_file=None, environment="production", database_url="postgres://x", temporal_address="t:1")  # type: ignore[call-arg]
+        Settings(
+            _env_file=None, environment="production", database_url="postgres://x", temporal_address="t:1"
+        )  # type: ignore[call-arg]
 
 
 def test_production_refuses_missing_servers() -> None:
     with pytest.raises(ValidationError, match="DATABASE_URL"):
         Settings(  # type: ignore[call-arg]
-            _env_file=None, environment="production", payload_encryption_keys=REAL_KEY, api_key_pepper="p" * 32
+            _env_file=None,
+            environment="production",
+            payload_encryption_keys=REAL_KEY,
+            api_key_pepper="p" * 32,
         )
 
 

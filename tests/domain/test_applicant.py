@@ -116,8 +116,12 @@ def test_model_json_round_trip() -> None:
     form = valid_application(
         agent=agent_dict(),
         documents=valid_application_dict()["documents"] + agent_documents(),
-        number_criteria={"tier": "gold", "ends_with": "888", "exclude_four": True,
-                         "max_monthly_spend_fen": 150_000},
+        number_criteria={
+            "tier": "gold",
+            "ends_with": "888",
+            "exclude_four": True,
+            "max_monthly_spend_fen": 150_000,
+        },
     )
     text = form.model_dump_json()
     json.loads(text)  # plain JSON, no custom encoders needed
@@ -237,7 +241,10 @@ def test_credit_code_rules(raw: str, code: str) -> None:
     assert info.value.code == code
 
 
-@given(body=st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9), head=st.sampled_from(["91440300", "12110000"]))
+@given(
+    body=st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9),
+    head=st.sampled_from(["91440300", "12110000"]),
+)
 def test_credit_code_check_character_property(body: str, head: str) -> None:
     code = make_uscc(head + body)
     assert normalise_credit_code(code.lower()) == code
@@ -365,7 +372,10 @@ def test_agent_who_is_the_legal_rep_is_flagged(catalogue: RequirementsCatalogue)
     [
         ([], {("destination_numbers", "too_few")}),
         ([f"1380013{i:04d}" for i in range(MAX_DESTINATION_NUMBERS)], set()),
-        ([f"1380013{i:04d}" for i in range(MAX_DESTINATION_NUMBERS + 1)], {("destination_numbers", "too_many")}),
+        (
+            [f"1380013{i:04d}" for i in range(MAX_DESTINATION_NUMBERS + 1)],
+            {("destination_numbers", "too_many")},
+        ),
         ([MOBILE, "010-12345678", "01012345678"], {("destination_numbers[2]", "duplicate")}),
         (["+86 13800138000", MOBILE], {("destination_numbers[1]", "duplicate")}),
         ([MOBILE, "4001234567"], {("destination_numbers[1]", "service_number_not_allowed")}),
@@ -397,12 +407,18 @@ def test_destination_numbers_required(catalogue: RequirementsCatalogue) -> None:
         (4000123456, None, {("requested_number", "invalid_type")}),
         (None, {"ends_with": "88a"}, {("number_criteria.ends_with", "invalid_format")}),
         (None, {"max_monthly_spend_fen": -1}, {("number_criteria.max_monthly_spend_fen", "out_of_range")}),
-        (None, {"max_monthly_spend_fen": "5000"}, {("number_criteria.max_monthly_spend_fen", "invalid_type")}),
+        (
+            None,
+            {"max_monthly_spend_fen": "5000"},
+            {("number_criteria.max_monthly_spend_fen", "invalid_type")},
+        ),
         (None, {"max_monthly_spend_fen": 50.5}, {("number_criteria.max_monthly_spend_fen", "invalid_type")}),
         (None, {"ends_with": "888", "endswith": "8"}, {("number_criteria.endswith", "unknown_field")}),
     ],
 )
-def test_number_choice(catalogue: RequirementsCatalogue, requested: Any, criteria: Any, expected: set[Any]) -> None:
+def test_number_choice(
+    catalogue: RequirementsCatalogue, requested: Any, criteria: Any, expected: set[Any]
+) -> None:
     assert check(catalogue, requested_number=requested, number_criteria=criteria) == expected
 
 
@@ -421,13 +437,17 @@ def test_activation_at(catalogue: RequirementsCatalogue, value: Any, expected: s
 
 
 def test_activation_at_naive_datetime_object(catalogue: RequirementsCatalogue) -> None:
-    assert check(catalogue, activation_at=datetime(2025, 10, 9, 9)) == {("activation_at", "timezone_required")}
+    assert check(catalogue, activation_at=datetime(2025, 10, 9, 9)) == {
+        ("activation_at", "timezone_required")
+    }
     aware = datetime(2025, 10, 9, 9, tzinfo=timezone(timedelta(hours=8)))
     assert check(catalogue, activation_at=aware) == set()
 
 
 def test_missing_documents_are_named(catalogue: RequirementsCatalogue) -> None:
-    errors = check_application(valid_application_dict(documents=[document_dict("business_licence")]), catalogue)
+    errors = check_application(
+        valid_application_dict(documents=[document_dict("business_licence")]), catalogue
+    )
     assert codes(errors) == {("documents", "missing_document")}
     messages = " ".join(e.message for e in errors)
     assert "legal_rep_id" in messages and "application_form" in messages
@@ -535,7 +555,9 @@ def test_garbage_is_reported_not_raised(catalogue: RequirementsCatalogue, garbag
 
 
 def test_every_error_has_a_message(catalogue: RequirementsCatalogue) -> None:
-    errors = check_application({"agent": {}, "number_criteria": {"contains": "x"}, "documents": [{}]}, catalogue)
+    errors = check_application(
+        {"agent": {}, "number_criteria": {"contains": "x"}, "documents": [{}]}, catalogue
+    )
     assert errors
     for error in errors:
         assert error.code and error.code.islower()
@@ -585,7 +607,11 @@ def test_validate_application_raises_with_all_errors(catalogue: RequirementsCata
 
 def test_field_error_is_frozen_and_serialisable() -> None:
     error = FieldError("credit_code", "invalid_check_digit", "Re-type it.")
-    assert error.as_dict() == {"field": "credit_code", "code": "invalid_check_digit", "message": "Re-type it."}
+    assert error.as_dict() == {
+        "field": "credit_code",
+        "code": "invalid_check_digit",
+        "message": "Re-type it.",
+    }
     with pytest.raises(AttributeError):
         error.code = "other"  # type: ignore[misc]
 
@@ -613,3 +639,21 @@ def test_mask_phone() -> None:
     assert mask_phone(MOBILE) == "138****8000"
     assert mask_phone("010-12345678") == "010****5678"
     assert mask_phone("123") == "***"
+
+
+def test_validation_does_no_file_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The models are decoded inside the Temporal workflow sandbox, which forbids
+    # opening files; stdnum's full RIC check would read its region database.
+    import builtins
+    import io
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("file I/O during validation")
+
+    data = valid_application_dict(agent=agent_dict())
+    monkeypatch.setattr(builtins, "open", forbidden)
+    monkeypatch.setattr(io, "open", forbidden)
+    form = ApplicationForm.model_validate(data)
+    assert ApplicationForm.model_validate_json(form.model_dump_json()) == form
+    with pytest.raises(ValidationError):
+        ApplicationForm.model_validate(valid_application_dict(legal_representative__id_number="1" * 18))

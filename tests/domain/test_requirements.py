@@ -23,7 +23,12 @@ CARRIERS = ("china_unicom", "china_telecom", "china_mobile")
 COMPANY_TYPES = ("enterprise", "individual_business", "public_institution")
 BASE = ["business_licence", "legal_rep_id", "application_form"]
 ALL_KINDS = {
-    "business_licence", "legal_rep_id", "agent_id", "authorisation_letter", "application_form", "industry_licence"
+    "business_licence",
+    "legal_rep_id",
+    "agent_id",
+    "authorisation_letter",
+    "application_form",
+    "industry_licence",
 }
 
 
@@ -65,7 +70,11 @@ def test_agent_adds_id_and_authorisation_letter(carrier: str) -> None:
     required = load_catalogue().required_documents(carrier, "enterprise", "finance", has_agent=True)
     # Catalogue declaration order, so clients always see the same list.
     assert required == [
-        "business_licence", "legal_rep_id", "agent_id", "authorisation_letter", "application_form",
+        "business_licence",
+        "legal_rep_id",
+        "agent_id",
+        "authorisation_letter",
+        "application_form",
         "industry_licence",
     ]
 
@@ -98,7 +107,11 @@ def test_baseline_documents() -> None:
     catalogue = load_catalogue()
     assert catalogue.baseline_documents(has_agent=False) == BASE
     assert catalogue.baseline_documents(has_agent=True, carrier="unknown") == [
-        "business_licence", "legal_rep_id", "agent_id", "authorisation_letter", "application_form",
+        "business_licence",
+        "legal_rep_id",
+        "agent_id",
+        "authorisation_letter",
+        "application_form",
     ]
 
 
@@ -126,7 +139,8 @@ def test_carrier_specific_rules_are_data() -> None:
         "china_mobile", "public_institution", "general", has_agent=False
     )
     assert catalogue.required_documents("china_telecom", "enterprise", "general", has_agent=False) == [
-        "business_licence", "legal_rep_id",
+        "business_licence",
+        "legal_rep_id",
     ]
     assert catalogue.required_documents("china_telecom", "enterprise", "telecom_resale", False)[-1] == (
         "industry_licence"
@@ -148,7 +162,11 @@ def _break(path: list[str], value: Any) -> dict[str, Any]:
     ("path", "value", "fragment"),
     [
         (["defaults", "base"], ["business_licence", "passport"], "defaults.base"),
-        (["carriers", "china_unicom", "industries", "medical"], ["licence"], "carriers.china_unicom.industries"),
+        (
+            ["carriers", "china_unicom", "industries", "medical"],
+            ["licence"],
+            "carriers.china_unicom.industries",
+        ),
         (["carriers", "china_unicom", "company_types"], {}, "company_types"),
         (["carriers"], [], "carriers"),
         (["document_kinds"], {}, "document_kinds"),

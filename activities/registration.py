@@ -1,0 +1,414 @@
+"""Activities of the registration workflow.
+
+Each database step of a transition is ONE local activity and ONE transaction:
+the inventory change (hold, allocate, activate, release), the domain event and
+the read-model row commit together or not at all. That keeps a registration's
+real work at one worker-local call per transition (no extra round trip through
+the Temporal server), and makes "exactly once" a property of the transaction:
+
+* the workflow chooses the event id (``workflow.uuid4()``, the same on replay);
+* the activity first looks for that id; if the event is stored, the step
+  already committed (a retry, or a worker that died before Temporal recorded
+  the result) and the stored event is returned without doing anything again;
+* otherwise it does the step and appends; a concurrent duplicate loses on the
+  unique event id and its whole transaction rolls back.
+
+The carrier call is a regular activity (retried with backoff by the server) and
+idempotent by request id at the carrier.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.carrier import (
+    CarrierGateway,
+    CarrierRejected,
+    CarrierUnavailable,
+    ProvisionRequest,
+    ProvisionResult,
+)
+from activities.repositories import events, inventory
+from app.settings import Settings
+from domain.applicant import ApplicationForm, NumberCriteria, check_application
+from domain.errors import FieldError
+from domain.fees import FeeSchedule
+from domain.masking import application_summary
+from domain.requirements import load_catalogue
+from domain.timeline import Event, EventType, RegistrationState, Status, apply_event
+
+log = logging.getLogger("activities.registration")
+
+# ApplicationError types the workflow and its retry policies refer to.
+ERR_CONCURRENCY_CONFLICT = "ConcurrencyConflict"
+ERR_INVENTORY = "InventoryError"
+ERR_CARRIER_REJECTED = "CarrierRejected"
+ERR_CARRIER_UNAVAILABLE = "CarrierUnavailable"
+
+_MODEL = ConfigDict(frozen=True)
+
+
+class InventoryAction(StrEnum):
+    NONE = "none"
+    RELEASE = "release"
+    ACTIVATE = "activate"
+
+
+class ApplyCommand(BaseModel):
+    """Validate the application, hold its number, record ApplicationSubmitted (or
+    ApplicationRefused, when invalid or no number can be held)."""
+
+    model_config = _MODEL
+
+    workflow_id: str
+    event: Event
+    form: ApplicationForm
+    hold_expires_at: datetime
+
+
+class ResubmitCommand(BaseModel):
+    """Validate a resubmitted application; record ApplicationResubmitted if it passes."""
+
+    model_config = _MODEL
+
+    workflow_id: str
+    state: RegistrationState
+    event: Event
+    form: ApplicationForm
+
+
+class ApproveCommand(BaseModel):
+    """Allocate the held number, fix its fees, record ApplicationApproved (or
+    NumberLost if the hold had lapsed and someone else took the number)."""
+
+    model_config = _MODEL
+
+    workflow_id: str
+    state: RegistrationState
+    event: Event
+    prepayment_months: int
+    prepayment_floor_fen: int
+    hold_expires_at: datetime
+
+
+class TransitionCommand(BaseModel):
+    """Record ``event`` with an optional inventory change on the registration's number."""
+
+    model_config = _MODEL
+
+    workflow_id: str
+    state: RegistrationState
+    event: Event
+    action: InventoryAction = InventoryAction.NONE
+
+
+class StepResult(BaseModel):
+    """The event as stored (None when nothing was recorded, e.g. a refused resubmission)."""
+
+    model_config = _MODEL
+
+    event: Event | None = None
+    duplicate: bool = False
+    problems: list[dict[str, str]] = Field(default_factory=list)
+
+
+class RenewHoldCommand(BaseModel):
+    model_config = _MODEL
+
+    registration_id: str
+    number: str
+    expires_at: datetime
+
+
+class CancelProvisioningCommand(BaseModel):
+    model_config = _MODEL
+
+    request_id: str
+    number: str
+    carrier: str
+
+
+class _AlreadyAppended(Exception):
+    """Rolls back a transaction whose event a concurrent duplicate already stored."""
+
+
+def _problems(errors: Sequence[FieldError]) -> list[dict[str, str]]:
+    return [e.as_dict() for e in errors]
+
+
+def _criteria(form: ApplicationForm, wanted: NumberCriteria) -> inventory.SearchCriteria:
+    starts = wanted.starts_with
+    if starts is not None and not starts.startswith("400") and not "400".startswith(starts):
+        # Applicants type the digits they want after 400; the search matches from the first digit.
+        starts = "400" + starts
+    return inventory.SearchCriteria(
+        carrier=form.carrier,
+        tier=wanted.tier,
+        tags=[wanted.pattern_tag] if wanted.pattern_tag else [],
+        starts_with=starts,
+        ends_with=wanted.ends_with,
+        contains=wanted.contains,
+        exclude_four=wanted.exclude_four,
+        max_monthly_spend_fen=wanted.max_monthly_spend_fen,
+    )
+
+
+class RegistrationActivities:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, carrier: CarrierGateway) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._carrier = carrier
+
+    def callables(self) -> list[Callable[..., Any]]:
+        return [
+            self.apply,
+            self.resubmit,
+            self.approve,
+            self.record,
+            self.renew_hold,
+            self.provision,
+            self.cancel_provisioning,
+        ]
+
+    # -- the one transaction per transition ---------------------------------
+
+    async def _commit(
+        self,
+        workflow_id: str,
+        before: RegistrationState | None,
+        draft: Event,
+        work: Callable[[asyncpg.Connection], Awaitable[Event]],
+    ) -> StepResult:
+        async with self._pool.acquire() as conn:
+            stored = await events.find_event(conn, draft.event_id)
+            if stored is not None:
+                log.info(
+                    "step already recorded", extra={"stream": draft.stream_id, "version": stored.version}
+                )
+                return StepResult(event=stored, duplicate=True)
+            try:
+                async with conn.transaction():
+                    event = await work(conn)
+                    if not await events.append(conn, event):
+                        raise _AlreadyAppended
+                    await events.save_registration(conn, apply_event(before, event), workflow_id)
+            except _AlreadyAppended:
+                stored = await events.find_event(conn, draft.event_id)
+                return StepResult(event=stored, duplicate=True)
+            except events.ConcurrencyConflict as exc:
+                raise ApplicationError(str(exc), type=ERR_CONCURRENCY_CONFLICT, non_retryable=True) from exc
+            except inventory.InventoryError as exc:
+                # A number in a state this step cannot start from will not change by retrying.
+                raise ApplicationError(str(exc), type=ERR_INVENTORY, non_retryable=True) from exc
+        log.info(
+            "registration event recorded",
+            extra={"stream": event.stream_id, "version": event.version, "event_type": event.event_type.value},
+        )
+        return StepResult(event=event)
+
+    # -- activities -----------------------------------------------------------
+
+    @activity.defn(name="registration.apply")
+    async def apply(self, cmd: ApplyCommand) -> StepResult:
+        form = cmd.form
+        facts: dict[str, Any] = {
+            "organisation_id": form.organisation_id,
+            "carrier": form.carrier,
+            "company_name": form.company_name,
+            "credit_code": form.credit_code,
+            "summary": application_summary(form),
+        }
+
+        def refused(status: Status, problems: list[dict[str, str]]) -> Event:
+            payload = facts | {"status": status.value, "problems": problems}
+            return cmd.event.model_copy(
+                update={"event_type": EventType.APPLICATION_REFUSED, "payload": payload}
+            )
+
+        async def work(conn: asyncpg.Connection) -> Event:
+            problems = check_application(form, load_catalogue())
+            if problems:
+                return refused(Status.INVALID, _problems(problems))
+            reg_id = cmd.event.stream_id
+            record: inventory.NumberRecord | None = None
+            try:
+                if form.requested_number is not None:
+                    current = await inventory.get_number(conn, form.requested_number)
+                    if current is not None and current.carrier_code != form.carrier:
+                        return refused(
+                            Status.INVALID,
+                            _problems(
+                                [
+                                    FieldError(
+                                        "requested_number",
+                                        "carrier_mismatch",
+                                        f"This number belongs to {current.carrier_code}, not {form.carrier}: "
+                                        "pick a number of the chosen carrier.",
+                                    )
+                                ]
+                            ),
+                        )
+                    record = await inventory.hold_number(
+                        conn, form.requested_number, reg_id, cmd.hold_expires_at
+                    )
+                elif form.number_criteria is not None:
+                    try:
+                        criteria = _criteria(form, form.number_criteria)
+                    except ValidationError as exc:
+                        return refused(
+                            Status.INVALID,
+                            [
+                                {"field": "number_criteria", "code": "invalid_criteria", "message": e["msg"]}
+                                for e in exc.errors()
+                            ],
+                        )
+                    record = await inventory.hold_matching(conn, reg_id, criteria, cmd.hold_expires_at)
+            except inventory.RegistrationHoldsAnotherNumber:
+                record = None
+            if record is None:
+                return refused(
+                    Status.NUMBER_UNAVAILABLE,
+                    [
+                        {
+                            "field": "requested_number" if form.requested_number else "number_criteria",
+                            "code": "number_unavailable",
+                            "message": "No number could be held: it is taken, or none matches. Search again.",
+                        }
+                    ],
+                )
+            payload = (
+                cmd.event.payload
+                | facts
+                | {
+                    "number": record.number,
+                    "tier": record.tier,
+                    "min_monthly_spend_fen": record.min_monthly_spend_fen,
+                    "hold_expires_at": cmd.hold_expires_at.isoformat(),
+                }
+            )
+            return cmd.event.model_copy(update={"payload": payload})
+
+        return await self._commit(cmd.workflow_id, None, cmd.event, work)
+
+    @activity.defn(name="registration.resubmit")
+    async def resubmit(self, cmd: ResubmitCommand) -> StepResult:
+        problems = _problems(check_application(cmd.form, load_catalogue()))
+        state = cmd.state
+        # The number is held for this organisation and carrier: a resubmission
+        # corrects the application, it does not turn it into another one.
+        if cmd.form.carrier != state.carrier:
+            problems.append(
+                {
+                    "field": "carrier",
+                    "code": "cannot_change",
+                    "message": f"The carrier stays {state.carrier}: withdraw and apply again to change it.",
+                }
+            )
+        if cmd.form.organisation_id != state.organisation_id:
+            problems.append(
+                {
+                    "field": "organisation_id",
+                    "code": "cannot_change",
+                    "message": "The organisation of an application cannot change.",
+                }
+            )
+        if problems:
+            return StepResult(problems=problems)
+
+        async def work(conn: asyncpg.Connection) -> Event:
+            payload = cmd.event.payload | {
+                "company_name": cmd.form.company_name,
+                "credit_code": cmd.form.credit_code,
+                "summary": application_summary(cmd.form),
+            }
+            return cmd.event.model_copy(update={"payload": payload})
+
+        return await self._commit(cmd.workflow_id, state, cmd.event, work)
+
+    @activity.defn(name="registration.approve")
+    async def approve(self, cmd: ApproveCommand) -> StepResult:
+        state = cmd.state
+        number = state.number
+        if number is None:
+            raise ApplicationError(
+                "an approved registration must hold a number", type=ERR_INVENTORY, non_retryable=True
+            )
+
+        async def work(conn: asyncpg.Connection) -> Event:
+            try:
+                async with conn.transaction():
+                    record = await inventory.allocate(conn, number, state.application_id)
+            except inventory.NumberNotHeld:
+                # The hold lapsed (say the worker was down past its lease): take the
+                # number again if nobody else has.
+                again = await inventory.hold_number(conn, number, state.application_id, cmd.hold_expires_at)
+                if again is None:
+                    return cmd.event.model_copy(
+                        update={
+                            "event_type": EventType.NUMBER_LOST,
+                            "reason": "the hold on the number lapsed and the number was taken",
+                            "payload": {"number": number},
+                        }
+                    )
+                record = await inventory.allocate(conn, number, state.application_id)
+            fees = FeeSchedule.for_tier(
+                record.min_monthly_spend_fen, cmd.prepayment_months, cmd.prepayment_floor_fen
+            )
+            payload = cmd.event.payload | {
+                "number": record.number,
+                "tier": record.tier,
+                "min_monthly_spend_fen": fees.min_monthly_spend_fen,
+                "first_prepayment_fen": fees.first_prepayment_fen,
+            }
+            return cmd.event.model_copy(update={"payload": payload})
+
+        return await self._commit(cmd.workflow_id, state, cmd.event, work)
+
+    @activity.defn(name="registration.record")
+    async def record(self, cmd: TransitionCommand) -> StepResult:
+        state = cmd.state
+
+        async def work(conn: asyncpg.Connection) -> Event:
+            if state.number is not None:
+                if cmd.action is InventoryAction.RELEASE:
+                    released = await inventory.release(conn, state.number, state.application_id)
+                    return cmd.event.model_copy(
+                        update={"payload": cmd.event.payload | {"released": released}}
+                    )
+                if cmd.action is InventoryAction.ACTIVATE:
+                    await inventory.activate(conn, state.number, state.application_id)
+            return cmd.event
+
+        return await self._commit(cmd.workflow_id, state, cmd.event, work)
+
+    @activity.defn(name="registration.renew_hold")
+    async def renew_hold(self, cmd: RenewHoldCommand) -> bool:
+        """Move the lease on the held number; False if the registration no longer holds it."""
+        async with self._pool.acquire() as conn:
+            return await inventory.extend_hold(conn, cmd.number, cmd.registration_id, cmd.expires_at)
+
+    @activity.defn(name="registration.provision")
+    async def provision(self, request: ProvisionRequest) -> ProvisionResult:
+        try:
+            return await self._carrier.provision(request)
+        except CarrierRejected as exc:
+            raise ApplicationError(str(exc), exc.code, type=ERR_CARRIER_REJECTED, non_retryable=True) from exc
+        except CarrierUnavailable as exc:
+            log.warning(
+                "carrier unavailable, will retry",
+                extra={"number": request.number, "attempt": activity.info().attempt},
+            )
+            raise ApplicationError(str(exc), type=ERR_CARRIER_UNAVAILABLE) from exc
+
+    @activity.defn(name="registration.cancel_provisioning")
+    async def cancel_provisioning(self, cmd: CancelProvisioningCommand) -> None:
+        await self._carrier.cancel(cmd.request_id, cmd.number, cmd.carrier)

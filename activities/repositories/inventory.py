@@ -1,0 +1,866 @@
+"""All SQL on the national number inventory (``number_inventory``).
+
+Lifecycle of a number::
+
+    available ─hold─▶ held ─allocate─▶ allocated ─activate─▶ active ⇄ restricted/suspended/frozen
+        ▲               │                  │                         │
+        └──release──────┴──────────────────┘                         │ quarantine
+        └──release_expired (hold expired, quarantine over)◀── quarantined ◀┘
+
+Every state change is one conditional ``UPDATE ... WHERE <expected state>``:
+PostgreSQL locks the row and re-checks the condition after any concurrent
+writer commits, so of N callers racing for one number exactly one matches. The
+schema backs this up: one row per number (primary key), one number per
+registration (unique index), and a trigger that refuses to move a number in use
+straight from one registration to another.
+
+Every function is idempotent for the registration that calls it, because
+Temporal retries activities: repeating a call that already succeeded returns
+the same result instead of failing.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.vanity import ALL_TAGS, TIERS, classify, tier_price_fen
+
+__all__ = [
+    "IN_SERVICE",
+    "PRE_ACTIVATION",
+    "STATUSES",
+    "InvalidNumberState",
+    "InventoryError",
+    "NumberNotHeld",
+    "NumberRecord",
+    "NumberStatus",
+    "RegistrationHoldsAnotherNumber",
+    "SearchCriteria",
+    "SearchPage",
+    "activate",
+    "allocate",
+    "count_numbers",
+    "extend_hold",
+    "get_number",
+    "hold_matching",
+    "hold_number",
+    "insert_numbers",
+    "quarantine",
+    "release",
+    "release_expired",
+    "search",
+    "set_service_status",
+]
+
+NumberStatus = Literal[
+    "available", "held", "allocated", "active", "restricted", "suspended", "frozen", "quarantined", "retired"
+]
+STATUSES: Final[tuple[str, ...]] = (
+    "available", "held", "allocated", "active", "restricted", "suspended", "frozen", "quarantined", "retired",
+)
+PRE_ACTIVATION: Final[tuple[str, ...]] = ("held", "allocated")
+IN_SERVICE: Final[tuple[str, ...]] = ("active", "restricted", "suspended", "frozen")
+
+FIRST_NUMBER: Final = "4000000000"
+END_NUMBER: Final = "4010000000"  # exclusive
+UNASSIGNED_CARRIER: Final = "unassigned"
+
+_NUMBER_RE = re.compile(r"^400[0-9]{7}$")
+_DIGITS_RE = re.compile(r"^[0-9]+$")
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_ONE_PER_REGISTRATION = "number_inventory_one_per_registration"
+_SWEEP_BATCH = 5000
+MAX_PAGE = 200
+
+_COLUMNS = (
+    "number, carrier_code, status, tier, tags, has_four, min_monthly_spend_fen, registration_id, "
+    "hold_expires_at, quarantine_until, status_changed_at, version"
+)
+_COLUMNS_N = ", ".join(f"n.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+# --- errors --------------------------------------------------------------------
+
+
+class InventoryError(Exception):
+    """Base class of the inventory's business errors."""
+
+
+class NumberNotHeld(InventoryError):
+    """The number is not held (or allocated) by the registration that asked."""
+
+    def __init__(self, number: str, registration_id: str, reason: str) -> None:
+        super().__init__(f"number {number} is not held by registration {registration_id}: {reason}")
+        self.number = number
+        self.registration_id = registration_id
+        self.reason = reason
+
+
+class InvalidNumberState(InventoryError):
+    """The number belongs to the registration but is in a state the step cannot start from."""
+
+    def __init__(self, number: str, status: str, action: str, allowed: Sequence[str]) -> None:
+        super().__init__(
+            f"cannot {action} number {number}: it is {status}, expected one of {', '.join(allowed)}"
+        )
+        self.number = number
+        self.status = status
+        self.action = action
+
+
+class RegistrationHoldsAnotherNumber(InventoryError):
+    """A registration holds at most one number; release the first before holding another."""
+
+    def __init__(self, registration_id: str, held_number: str | None) -> None:
+        super().__init__(
+            f"registration {registration_id} already holds number {held_number}; release it first"
+        )
+        self.registration_id = registration_id
+        self.held_number = held_number
+
+
+# --- values --------------------------------------------------------------------
+
+
+class NumberRecord(BaseModel):
+    """One row of the inventory as the rest of the system sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    carrier_code: str
+    status: NumberStatus
+    tier: str
+    tags: tuple[str, ...]
+    has_four: bool
+    min_monthly_spend_fen: int
+    registration_id: str | None
+    hold_expires_at: datetime | None
+    quarantine_until: datetime | None
+    status_changed_at: datetime
+    version: int
+
+
+def _digits(value: str | None, field: str, max_len: int) -> str | None:
+    if value is None or value == "":
+        return None
+    value = value.strip().replace("-", "")
+    if not _DIGITS_RE.match(value):
+        raise ValueError(f"{field} must contain only the digits 0-9, got {value!r}")
+    if len(value) > max_len:
+        raise ValueError(f"{field} must be at most {max_len} digits, got {len(value)}")
+    return value
+
+
+class SearchCriteria(BaseModel):
+    """What a caller is looking for; every filter is optional and they all must match.
+
+    - ``starts_with``: the start of the full number, from ``400`` on (``4008``, ``400888``).
+    - ``ends_with``: the end of the number (``8888``), up to all 10 digits.
+    - ``contains``: digits anywhere in the 7 digits after ``400``.
+    - ``tags``: vanity tags from :data:`domain.vanity.ALL_TAGS`, all required.
+    - ``tier``: one tier from :data:`domain.vanity.TIERS`.
+    - ``max_monthly_spend_fen``: the price ceiling (minimum monthly spend, in fen).
+    Dashes are accepted in digit filters (``400-888``) and ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_with: str | None = None
+    ends_with: str | None = None
+    contains: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    tier: str | None = None
+    carrier: str | None = None
+    exclude_four: bool = False
+    max_monthly_spend_fen: int | None = Field(default=None, ge=0)
+    available_only: bool = True
+
+    @field_validator("starts_with")
+    @classmethod
+    def _check_starts_with(cls, value: str | None) -> str | None:
+        value = _digits(value, "starts_with", 10)
+        if value is not None and not (value.startswith("400") or "400".startswith(value)):
+            raise ValueError(
+                f"starts_with is matched from the first digit of the number, which is always 400; "
+                f"got {value!r} (did you mean '400{value}'?)"
+            )
+        return value
+
+    @field_validator("ends_with")
+    @classmethod
+    def _check_ends_with(cls, value: str | None) -> str | None:
+        return _digits(value, "ends_with", 10)
+
+    @field_validator("contains")
+    @classmethod
+    def _check_contains(cls, value: str | None) -> str | None:
+        return _digits(value, "contains (matched in the 7 digits after 400)", 7)
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - ALL_TAGS)
+        if unknown:
+            raise ValueError(f"unknown tags {unknown}; known tags: {sorted(ALL_TAGS)}")
+        return sorted(set(value))
+
+    @field_validator("tier")
+    @classmethod
+    def _check_tier(cls, value: str | None) -> str | None:
+        if value is not None and value not in TIERS:
+            raise ValueError(f"unknown tier {value!r}; tiers are {list(TIERS)}")
+        return value
+
+    @field_validator("carrier")
+    @classmethod
+    def _check_carrier(cls, value: str | None) -> str | None:
+        if value is not None and not _CODE_RE.match(value):
+            raise ValueError(f"carrier must be a carrier code like 'china_unicom', got {value!r}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of search results in number order.
+
+    ``next_cursor`` goes back as ``after`` for the next page (None: no more).
+    A sampled page starts at a random point and wraps around; pass ``seed``
+    back with the cursor to continue the same walk.
+    """
+
+    items: tuple[NumberRecord, ...]
+    next_cursor: str | None
+    sampled: bool = False
+    seed: int | None = None
+
+
+def _record(row: asyncpg.Record) -> NumberRecord:
+    return NumberRecord.model_validate(dict(row))
+
+
+def _check_number(number: str) -> str:
+    if not isinstance(number, str) or not _NUMBER_RE.match(number):
+        raise ValueError(f"invalid 400 number {number!r}: expected 400 followed by 7 digits")
+    return number
+
+
+def _check_aware(value: datetime, field: str) -> datetime:
+    # A naive datetime would be read in the server's time zone: refuse the ambiguity.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{field} must be timezone-aware, got {value!r}")
+    return value
+
+
+# --- reads ---------------------------------------------------------------------
+
+
+async def get_number(conn: asyncpg.Connection, number: str) -> NumberRecord | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM number_inventory WHERE number = $1", _check_number(number)
+    )
+    return _record(row) if row else None
+
+
+async def number_held_by(conn: asyncpg.Connection, registration_id: str) -> NumberRecord | None:
+    """The number a registration holds, has been allocated or has in service, if any."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM number_inventory WHERE registration_id = $1", registration_id
+    )
+    return _record(row) if row else None
+
+
+async def count_numbers(conn: asyncpg.Connection, prefix: str = "400") -> int:
+    lo, hi = _prefix_range(prefix)
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2", lo, hi
+        )
+    )
+
+
+# --- search --------------------------------------------------------------------
+
+
+def _lit(value: str, *, before: str = "", after: str = "") -> str:
+    """A SQL string literal for a value the validators reduced to [a-z0-9_],
+    with LIKE wildcards ``before``/``after`` it."""
+    # Search values are inlined rather than bound so that PostgreSQL plans each
+    # query for its actual values: partial indexes (tags, tiers) and LIKE
+    # prefixes are only usable when the planner can see the constant.
+    if not re.fullmatch(r"[a-z0-9_]*", value):
+        raise ValueError(f"refusing to inline {value!r} into SQL")
+    if before.strip("%") or after.strip("%"):
+        raise ValueError("only % may surround an inlined value")
+    return f"'{before}{value}{after}'"
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """[lo, hi) of the numbers starting with ``prefix``, clipped to the 400 space."""
+    lo = prefix.ljust(10, "0")
+    hi = str(int(prefix) + 1).ljust(10, "0") if prefix else END_NUMBER
+    return max(lo, FIRST_NUMBER), min(hi, END_NUMBER)
+
+
+def _suffix_digits(criteria: SearchCriteria) -> list[str]:
+    """Digits the criteria require after 400 (for the "no 4" contradiction check)."""
+    parts = []
+    if criteria.starts_with and len(criteria.starts_with) > 3:
+        parts.append(criteria.starts_with[3:])
+    if criteria.ends_with:
+        parts.append(criteria.ends_with[-7:])
+    if criteria.contains:
+        parts.append(criteria.contains)
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    where: str
+    lo: str
+    hi: str
+
+
+def _build_filter(criteria: SearchCriteria, *, available_only: bool) -> _Filter | None:
+    """The WHERE clause for ``criteria``, or None when no number can match.
+
+    Contradictions are answered here without a query, because PostgreSQL would
+    otherwise walk the whole primary key looking for rows that cannot exist.
+    """
+    lo, hi = _prefix_range(criteria.starts_with or "400")
+    clauses: list[str] = []
+    if criteria.ends_with:
+        end = criteria.ends_with
+        if len(end) == 10:
+            if not (lo <= end < hi):
+                return None
+            clauses.append(f"number = {_lit(end)}")
+        else:
+            clauses.append(f"reverse(number::text) LIKE {_lit(end[::-1], after='%')}")
+    if criteria.contains:
+        clauses.append(f"substr(number::text, 4) LIKE {_lit(criteria.contains, before='%', after='%')}")
+    tags = set(criteria.tags)
+    if criteria.exclude_four:
+        if tags & {"has_four", "fours_2plus"} or any("4" in d for d in _suffix_digits(criteria)):
+            return None
+        clauses.append("NOT has_four")
+    for tag in sorted(tags):
+        # Spelled exactly as in the partial indexes' predicates, one tag each.
+        clauses.append(f"tags @> '{{{tag}}}'::text[]")
+    tiers: list[str] = list(TIERS)
+    if criteria.tier is not None:
+        tiers = [criteria.tier]
+    if criteria.max_monthly_spend_fen is not None:
+        ceiling = criteria.max_monthly_spend_fen
+        tiers = [t for t in tiers if tier_price_fen(t) <= ceiling]
+        clauses.append(f"min_monthly_spend_fen <= {int(ceiling)}")
+    if not tiers:
+        return None
+    if len(tiers) == 1:
+        clauses.append(f"tier = {_lit(tiers[0])}")
+    elif len(tiers) < len(TIERS):
+        clauses.append(f"tier IN ({', '.join(_lit(t) for t in tiers)})")
+    if criteria.carrier is not None:
+        clauses.append(f"carrier_code = {_lit(criteria.carrier)}")
+    if available_only:
+        clauses.append("status = 'available'")
+    if lo >= hi:
+        return None
+    clauses.insert(0, f"number >= {_lit(lo)} AND number < {_lit(hi)}")
+    return _Filter(" AND ".join(clauses), lo, hi)
+
+
+async def _fetch_range(
+    conn: asyncpg.Connection,
+    flt: _Filter,
+    lower: str | None,
+    lower_inclusive: bool,
+    upper: str | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    where = flt.where
+    if lower is not None:
+        where += f" AND number {'>=' if lower_inclusive else '>'} {_lit(lower)}"
+    if upper is not None:
+        where += f" AND number < {_lit(upper)}"
+    return list(
+        await conn.fetch(
+            f"SELECT {_COLUMNS} FROM number_inventory WHERE {where} ORDER BY number LIMIT {int(limit)}"
+        )
+    )
+
+
+async def _random_start(conn: asyncpg.Connection, flt: _Filter, rng: random.Random) -> str:
+    # Drawn between the lowest and highest number actually loaded: drawing over
+    # the whole 400 space would land most callers past the same few loaded
+    # blocks, and they would all see the same first page again.
+    row = await conn.fetchrow(
+        """SELECT min(number) AS lo, max(number) AS hi FROM number_inventory
+           WHERE number >= $1 AND number < $2""",
+        flt.lo,
+        flt.hi,
+    )
+    if row is None or row["lo"] is None:
+        return flt.lo
+    return f"{rng.randint(int(row['lo']), int(row['hi'])):010d}"
+
+
+async def search(
+    conn: asyncpg.Connection,
+    criteria: SearchCriteria,
+    limit: int = 20,
+    after: str | None = None,
+    sample: bool = False,
+    seed: int | None = None,
+) -> SearchPage:
+    """One page of numbers matching ``criteria``, in number order after ``after``.
+
+    With ``sample=True`` the walk starts at a random number (fixed by ``seed``;
+    one is drawn and returned when None) and wraps around once, so that callers
+    do not all see, and all race for, the same first page.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    if after is not None:
+        _check_number(after)
+    flt = _build_filter(criteria, available_only=criteria.available_only)
+    if not sample:
+        if flt is None:
+            return SearchPage((), None)
+        page = await _fetch_range(conn, flt, after, False, None, limit + 1)
+        return _page(page, limit, sampled=False, seed=None)
+
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    if flt is None:
+        return SearchPage((), None, sampled=True, seed=seed)
+    start = await _random_start(conn, flt, random.Random(seed))
+    rows: list[asyncpg.Record] = []
+    wrap_from: str | None = after
+    if after is None or after >= start:
+        # First leg: from the start (or the cursor) to the end of the range.
+        if after is None:
+            rows = await _fetch_range(conn, flt, start, True, None, limit + 1)
+        else:
+            rows = await _fetch_range(conn, flt, after, False, None, limit + 1)
+        wrap_from = None
+    if len(rows) <= limit:
+        # Second leg: wrap around to the numbers before the start.
+        rows += await _fetch_range(conn, flt, wrap_from, False, start, limit + 1 - len(rows))
+    return _page(rows, limit, sampled=True, seed=seed)
+
+
+def _page(rows: list[asyncpg.Record], limit: int, *, sampled: bool, seed: int | None) -> SearchPage:
+    items = tuple(_record(r) for r in rows[:limit])
+    next_cursor = items[-1].number if len(rows) > limit else None
+    return SearchPage(items, next_cursor, sampled=sampled, seed=seed)
+
+
+# --- hold ----------------------------------------------------------------------
+
+# A number can be taken when it is free, when a hold on it has run out, or when
+# its quarantine is over, even if the sweeper has not got to it yet.
+_TAKEABLE = """(
+    status = 'available'
+    OR (status = 'held' AND hold_expires_at <= statement_timestamp())
+    OR (status = 'quarantined' AND quarantine_until <= statement_timestamp())
+)"""
+
+def _hold_set(registration: str, expires: str) -> str:
+    """SET list that makes a row held by the registration bound at ``registration``."""
+    return f"""
+    status = 'held',
+    previous_registration_id = CASE
+        WHEN registration_id <> {registration} THEN registration_id ELSE previous_registration_id END,
+    registration_id = {registration},
+    hold_expires_at = {expires},
+    quarantine_until = NULL,
+    status_changed_at = CASE
+        WHEN status = 'held' AND registration_id = {registration} THEN status_changed_at
+        ELSE statement_timestamp() END,
+    version = version + 1
+"""
+
+
+def _is_one_per_registration(exc: asyncpg.UniqueViolationError) -> bool:
+    return getattr(exc, "constraint_name", None) == _ONE_PER_REGISTRATION
+
+
+async def hold_number(
+    conn: asyncpg.Connection, number: str, registration_id: str, expires_at: datetime
+) -> NumberRecord | None:
+    """Hold ``number`` for ``registration_id`` until ``expires_at``.
+
+    Returns the held record; if the registration already holds it, the expiry is
+    moved to ``expires_at`` and the record returned. Returns None when the
+    number is not in the inventory or belongs to someone else. Raises
+    RegistrationHoldsAnotherNumber when the registration holds a different one.
+    """
+    _check_number(number)
+    _check_aware(expires_at, "expires_at")
+    try:
+        # A savepoint (or a transaction of its own): a unique violation must not
+        # abort a transaction the caller has open.
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                UPDATE number_inventory SET {_hold_set('$2', '$3')}
+                WHERE number = $1
+                  AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $2))
+                RETURNING {_COLUMNS}
+                """,
+                number,
+                registration_id,
+                expires_at,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        if not _is_one_per_registration(exc):
+            raise
+        held = await number_held_by(conn, registration_id)
+        raise RegistrationHoldsAnotherNumber(registration_id, held.number if held else None) from exc
+    return _record(row) if row else None
+
+
+async def hold_matching(
+    conn: asyncpg.Connection, registration_id: str, criteria: SearchCriteria, expires_at: datetime
+) -> NumberRecord | None:
+    """Hold one available number matching ``criteria``, chosen at random.
+
+    Idempotent per registration: if it already has a number (held or further),
+    that number is returned (a hold's expiry is refreshed) and nothing new is
+    taken. Returns None when no available number matches.
+    """
+    _check_aware(expires_at, "expires_at")
+    existing = await _refresh_existing(conn, registration_id, expires_at)
+    if existing is not None:
+        return existing
+    flt = _build_filter(criteria, available_only=True)
+    if flt is None:
+        return None
+    start = await _random_start(conn, flt, random.Random())
+    # Callers start at random points and SKIP LOCKED steps over rows another
+    # caller is taking, so concurrent callers rarely wait on each other.
+    for bound in (f"number >= {_lit(start)}", f"number < {_lit(start)}"):
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    f"""
+                    WITH pick AS (
+                        SELECT number FROM number_inventory
+                        WHERE {flt.where} AND {bound}
+                        ORDER BY number LIMIT 1
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE number_inventory n SET {_hold_set('$1', '$2')}
+                    FROM pick WHERE n.number = pick.number AND n.status = 'available'
+                    RETURNING {_COLUMNS_N}
+                    """,
+                    registration_id,
+                    expires_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if not _is_one_per_registration(exc):
+                raise
+            # The same registration won a concurrent call: that one's number is the answer.
+            return await number_held_by(conn, registration_id)
+        if row is not None:
+            return _record(row)
+    return None
+
+
+async def _refresh_existing(
+    conn: asyncpg.Connection, registration_id: str, expires_at: datetime
+) -> NumberRecord | None:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE number_inventory SET hold_expires_at = $2, version = version + 1
+        WHERE registration_id = $1 AND status = 'held'
+        RETURNING {_COLUMNS}
+        """,
+        registration_id,
+        expires_at,
+    )
+    if row is not None:
+        return _record(row)
+    return await number_held_by(conn, registration_id)
+
+
+async def extend_hold(
+    conn: asyncpg.Connection, number: str, registration_id: str, expires_at: datetime
+) -> bool:
+    """Move the expiry of the registration's hold; False if it no longer holds the number.
+
+    A hold that has run out but that nobody has taken or swept yet is still the
+    registration's, and is extended.
+    """
+    _check_aware(expires_at, "expires_at")
+    result = await conn.fetchval(
+        """
+        UPDATE number_inventory SET hold_expires_at = $3, version = version + 1
+        WHERE number = $1 AND registration_id = $2 AND status = 'held'
+        RETURNING true
+        """,
+        _check_number(number),
+        registration_id,
+        expires_at,
+    )
+    return bool(result)
+
+
+# --- transitions ---------------------------------------------------------------
+
+
+async def _transition(
+    conn: asyncpg.Connection,
+    *,
+    action: str,
+    number: str,
+    registration_id: str,
+    from_states: Sequence[str],
+    done_states: Sequence[str],
+    set_sql: str,
+    args: Sequence[Any] = (),
+) -> NumberRecord:
+    """Move the registration's number from ``from_states`` with ``set_sql``.
+
+    Already in ``done_states`` (a retry of a call that succeeded) returns the
+    record unchanged; anything else raises with the reason.
+    """
+    _check_number(number)
+    row = await conn.fetchrow(
+        f"""
+        UPDATE number_inventory SET {set_sql}, version = version + 1
+        WHERE number = $1 AND registration_id = $2 AND status = ANY($3::text[])
+        RETURNING {_COLUMNS}
+        """,
+        number,
+        registration_id,
+        list(from_states),
+        *args,
+    )
+    if row is not None:
+        return _record(row)
+    current = await get_number(conn, number)
+    if current is None:
+        raise NumberNotHeld(number, registration_id, "the number is not in the inventory")
+    if current.registration_id != registration_id:
+        raise NumberNotHeld(number, registration_id, f"it is {current.status} and not this registration's")
+    if current.status in done_states:
+        return current
+    raise InvalidNumberState(number, current.status, action, [*from_states, *done_states])
+
+
+async def allocate(conn: asyncpg.Connection, number: str, registration_id: str) -> NumberRecord:
+    """held → allocated. A hold that ran out is still allocated if nobody took the number since."""
+    return await _transition(
+        conn,
+        action="allocate",
+        number=number,
+        registration_id=registration_id,
+        from_states=("held",),
+        done_states=("allocated", *IN_SERVICE),
+        set_sql="status = 'allocated', hold_expires_at = NULL, status_changed_at = statement_timestamp()",
+    )
+
+
+async def activate(conn: asyncpg.Connection, number: str, registration_id: str) -> NumberRecord:
+    """allocated → active."""
+    return await _transition(
+        conn,
+        action="activate",
+        number=number,
+        registration_id=registration_id,
+        from_states=("allocated",),
+        done_states=IN_SERVICE,
+        set_sql="status = 'active', status_changed_at = statement_timestamp()",
+    )
+
+
+async def set_service_status(
+    conn: asyncpg.Connection, number: str, registration_id: str, status: str
+) -> NumberRecord:
+    """Move an in-service number between active, restricted, suspended and frozen."""
+    if status not in IN_SERVICE:
+        raise ValueError(f"service status must be one of {list(IN_SERVICE)}, got {status!r}")
+    return await _transition(
+        conn,
+        action=f"set service status {status} on",
+        number=number,
+        registration_id=registration_id,
+        from_states=[s for s in IN_SERVICE if s != status],
+        done_states=(status,),
+        set_sql="status = $4, status_changed_at = statement_timestamp()",
+        args=(status,),
+    )
+
+
+async def release(conn: asyncpg.Connection, number: str, registration_id: str) -> bool:
+    """held/allocated → available. True if this call released it; False if it is not the
+    registration's (any more). A number in service is quarantined, not released."""
+    _check_number(number)
+    row = await conn.fetchrow(
+        """
+        UPDATE number_inventory SET
+            status = 'available',
+            previous_registration_id = registration_id,
+            registration_id = NULL,
+            hold_expires_at = NULL,
+            status_changed_at = statement_timestamp(),
+            version = version + 1
+        WHERE number = $1 AND registration_id = $2 AND status = ANY($3::text[])
+        RETURNING status
+        """,
+        number,
+        registration_id,
+        list(PRE_ACTIVATION),
+    )
+    if row is not None:
+        return True
+    current = await get_number(conn, number)
+    if current is not None and current.registration_id == registration_id:
+        raise InvalidNumberState(number, current.status, "release", PRE_ACTIVATION)
+    return False
+
+
+async def quarantine(
+    conn: asyncpg.Connection, number: str, registration_id: str, until: datetime
+) -> NumberRecord:
+    """In service (or allocated) → quarantined until ``until``; the registration lets go."""
+    _check_number(number)
+    _check_aware(until, "until")
+    from_states = ("allocated", *IN_SERVICE)
+    row = await conn.fetchrow(
+        f"""
+        UPDATE number_inventory SET
+            status = 'quarantined',
+            quarantine_until = $4,
+            previous_registration_id = registration_id,
+            registration_id = NULL,
+            hold_expires_at = NULL,
+            status_changed_at = statement_timestamp(),
+            version = version + 1
+        WHERE number = $1 AND registration_id = $2 AND status = ANY($3::text[])
+        RETURNING {_COLUMNS}
+        """,
+        number,
+        registration_id,
+        list(from_states),
+        until,
+    )
+    if row is not None:
+        return _record(row)
+    # A retry after success: the registration is cleared, but remembered.
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM number_inventory
+        WHERE number = $1 AND status = 'quarantined' AND previous_registration_id = $2
+        """,
+        number,
+        registration_id,
+    )
+    if row is not None:
+        return _record(row)
+    current = await get_number(conn, number)
+    if current is None or current.registration_id != registration_id:
+        status = current.status if current else "not in the inventory"
+        raise NumberNotHeld(number, registration_id, f"it is {status} and not this registration's")
+    raise InvalidNumberState(number, current.status, "quarantine", from_states)
+
+
+# --- sweeping ------------------------------------------------------------------
+
+
+async def release_expired(conn: asyncpg.Connection, now: datetime) -> int:
+    """Return expired holds and finished quarantines to ``available``; how many were freed.
+
+    Works in batches with SKIP LOCKED, so it neither blocks nor is blocked by
+    registrations working on their own numbers, and several sweepers may run.
+    """
+    _check_aware(now, "now")
+    total = 0
+    for state, column, clear in (
+        ("held", "hold_expires_at", "previous_registration_id = n.registration_id, registration_id = NULL"),
+        ("quarantined", "quarantine_until", "registration_id = NULL"),
+    ):
+        while True:
+            freed = await conn.fetchval(
+                f"""
+                WITH due AS (
+                    SELECT number FROM number_inventory
+                    WHERE status = '{state}' AND {column} <= $1
+                    ORDER BY {column}
+                    LIMIT {_SWEEP_BATCH}
+                    FOR UPDATE SKIP LOCKED
+                ), freed AS (
+                    UPDATE number_inventory n SET
+                        status = 'available',
+                        {clear},
+                        {column} = NULL,
+                        status_changed_at = statement_timestamp(),
+                        version = n.version + 1
+                    FROM due
+                    WHERE n.number = due.number AND n.status = '{state}' AND n.{column} <= $1
+                    RETURNING 1
+                )
+                SELECT count(*) FROM freed
+                """,
+                now,
+            )
+            total += int(freed)
+            if freed < _SWEEP_BATCH:
+                break
+    return total
+
+
+# --- inserting -----------------------------------------------------------------
+
+
+async def insert_numbers(conn: asyncpg.Connection, numbers: Sequence[str]) -> int:
+    """Add a handful of numbers, classified and given their carrier; returns how many were new.
+
+    For tests and one-off additions; whole blocks go through the importer. A
+    number whose prefix no carrier has is added as retired (carrier
+    ``unassigned``), as the importer does.
+    """
+    rows = []
+    for number in numbers:
+        c = classify(_check_number(number))
+        rows.append((number, c.tier, list(c.tags), c.has_four, c.min_monthly_spend_fen))
+    result = await conn.fetchval(
+        """
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::bigint[])
+                AS i(number, tier, tags, has_four, price)
+        ), ins AS (
+            INSERT INTO number_inventory
+                (number, carrier_code, status, tier, tags, has_four, min_monthly_spend_fen)
+            SELECT i.number, coalesce(p.carrier_code, $6),
+                   CASE WHEN p.carrier_code IS NULL THEN 'retired' ELSE 'available' END,
+                   i.tier, string_to_array(i.tags, ','), i.has_four, i.price
+            FROM input i
+            LEFT JOIN LATERAL (
+                SELECT carrier_code FROM carrier_prefix
+                WHERE starts_with(i.number, prefix) ORDER BY length(prefix) DESC LIMIT 1
+            ) p ON true
+            ON CONFLICT (number) DO NOTHING
+            RETURNING 1
+        )
+        SELECT count(*) FROM ins
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [",".join(r[2]) for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        UNASSIGNED_CARRIER,
+    )
+    return int(result)

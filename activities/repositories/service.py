@@ -1,0 +1,147 @@
+"""SQL of the service after activation: its events, its read-model columns, and
+the release of its number when the quarantine is over.
+
+Service events go into the registration's own stream in ``domain_event`` (the
+registration carries on after ACTIVE; one stream tells its whole life). The
+version is taken as the stream's next one inside the appending transaction
+rather than counted by the workflow: after the hand-over the service workflow
+is the stream's only writer, and this way it does not depend on the
+registration's count being carried over exactly. Idempotency is by
+``event_id``, which the workflow derives from the change's sequence number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+async def event_exists(conn: asyncpg.Connection, event_id: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM domain_event WHERE event_id = $1", uuid.UUID(event_id))
+    )
+
+
+async def append_event(
+    conn: asyncpg.Connection,
+    *,
+    stream_id: str,
+    event_id: str,
+    event_type: str,
+    actor: str,
+    actor_role: str,
+    reason: str | None,
+    correlation_id: str,
+    payload: dict[str, Any],
+    occurred_at: datetime,
+) -> int | None:
+    """Append at the stream's next version; the version, or None when ``event_id``
+    is already stored (a retry: nothing written).
+
+    Two writers racing for the same version: the loser gets a UniqueViolationError
+    on the primary key and its transaction rolls back, to be retried."""
+    version = await conn.fetchval(
+        """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
+               reason, correlation_id, payload, occurred_at)
+           SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9
+           FROM domain_event WHERE stream_id = $1
+           ON CONFLICT (event_id) DO NOTHING
+           RETURNING version""",
+        stream_id,
+        uuid.UUID(event_id),
+        event_type,
+        actor,
+        actor_role,
+        reason,
+        correlation_id,
+        payload,
+        occurred_at,
+    )
+    return None if version is None else int(version)
+
+
+async def save_service_view(
+    conn: asyncpg.Connection,
+    *,
+    registration_id: str,
+    version: int,
+    service_state: str,
+    arrears_stage: str,
+    realname_stage: str,
+    realname_due_at: datetime | None,
+    balance_fen: int,
+    next_deadline: datetime | None,
+    overdue: bool,
+    updated_at: datetime,
+) -> bool:
+    """Move the registration's read-model row to the service's view at ``version``.
+
+    Only the service columns (and balance, deadline, overdue) change: stage and
+    status keep the registration's meaning. An older version never overwrites a
+    newer one. False when there is no row (or it is newer already)."""
+    result: str = await conn.execute(
+        """UPDATE registration SET
+               service_state = $3,
+               arrears_stage = $4,
+               realname_stage = $5,
+               realname_due_at = $6,
+               balance_fen = $7,
+               next_deadline = $8,
+               overdue = $9,
+               last_event_version = $2,
+               updated_at = $10
+           WHERE id = $1 AND last_event_version < $2""",
+        registration_id,
+        version,
+        service_state,
+        arrears_stage,
+        realname_stage,
+        realname_due_at,
+        balance_fen,
+        next_deadline,
+        overdue,
+        updated_at,
+    )
+    return result.endswith(" 1")
+
+
+async def release_quarantined(
+    conn: asyncpg.Connection, number: str, registration_id: str, now: datetime
+) -> bool:
+    """quarantined → available for this one number, once its quarantine is over at ``now``.
+
+    Per number, rather than ``inventory.release_expired`` (a sweep over every
+    number), because ``now`` is the workflow's clock: under a time-skipping test
+    server it is far ahead of the database's, and a sweep at that time would free
+    other registrations' holds. True if this call released it; False if it was
+    already released (by the sweeper, or a retry) or is not this registration's."""
+    released = await conn.fetchval(
+        """UPDATE number_inventory SET
+               status = 'available',
+               quarantine_until = NULL,
+               status_changed_at = statement_timestamp(),
+               version = version + 1
+           WHERE number = $1 AND status = 'quarantined' AND previous_registration_id = $2
+             AND quarantine_until <= $3
+           RETURNING true""",
+        number,
+        registration_id,
+        now,
+    )
+    return bool(released)
+
+
+async def count_events(conn: asyncpg.Connection, event_type: str, stream_ids: list[str] | None = None) -> int:
+    """How many events of ``event_type`` there are (in ``stream_ids``, if given); for benches and checks."""
+    if stream_ids is None:
+        return int(await conn.fetchval("SELECT count(*) FROM domain_event WHERE event_type = $1", event_type))
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM domain_event WHERE event_type = $1 AND stream_id = ANY($2::text[])",
+            event_type,
+            stream_ids,
+        )
+    )

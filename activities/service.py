@@ -1,0 +1,226 @@
+"""The service workflow's one activity: carry out one change of the service.
+
+Each ``Change`` (domain.service_rules) is one call of ``apply_change``:
+
+1. If the change moved the service state, the carrier is told the new state,
+   with the event id as its request id (idempotent at the carrier). This comes
+   first and outside the transaction: a slow carrier must not hold a database
+   connection, and if the database step then fails the retry repeats a call the
+   carrier already knows.
+2. One transaction: the number's inventory status follows the state (service
+   status, quarantine, or release), the event is appended to the registration's
+   stream, and the read-model row is updated. All or nothing.
+
+Exactly once: the workflow derives the event id from the change's sequence
+number, so a retried call (or one re-run after a worker died past its commit)
+finds the event already stored and does nothing. The activity runs as a local
+activity when no carrier call is involved (billing, payments: the frequent
+case), and as a regular activity with server-side backoff when one is.
+
+A carrier's permanent refusal does not stop the change: our books follow the
+decision (the number is suspended for us whatever the carrier says), the event
+records the refusal and it is logged as an error for an operator to reconcile.
+Transient failures are retried without limit; so are inventory conflicts,
+which only a data repair fixes, and retrying keeps them visible in Temporal as a
+pending activity instead of losing the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.repositories import inventory
+from activities.repositories import service as service_repo
+from activities.service_carrier import (
+    CarrierRejected,
+    CarrierUnavailable,
+    ServiceCarrierGateway,
+    ServiceChangeRequest,
+)
+from app.settings import Settings
+from domain.service_rules import (
+    IN_SERVICE,
+    ArrearsStage,
+    Change,
+    RealnameStage,
+    ServiceState,
+)
+
+log = logging.getLogger("activities.service")
+
+ERR_CARRIER_UNAVAILABLE = "CarrierUnavailable"
+ERR_INVENTORY = "InventoryError"
+
+_MODEL = ConfigDict(frozen=True)
+
+
+class ServiceView(BaseModel):
+    """The read-model columns after the change."""
+
+    model_config = _MODEL
+
+    service_state: ServiceState
+    arrears_stage: ArrearsStage
+    realname_stage: RealnameStage
+    realname_due_at: datetime | None
+    balance_fen: int
+    next_deadline: datetime | None
+    overdue: bool
+
+
+class ApplyServiceChange(BaseModel):
+    model_config = _MODEL
+
+    application_id: str
+    number: str
+    carrier: str
+    correlation_id: str
+    event_id: str
+    change: Change
+    view: ServiceView
+
+
+class ServiceChangeResult(BaseModel):
+    model_config = _MODEL
+
+    version: int | None = None  # the event's version in the stream; None for a duplicate
+    duplicate: bool = False
+    carrier_refused: str | None = None
+    number_released: bool | None = None  # for the release at the end of quarantine
+
+
+class _Duplicate(Exception):
+    """The event was appended by a concurrent run of the same call: undo ours."""
+
+
+class ServiceActivities:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, carrier: ServiceCarrierGateway) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._carrier = carrier
+
+    def callables(self) -> list[Callable[..., Any]]:
+        return [self.apply_change]
+
+    @activity.defn(name="service.apply_change")
+    async def apply_change(self, cmd: ApplyServiceChange) -> ServiceChangeResult:
+        async with self._pool.acquire() as conn:
+            if await service_repo.event_exists(conn, cmd.event_id):
+                return ServiceChangeResult(duplicate=True)
+        change = cmd.change
+        refused = await self._tell_carrier(cmd)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                released = await self._follow_in_inventory(conn, cmd)
+                version = await service_repo.append_event(
+                    conn,
+                    stream_id=cmd.application_id,
+                    event_id=cmd.event_id,
+                    event_type=change.kind.value,
+                    actor=change.actor_id,
+                    actor_role=change.actor_role,
+                    reason=change.reason,
+                    correlation_id=cmd.correlation_id,
+                    payload=_payload(cmd, refused, released),
+                    occurred_at=change.at,
+                )
+                if version is None:
+                    raise _Duplicate
+                v = cmd.view
+                await service_repo.save_service_view(
+                    conn,
+                    registration_id=cmd.application_id,
+                    version=version,
+                    service_state=v.service_state.value,
+                    arrears_stage=v.arrears_stage.value,
+                    realname_stage=v.realname_stage.value,
+                    realname_due_at=v.realname_due_at,
+                    balance_fen=v.balance_fen,
+                    next_deadline=v.next_deadline,
+                    overdue=v.overdue,
+                    updated_at=change.at,
+                )
+        except _Duplicate:
+            return ServiceChangeResult(duplicate=True)
+        except inventory.InventoryError as exc:
+            log.error(
+                "inventory does not match the service change; retrying until repaired",
+                extra={"number": cmd.number, "event_type": change.kind.value, "error": str(exc)},
+            )
+            raise ApplicationError(str(exc), type=ERR_INVENTORY) from exc
+        log.info(
+            "service change recorded",
+            extra={"stream": cmd.application_id, "version": version, "event_type": change.kind.value},
+        )
+        return ServiceChangeResult(version=version, carrier_refused=refused, number_released=released)
+
+    async def _tell_carrier(self, cmd: ApplyServiceChange) -> str | None:
+        action = cmd.change.carrier_action
+        if action is None:
+            return None
+        request = ServiceChangeRequest(
+            request_id=cmd.event_id,
+            registration_id=cmd.application_id,
+            number=cmd.number,
+            carrier=cmd.carrier,
+            action=action,
+        )
+        try:
+            await self._carrier.change_service(request)
+        except CarrierRejected as exc:
+            log.error(
+                "carrier refused a service change; recorded, reconcile with the carrier",
+                extra={"number": cmd.number, "action": action.value, "error": str(exc)},
+            )
+            return str(exc)
+        except CarrierUnavailable as exc:
+            log.warning(
+                "carrier unavailable, will retry",
+                extra={"number": cmd.number, "action": action.value, "attempt": activity.info().attempt},
+            )
+            raise ApplicationError(str(exc), type=ERR_CARRIER_UNAVAILABLE) from exc
+        return None
+
+    async def _follow_in_inventory(self, conn: asyncpg.Connection, cmd: ApplyServiceChange) -> bool | None:
+        change = cmd.change
+        if not change.state_changed:
+            return None
+        state = change.state_after
+        if state in IN_SERVICE:
+            await inventory.set_service_status(conn, cmd.number, cmd.application_id, state.value)
+        elif state is ServiceState.QUARANTINED:
+            assert change.quarantine_until is not None
+            await inventory.quarantine(conn, cmd.number, cmd.application_id, change.quarantine_until)
+        elif state is ServiceState.RELEASED:
+            return await service_repo.release_quarantined(conn, cmd.number, cmd.application_id, change.at)
+        return None
+
+
+def _payload(cmd: ApplyServiceChange, refused: str | None, released: bool | None) -> dict[str, Any]:
+    change = cmd.change
+    action = change.carrier_action
+    payload: dict[str, Any] = {
+        "seq": change.seq,
+        "number": cmd.number,
+        "state_before": change.state_before.value,
+        "state_after": change.state_after.value,
+        "balance_fen": change.balance_fen,
+        "charge_fen": change.charge_fen,
+    }
+    if action is not None:
+        payload["carrier_action"] = action.value
+    if refused is not None:
+        payload["carrier_refused"] = refused
+    if change.quarantine_until is not None:
+        payload["quarantine_until"] = change.quarantine_until.isoformat()
+    if released is not None:
+        payload["released"] = released
+    return payload | change.details

@@ -1,0 +1,105 @@
+"""`python -m app apikey create|revoke|list`: manage API keys from a shell.
+
+The token is printed once, on creation; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from api.auth import Role
+from api.errors import ApiError
+from api.services import keys
+from app.settings import Settings
+
+T = TypeVar("T")
+
+
+def add_apikey_commands(sub: Any) -> None:
+    parser = sub.add_parser("apikey", help="create, revoke and list API keys")
+    actions = parser.add_subparsers(dest="apikey_command", required=True)
+
+    create = actions.add_parser("create", help="create a key and print its token (shown once)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--organisation", "--org", dest="organisation", help="required for --role applicant")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. 'Acme ERP integration'")
+    create.add_argument("--json", action="store_true", help="print the key as JSON")
+    create.set_defaults(handler=_create)
+
+    revoke = actions.add_parser("revoke", help="revoke a key by its id (the part after h400_)")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_revoke)
+
+    listing = actions.add_parser("list", help="list keys (never their tokens)")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    listing.add_argument("--organisation", "--org", dest="organisation")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+
+
+def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    if not settings.database_url:
+        sys.exit("apikey: set DATABASE_URL (the dev stack's is printed by `python -m app dev`)")
+
+    async def main() -> T:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(main())
+    except ApiError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        sys.exit(f"apikey: {exc.detail}{': ' + details if details else ''}")
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    created = _run(
+        settings,
+        lambda conn: keys.create_key(
+            conn,
+            settings.api_key_pepper,
+            role=Role(args.role),
+            organisation_id=args.organisation,
+            name=args.name,
+            created_by="cli",
+        ),
+    )
+    if args.json:
+        print(created.model_dump_json(indent=2))
+    else:
+        org = f" for {created.organisation_id}" if created.organisation_id else ""
+        print(f"created {created.role} key {created.id}{org}")
+        print(f"token (shown once, store it now): {created.token}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    revoked = _run(settings, lambda conn: keys.revoke_key(conn, args.key_id))
+    print(f"revoked {revoked.id} at {revoked.revoked_at:%Y-%m-%d %H:%M:%S %Z}")
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    items = _run(
+        settings,
+        lambda conn: keys.list_keys(conn, include_revoked=args.all, organisation_id=args.organisation),
+    )
+    if args.json:
+        print(json.dumps([k.model_dump(mode="json") for k in items], indent=2))
+        return 0
+    for k in items:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        print(f"{k.id}  {k.role:<9}  {k.organisation_id or '-':<20}  {state:<18}  {k.name}")
+    if not items:
+        print("no keys")
+    return 0

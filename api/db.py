@@ -1,0 +1,49 @@
+"""What routes and services reach the outside world through: the pool, Temporal,
+settings. Built once in the lifespan and handed to each route as one object."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from fastapi import Request
+from temporalio.client import Client
+
+from api.config import ApiSettings
+from api.errors import ServiceUnavailable
+from app.codec import EncryptionCodec
+from app.settings import Settings
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; a pool that stays exhausted for ``timeout`` is a 503."""
+    try:
+        conn = await pool.acquire(timeout=timeout)
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "The database is not answering; retry shortly", extra={"service": "postgres"}
+        ) from None
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    api: ApiSettings
+    pool: asyncpg.Pool
+    temporal: Client
+    codec: EncryptionCodec
+
+    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return connection(self.pool, self.api.pool_acquire_timeout)
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx

@@ -1,0 +1,109 @@
+"""The OpenAPI document: FastAPI's, completed with what it cannot infer.
+
+- the roles allowed on each route (from its ``allow(...)`` dependency), as
+  ``x-roles`` and in the description;
+- error responses as ``application/problem+json``;
+- schemas of bodies that routes read as raw JSON (the application form, which is
+  checked by the domain rules so that every failing field is reported at once).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from api.errors import PROBLEM_JSON
+from api.schemas.events import FeedEvent
+from domain.applicant import ApplicationForm
+
+_REF = "#/components/schemas/{model}"
+
+
+def _route_roles(route: APIRoute) -> list[str] | None:
+    for dependency in route.dependant.dependencies:
+        roles = getattr(dependency.call, "roles", None)
+        if roles is not None:
+            return [r.value for r in roles]
+    return None
+
+
+def _application_request_schema() -> dict[str, dict[str, Any]]:
+    """ApplicationForm's schema as a client sends it: the organisation comes from
+    the API key, and a document may be given by its id alone."""
+    schema = ApplicationForm.model_json_schema(ref_template=_REF)
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    schema = copy.deepcopy(schema)
+    schema["title"] = "ApplicationRequest"
+    schema["required"] = [f for f in schema.get("required", []) if f != "organisation_id"]
+    schema["properties"]["organisation_id"] = {
+        **schema["properties"]["organisation_id"],
+        "description": "Optional: taken from the API key; if given it must be the key's organisation.",
+    }
+    doc_ref = copy.deepcopy(defs.get("DocumentRef", {}))
+    if doc_ref:
+        doc_ref["title"] = "DocumentRefRequest"
+        doc_ref["required"] = ["document_id"]
+        doc_ref["description"] = (
+            "An uploaded document. Only document_id is needed; kind, content_type and sha256 are filled "
+            "in from the upload and, if given, must match it."
+        )
+        defs["DocumentRefRequest"] = doc_ref
+        schema["properties"]["documents"] = {
+            "type": "array",
+            "items": {"$ref": _REF.format(model="DocumentRefRequest")},
+        }
+    return {"ApplicationRequest": schema, **defs}
+
+
+def install_openapi(app: FastAPI) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in _application_request_schema().items():
+            schemas.setdefault(name, schema)
+        feed = FeedEvent.model_json_schema(ref_template=_REF)
+        schemas.update(feed.pop("$defs", {}))
+        schemas["FeedEvent"] = feed
+
+        roles_by_op: dict[tuple[str, str], list[str]] = {}
+        for route in app.routes:
+            if isinstance(route, APIRoute) and (roles := _route_roles(route)) is not None:
+                for method in route.methods or ():
+                    roles_by_op[(route.path_format, method.lower())] = roles
+
+        for path, operations in doc.get("paths", {}).items():
+            for method, operation in operations.items():
+                roles = roles_by_op.get((path, method))
+                if roles is not None:
+                    operation["x-roles"] = roles
+                    text = operation.get("description", "").rstrip()
+                    operation["description"] = f"{text}\n\n**Roles:** {', '.join(roles)}".lstrip()
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in "45" and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+                    if status == "503":
+                        response.setdefault("headers", {})["Retry-After"] = {
+                            "description": "Seconds to wait before retrying.",
+                            "schema": {"type": "integer"},
+                        }
+                    if status == "401":
+                        response.setdefault("headers", {})["WWW-Authenticate"] = {
+                            "schema": {"type": "string"},
+                        }
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = build  # type: ignore[method-assign]

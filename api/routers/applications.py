@@ -1,0 +1,218 @@
+"""Applications: what applicants do, and reading one application."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Response
+
+from api.auth import READERS, STAFF, Principal, Role, allow
+from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
+from api.schemas.applications import APPLICATION_EXAMPLE, Evaluation, PaymentIn, PaymentOut, WithdrawalIn
+from api.schemas.common import Page
+from api.schemas.documents import DocumentList
+from api.schemas.registrations import Registration, Timeline
+from api.services import applications, documents, registrations
+from workflows.contracts import Stage, Status
+
+router = APIRouter(prefix="/v1/applications", tags=["applications"])
+
+ApplicationId = Annotated[
+    str, Path(pattern=r"^app_[a-z0-9]{20,32}$", examples=["app_01jd8k3m5n7p9q2r4s6t8v"])
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Required. A unique value per intended request (e.g. a UUID). The same key with the "
+        "same body returns the original result; with a different body, 409.",
+        examples=["6c8b0b9e-2f4e-4f6a-9d57-0f3c1c7d2a10"],
+    ),
+]
+
+# The body is taken as raw JSON and checked by domain.applicant.check_application,
+# which reports format and policy failures together; FastAPI's model validation
+# would stop at format errors. The documented schema is ApplicationRequest.
+_APPLICATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ApplicationRequest"},
+                "example": APPLICATION_EXAMPLE,
+            }
+        },
+    }
+}
+RawBody = Annotated[Any, Body(include_in_schema=False)]
+
+
+@router.post(
+    "/evaluate",
+    response_model=Evaluation,
+    summary="Check an application without submitting it",
+    description="Runs every check a submission runs (formats, catalogue, documents uploaded and matching, "
+    "the requested number still available) and returns every failing field with a reason. Nothing is "
+    "stored and no number is held.",
+    openapi_extra=_APPLICATION_BODY,
+    **documented(),
+)
+async def evaluate_application(
+    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT)], body: RawBody = None
+) -> Evaluation:
+    return await applications.evaluate(ctx, principal, body)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Registration,
+    summary="Submit an application",
+    description="Creates the application and starts its registration; the chosen number is held at once. "
+    "Answers 201 with the state after that first step. Idempotent by `Idempotency-Key`: a retry with the "
+    "same body returns the same application (header `Idempotent-Replayed: true`) and never starts a "
+    "second registration; the same key with another body is 409 `idempotency_key_reused`. "
+    "Invalid input is 422 listing every failing field.",
+    openapi_extra=_APPLICATION_BODY,
+    **documented(409),
+)
+async def submit_application(
+    response: Response,
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    idempotency_key: IdempotencyKey = None,
+    body: RawBody = None,
+) -> Registration:
+    registration, replayed = await applications.submit(ctx, gateway, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/applications/{registration.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return registration
+
+
+@router.get(
+    "",
+    response_model=Page[Registration],
+    summary="List my organisation's applications",
+    description="Newest first, keyset-paginated.",
+    **documented(),
+)
+async def list_applications(
+    ctx: Ctx,
+    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    stage: Stage | None = None,
+    status: Status | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[Registration]:
+    async with ctx.connection() as conn:
+        return await registrations.list_own(
+            conn,
+            principal,
+            stage=stage.value if stage else None,
+            status=status.value if status else None,
+            cursor=cursor,
+            limit=limit,
+        )
+
+
+@router.get(
+    "/{application_id}",
+    response_model=Registration,
+    summary="One application",
+    description="Applicants see their own organisation's applications only (another's is 404).",
+    **documented(404),
+)
+async def get_application(
+    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *READERS)], application_id: ApplicationId
+) -> Registration:
+    async with ctx.connection() as conn:
+        return await registrations.get_registration(conn, principal, application_id)
+
+
+@router.get(
+    "/{application_id}/timeline",
+    response_model=Timeline,
+    summary="The registration's timeline",
+    description="Every step, who took it (for applicants: which role), when, why, and the state it led to; "
+    "rebuilt from the event log.",
+    **documented(404),
+)
+async def get_timeline(
+    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *READERS)], application_id: ApplicationId
+) -> Timeline:
+    async with ctx.connection() as conn:
+        return await registrations.get_timeline(conn, principal, application_id)
+
+
+@router.get(
+    "/{application_id}/documents",
+    response_model=DocumentList,
+    summary="Documents an application has referenced",
+    description="Every document listed at submission or in a resubmission, oldest first.",
+    **documented(404),
+)
+async def get_application_documents(
+    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)], application_id: ApplicationId
+) -> DocumentList:
+    async with ctx.connection() as conn:
+        await registrations.get_application_row(conn, principal, application_id)
+        return await documents.for_application(conn, application_id)
+
+
+@router.post(
+    "/{application_id}/resubmit",
+    response_model=Registration,
+    summary="Resubmit after a request for changes",
+    description="The whole corrected application (same shape as for submission). 409 with the current "
+    "state if no change request is open.",
+    openapi_extra=_APPLICATION_BODY,
+    **documented(404, 409),
+)
+async def resubmit_application(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    application_id: ApplicationId,
+    body: RawBody = None,
+) -> Registration:
+    return await applications.resubmit(ctx, gateway, principal, application_id, body)
+
+
+@router.post(
+    "/{application_id}/payments",
+    response_model=PaymentOut,
+    summary="Pay the first prepayment",
+    description="Records a payment towards the first prepayment. Idempotent by `Idempotency-Key` (required): "
+    "a retry is counted once (`accepted: false`). 409 with the current state when no payment is due.",
+    **documented(404, 409),
+)
+async def pay(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    application_id: ApplicationId,
+    body: PaymentIn,
+    idempotency_key: IdempotencyKey = None,
+) -> PaymentOut:
+    return await applications.pay(ctx, gateway, principal, application_id, body, idempotency_key)
+
+
+@router.post(
+    "/{application_id}/withdraw",
+    response_model=Registration,
+    summary="Withdraw the application",
+    description="Possible at any step before activation; the number is released. 409 with the current "
+    "state afterwards.",
+    **documented(404, 409),
+)
+async def withdraw(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    application_id: ApplicationId,
+    body: Annotated[WithdrawalIn | None, Body()] = None,
+) -> Registration:
+    return await applications.withdraw(ctx, gateway, principal, application_id, body or WithdrawalIn())

@@ -1,0 +1,167 @@
+"""Dashboards: every registration, counts, and the live event stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from sse_starlette import EventSourceResponse
+
+from api.auth import READERS, Principal, allow
+from api.errors import InvalidInput, field_error
+from api.repositories.registrations import Filters
+from api.routers._common import Ctx, Cursor, Limit, documented
+from api.schemas.common import Page
+from api.schemas.registrations import Registration, RegistrationStats
+from api.services import events, registrations
+from workflows.contracts import Stage, Status
+
+router = APIRouter(tags=["dashboards"])
+
+
+def _filters(
+    stage: Stage | None,
+    status: Status | None,
+    carrier: str | None,
+    organisation_id: str | None,
+    overdue: bool | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> Filters:
+    errors = [
+        field_error(name, "timezone_required", "Give a UTC offset, e.g. 2026-11-25T00:00:00+08:00.")
+        for name, value in (("created_from", created_from), ("created_to", created_to))
+        if value is not None and value.utcoffset() is None
+    ]
+    if errors:
+        raise InvalidInput(errors=errors)
+    return Filters(
+        stage=stage.value if stage else None,
+        status=status.value if status else None,
+        carrier=carrier,
+        organisation_id=organisation_id,
+        overdue=overdue,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+StageQ = Annotated[Stage | None, Query()]
+StatusQ = Annotated[Status | None, Query()]
+CarrierQ = Annotated[str | None, Query(max_length=64, examples=["china_unicom"])]
+OrgQ = Annotated[str | None, Query(max_length=64, examples=["org_acme"])]
+OverdueQ = Annotated[bool | None, Query(description="Only overdue (true) or only not overdue (false).")]
+FromQ = Annotated[datetime | None, Query(description="Created at or after (inclusive), with offset.")]
+ToQ = Annotated[datetime | None, Query(description="Created before (exclusive), with offset.")]
+
+
+@router.get(
+    "/v1/registrations",
+    response_model=Page[Registration],
+    summary="List and filter all registrations",
+    description="Filter by stage, status, carrier, organisation, overdue and creation range. Keyset "
+    "pagination on (created_at, id): rows that arrive while you page never shift or repeat the rest.",
+    **documented(),
+)
+async def list_registrations(
+    ctx: Ctx,
+    _: Annotated[Principal, allow(*READERS)],
+    stage: StageQ = None,
+    status: StatusQ = None,
+    carrier: CarrierQ = None,
+    organisation_id: OrgQ = None,
+    overdue: OverdueQ = None,
+    created_from: FromQ = None,
+    created_to: ToQ = None,
+    order: Annotated[Literal["desc", "asc"], Query(description="By creation time.")] = "desc",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[Registration]:
+    filters = _filters(stage, status, carrier, organisation_id, overdue, created_from, created_to)
+    async with ctx.connection() as conn:
+        return await registrations.list_all(conn, filters, order=order, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/v1/registrations/stats",
+    response_model=RegistrationStats,
+    summary="Counts per stage and carrier",
+    description="With the same filters as the listing (except stage).",
+    **documented(),
+)
+async def registration_stats(
+    ctx: Ctx,
+    _: Annotated[Principal, allow(*READERS)],
+    carrier: CarrierQ = None,
+    organisation_id: OrgQ = None,
+    overdue: OverdueQ = None,
+    created_from: FromQ = None,
+    created_to: ToQ = None,
+) -> RegistrationStats:
+    filters = _filters(None, None, carrier, organisation_id, overdue, created_from, created_to)
+    async with ctx.connection() as conn:
+        return await registrations.stats(conn, filters)
+
+
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A `text/event-stream`. Each message: `id` = position, `event` = event type, "
+        "`data` = a FeedEvent as JSON.",
+        "content": {
+            "text/event-stream": {
+                "schema": {"$ref": "#/components/schemas/FeedEvent"},
+                "example": 'id: 42\nevent: ApplicationApproved\ndata: {"position": 42, ...}\n\n',
+            }
+        },
+    }
+}
+
+
+@router.get(
+    "/v1/events",
+    summary="Live stream of events (Server-Sent Events)",
+    description="Every domain event in order, then new ones as they happen. Resume with the "
+    "`Last-Event-ID` header (EventSource sends it on reconnect) or `after`. The server ends a stream "
+    "after a while; reconnecting loses nothing.",
+    response_class=EventSourceResponse,
+    responses={**_SSE_DOC, **documented()["responses"]},
+)
+async def event_stream(
+    request: Request,
+    ctx: Ctx,
+    _: Annotated[Principal, allow(*READERS)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Start after this position (default: the Last-Event-ID header, else the beginning).",
+        ),
+    ] = None,
+    types: Annotated[list[str] | None, Query(max_length=50, description="Only these event types.")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=10000, description="End the stream after this many events.")
+    ] = None,
+) -> EventSourceResponse:
+    start = after
+    if start is None and last_event_id:
+        if not last_event_id.strip().isdigit():
+            raise InvalidInput(
+                errors=[
+                    field_error("Last-Event-ID", "invalid_format", "Send back the id of the last event seen.")
+                ]
+            )
+        start = int(last_event_id)
+    return EventSourceResponse(
+        events.stream(
+            ctx.pool,
+            ctx.api,
+            after=start or 0,
+            event_types=frozenset(types) if types else None,
+            limit=limit,
+            is_disconnected=request.is_disconnected,
+        ),
+        ping=ctx.api.sse_ping_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

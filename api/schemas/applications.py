@@ -1,0 +1,144 @@
+"""Request and response bodies of the application routes (other than Registration)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.errors import FieldErrorOut
+from api.schemas.registrations import Registration
+from workflows.contracts import Decision, RejectionReason, VerificationOutcome
+
+APPLICATION_EXAMPLE: dict[str, Any] = {
+    "company_name": "深圳市示例科技有限公司",
+    "credit_code": "91440300MA5F1B2C3F",
+    "company_type": "enterprise",
+    "industry": "general",
+    "carrier": "china_unicom",
+    "legal_representative": {"name": "张伟", "id_number": "110101198001011232", "phone": "13800138000"},
+    "agent": None,
+    "contact_address": "广东省深圳市南山区科技园南区 1 号",
+    "destination_numbers": ["13800138000", "010-12345678"],
+    "documents": [
+        {"document_id": "doc_01jd8k3m5n7p9q2r4s6t8v"},
+        {"document_id": "doc_01jd8k3m5n7p9q2r4s6t8w"},
+        {"document_id": "doc_01jd8k3m5n7p9q2r4s6t8x"},
+    ],
+    "package": "standard",
+    "requested_number": "400-012-3456",
+    "number_criteria": None,
+    "activation_at": "2026-12-20T09:00:00+08:00",
+}
+
+
+class Evaluation(BaseModel):
+    """The result of checking an application without submitting it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "submittable": False,
+                "errors": [
+                    {
+                        "field": "documents",
+                        "code": "missing_document",
+                        "message": "A legal_rep_id document is required (...): upload it and list it.",
+                    },
+                    {
+                        "field": "requested_number",
+                        "code": "number_unavailable",
+                        "message": "400-012-3456 is held by another application: search for another number.",
+                    },
+                ],
+                "required_documents": ["business_licence", "legal_rep_id", "application_form"],
+            }
+        }
+    )
+
+    submittable: bool
+    errors: list[FieldErrorOut]
+    required_documents: list[str] | None = Field(
+        description="What the carrier, company type and industry require (null if they are not valid)."
+    )
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve"},
+                {
+                    "decision": "reject",
+                    "reason_code": "documents_invalid",
+                    "reason": "Licence scan is illegible",
+                },
+                {
+                    "decision": "request_changes",
+                    "fields": ["contact_address"],
+                    "documents": ["business_licence"],
+                    "reason": "The licence has expired; upload the current one.",
+                },
+            ]
+        },
+    )
+
+    decision: Decision
+    reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
+    reason: Annotated[str | None, Field(max_length=1000)] = None
+    fields: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, description="Fields to change (request_changes)."
+    )
+    documents: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, description="Document kinds to replace (request_changes)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> DecisionIn:
+        if self.decision is Decision.REJECT and self.reason_code is None:
+            raise ValueError("a rejection needs a reason_code")
+        if self.decision is Decision.REQUEST_CHANGES and not (self.fields or self.documents):
+            raise ValueError("a change request must name the fields or documents to change")
+        return self
+
+
+class VerificationIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"outcome": "pass", "reason": "Identity confirmed against the carrier's real-name system"},
+                {"outcome": "fail", "reason": "The legal representative's ID does not match"},
+            ]
+        },
+    )
+
+    outcome: VerificationOutcome
+    reason: Reason
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"amount_fen": 180000}})
+
+    amount_fen: Annotated[int, Field(strict=True, gt=0, le=10**12, description="Amount paid, CNY fen.")]
+
+
+class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"reason": "Chose another number"}}
+    )
+
+    reason: Annotated[str | None, Field(max_length=1000)] = None
+
+
+class PaymentOut(BaseModel):
+    payment_id: str
+    accepted: bool = Field(description="False when this payment was already recorded (a retry).")
+    paid_fen: int
+    required_fen: int
+    paid_in_full: bool
+    registration: Registration

@@ -1,0 +1,25 @@
+"""The live event feed (Server-Sent Events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FeedEvent(BaseModel):
+    """The ``data`` of one SSE message; its SSE ``id`` is ``position`` and its
+    ``event`` is ``event_type``."""
+
+    position: int = Field(description="Global order of the event; resume after it with Last-Event-ID.")
+    event_id: str
+    application_id: str
+    version: int
+    event_type: str
+    actor_role: str
+    reason: str | None
+    occurred_at: datetime
+    carrier: str | None
+    organisation_id: str | None
+    payload: dict[str, Any] = Field(description="Event facts; personal data is masked at the source.")

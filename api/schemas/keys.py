@@ -1,0 +1,68 @@
+"""API key models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.auth import ORGANISATION_ID, Role
+
+OrganisationId = Annotated[str, Field(pattern=ORGANISATION_ID.pattern, examples=["org_acme"])]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"role": "applicant", "organisation_id": "org_acme", "name": "Acme ERP"}
+        },
+    )
+
+    role: Role
+    organisation_id: OrganisationId | None = Field(
+        default=None, description="Required for the applicant role, refused for the others."
+    )
+    name: Annotated[str, Field(min_length=1, max_length=200, description="What the key is for.")]
+
+    @model_validator(mode="after")
+    def _organisation_matches_role(self) -> ApiKeyCreate:
+        if self.role is Role.APPLICANT and self.organisation_id is None:
+            raise ValueError("an applicant key needs an organisation_id")
+        if self.role is not Role.APPLICANT and self.organisation_id is not None:
+            raise ValueError(f"a {self.role} key is not bound to an organisation: leave organisation_id out")
+        return self
+
+
+class ApiKey(BaseModel):
+    id: str = Field(description="The public part of the key, as it appears in the token and in audit logs.")
+    role: Role
+    organisation_id: str | None
+    name: str
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "3f9a0c1b2d4e",
+                "role": "applicant",
+                "organisation_id": "org_acme",
+                "name": "Acme ERP",
+                "created_by": "apikey:0a1b2c3d4e5f",
+                "created_at": "2026-11-25T08:00:00Z",
+                "revoked_at": None,
+                "token": "h400_3f9a0c1b2d4e_abcdefghijklmnopqrstuvwxyz234567",
+            }
+        }
+    )
+
+    token: str = Field(description="The key itself. Shown once: only a hash is stored.")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]

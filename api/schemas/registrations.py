@@ -1,0 +1,141 @@
+"""A registration (an application and its progress) as the API shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.contracts import RejectionReason, Stage, Status, WaitingFor
+
+_EXAMPLE: dict[str, Any] = {
+    "id": "app_01jd8k3m5n7p9q2r4s6t8v",
+    "organisation_id": "org_acme",
+    "carrier": "china_unicom",
+    "company_name": "深圳市示例科技有限公司",
+    "number": "4000123456",
+    "number_display": "400-012-3456",
+    "stage": "audit",
+    "status": "in_review",
+    "waiting_for": "operator_decision",
+    "next_deadline": "2026-12-02T09:00:00+08:00",
+    "overdue": False,
+    "fees": None,
+    "paid_fen": 0,
+    "change_request": None,
+    "rejection": None,
+    "problems": [],
+    "activation_at": "2026-12-20T09:00:00+08:00",
+    "activated_at": None,
+    "version": 1,
+    "created_at": "2026-11-25T09:00:00+08:00",
+    "updated_at": "2026-11-25T09:00:01+08:00",
+}
+
+
+class Fees(BaseModel):
+    tier: str | None
+    min_monthly_spend_fen: int | None = Field(description="Minimum monthly spend, CNY fen.")
+    first_prepayment_fen: int | None = Field(description="First prepayment due after approval, CNY fen.")
+
+
+class ChangeRequest(BaseModel):
+    fields: list[str]
+    documents: list[str]
+    reason: str | None
+    requested_at: datetime | None = None
+    resubmit_by: datetime | None = None
+
+
+class Rejection(BaseModel):
+    reason_code: RejectionReason | str
+    reason: str | None = None
+
+
+class Problem(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Registration(BaseModel):
+    """An application and where its registration stands."""
+
+    model_config = ConfigDict(json_schema_extra={"example": _EXAMPLE})
+
+    id: str = Field(description="The application id; also the registration's id.")
+    organisation_id: str
+    carrier: str
+    company_name: str
+    number: str | None = Field(description="The 400 number held or allocated, 10 digits.")
+    number_display: str | None = Field(description="The number as shown to people, 400-XXX-XXXX.")
+    stage: Stage
+    status: Status
+    waiting_for: WaitingFor
+    next_deadline: datetime | None
+    overdue: bool
+    fees: Fees | None
+    paid_fen: int
+    change_request: ChangeRequest | None
+    rejection: Rejection | None
+    problems: list[Problem] = Field(
+        description="Why an application was refused at submission (status invalid)."
+    )
+    activation_at: datetime | None
+    activated_at: datetime | None
+    version: int = Field(description="Version of the registration's event stream this reflects.")
+    created_at: datetime
+    updated_at: datetime
+    summary: dict[str, Any] | None = Field(
+        default=None,
+        description="The application as recorded, with personal data masked (staff views only).",
+    )
+
+
+class StageCarrierCount(BaseModel):
+    stage: Stage
+    carrier: str
+    total: int
+    overdue: int
+
+
+class RegistrationStats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "total": 3,
+                "overdue": 1,
+                "by_stage": {"audit": 2, "allocate": 1},
+                "by_carrier": {"china_unicom": 3},
+                "by_stage_and_carrier": [
+                    {"stage": "audit", "carrier": "china_unicom", "total": 2, "overdue": 1},
+                    {"stage": "allocate", "carrier": "china_unicom", "total": 1, "overdue": 0},
+                ],
+            }
+        }
+    )
+
+    total: int
+    overdue: int
+    by_stage: dict[str, int]
+    by_carrier: dict[str, int]
+    by_stage_and_carrier: list[StageCarrierCount]
+
+
+class TimelineEntry(BaseModel):
+    version: int
+    occurred_at: datetime
+    event_type: str
+    actor: str = Field(description="Who did it: an API key id (staff views), or the role.")
+    actor_role: str
+    reason: str | None
+    stage: Stage
+    status: Status
+    next_deadline: datetime | None
+    overdue: bool
+
+
+class Timeline(BaseModel):
+    application_id: str
+    entries: list[TimelineEntry]

@@ -1,0 +1,558 @@
+"""Applications: pre-check, submission (idempotent), and the actions that move a
+registration on (Temporal Updates).
+
+Submission, in order:
+1. the body is checked completely (every failing field at once, 422);
+2. the (organisation, Idempotency-Key) is looked up: the same request again gets
+   the existing application back, a different one 409;
+3. the application id is allocated and recorded with the key in one transaction;
+   a concurrent duplicate waits on that row and then finds it (step 2);
+4. the workflow is started under an id derived from the application id, so even
+   a retry after a crash between 3 and 4 starts it at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from activities.repositories import inventory
+from api.auth import Principal, Role
+from api.db import Context
+from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
+from api.ids import new_id
+from api.repositories import applications, documents, idempotency
+from api.schemas.applications import (
+    DecisionIn,
+    Evaluation,
+    PaymentIn,
+    PaymentOut,
+    VerificationIn,
+    WithdrawalIn,
+)
+from api.schemas.registrations import Registration
+from api.services import registrations
+from api.services.workflow import UpdateRejected, WorkflowGateway
+from app.logging_setup import request_id_var
+from domain.applicant import ApplicationForm, check_application
+from domain.errors import FieldError
+from domain.requirements import UnknownRequirementKey, load_catalogue
+from workflows.contracts import (
+    UPDATE_DECIDE,
+    UPDATE_PAY,
+    UPDATE_RESUBMIT,
+    UPDATE_VERIFY,
+    UPDATE_WITHDRAW,
+    Actor,
+    ActorRole,
+    DecisionRequest,
+    PaymentRequest,
+    PaymentResult,
+    RegistrationInput,
+    RegistrationStatus,
+    Resubmission,
+    VerificationRequest,
+    WithdrawalRequest,
+    registration_workflow_id,
+    timings_from_settings,
+)
+
+CREATE_OPERATION = "create_application"
+PAYMENT_OPERATION = "payment"
+
+
+def correlation_id() -> str:
+    return request_id_var.get() or new_id("req")
+
+
+def request_hash(operation: str, body: Any) -> bytes:
+    """SHA-256 of the request as data: key order and whitespace do not matter."""
+    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def _actor(principal: Principal, role: ActorRole) -> Actor:
+    return Actor(id=principal.actor_id, role=role)
+
+
+# --------------------------------------------------------------------------
+# Checking a form
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Checked:
+    data: Any
+    errors: list[FieldError]
+    document_ids: list[str]
+
+    def form(self) -> ApplicationForm:
+        return ApplicationForm.model_validate(self.data)
+
+
+async def _fill_documents(
+    conn: asyncpg.Connection, organisation_id: str, raw: Any
+) -> tuple[Any, list[FieldError], set[int], list[str]]:
+    """Completes each {document_id} from the stored upload and checks that any
+    kind, content_type or sha256 the client sent matches what was uploaded."""
+    if not isinstance(raw, list):
+        return raw, [], set(), []
+    ids = [d["document_id"] for d in raw if isinstance(d, Mapping) and isinstance(d.get("document_id"), str)]
+    stored = await documents.get_many(conn, organisation_id, ids) if ids else {}
+    errors: list[FieldError] = []
+    flagged: set[int] = set()
+    filled: list[Any] = []
+    for index, item in enumerate(raw):
+        doc_id = item.get("document_id") if isinstance(item, Mapping) else None
+        row = stored.get(doc_id) if isinstance(doc_id, str) else None
+        if row is None:
+            if isinstance(doc_id, str):
+                flagged.add(index)
+                errors.append(
+                    FieldError(
+                        f"documents[{index}].document_id",
+                        "document_not_found",
+                        "No document with this id was uploaded by your organisation: upload it with "
+                        "POST /v1/documents and use the id it returns.",
+                    )
+                )
+            filled.append(item)
+            continue
+        if row["replaced_by_id"] is not None:
+            flagged.add(index)
+            errors.append(
+                FieldError(
+                    f"documents[{index}].document_id",
+                    "document_replaced",
+                    f"This document was replaced by {row['replaced_by_id']}: list that one instead.",
+                )
+            )
+        stored_values = {
+            "kind": row["kind"],
+            "content_type": row["content_type"],
+            "sha256": row["sha256"].strip(),
+        }
+        for name, value in stored_values.items():
+            given = item.get(name)
+            if given is not None and (not isinstance(given, str) or given.strip().lower() != value):
+                flagged.add(index)
+                errors.append(
+                    FieldError(
+                        f"documents[{index}].{name}",
+                        "document_mismatch",
+                        f"The uploaded document has {name} {value!r}: send that, or leave {name} out.",
+                    )
+                )
+        filled.append({**item, **stored_values})
+    return filled, errors, flagged, [d for d in ids if d in stored]
+
+
+def _takeable(record: inventory.NumberRecord, now: Any) -> bool:
+    if record.status == "available":
+        return True
+    if record.status == "held" and record.hold_expires_at is not None:
+        return bool(record.hold_expires_at <= now)
+    if record.status == "quarantined" and record.quarantine_until is not None:
+        return bool(record.quarantine_until <= now)
+    return False
+
+
+async def _check_number(
+    conn: asyncpg.Connection, data: Mapping[str, Any], form: ApplicationForm, own_registration: str | None
+) -> list[FieldError]:
+    number = form.requested_number
+    if number is None:
+        return []
+    record = await inventory.get_number(conn, number)
+    shown = registrations.display_number(number)
+    if record is None:
+        return [
+            FieldError(
+                "requested_number",
+                "number_not_found",
+                f"{shown} is not in the inventory: pick a number from GET /v1/numbers.",
+            )
+        ]
+    if record.carrier_code != form.carrier:
+        return [
+            FieldError(
+                "requested_number",
+                "carrier_mismatch",
+                f"{shown} belongs to {record.carrier_code}, not {form.carrier}: pick a "
+                f"{form.carrier} number or change the carrier.",
+            )
+        ]
+    if own_registration is not None and record.registration_id == own_registration:
+        return []
+    now = await conn.fetchval("SELECT statement_timestamp()")
+    if not _takeable(record, now):
+        return [
+            FieldError(
+                "requested_number",
+                "number_unavailable",
+                f"{shown} is not available ({record.status}): search for another number.",
+            )
+        ]
+    return []
+
+
+async def check_form(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    body: Any,
+    *,
+    check_number: bool = True,
+    own_registration: str | None = None,
+) -> Checked:
+    """Every reason ``body`` cannot be submitted by ``principal``; never raises for bad input."""
+    organisation_id = principal.require_organisation()
+    if not isinstance(body, Mapping):
+        return Checked(body, [FieldError("", "invalid_type", "Send the application as a JSON object.")], [])
+    data = dict(body)
+    errors: list[FieldError] = []
+    given_org = data.get("organisation_id")
+    if given_org is not None and given_org != organisation_id:
+        errors.append(
+            FieldError(
+                "organisation_id",
+                "organisation_mismatch",
+                "Your API key acts for another organisation: leave organisation_id out.",
+            )
+        )
+    data["organisation_id"] = organisation_id
+    data["documents"], doc_errors, flagged, doc_ids = await _fill_documents(
+        conn, organisation_id, data.get("documents", [])
+    )
+    errors += doc_errors
+    for error in check_application(data, load_catalogue()):
+        # A document already reported as unknown or mismatched would only repeat here.
+        if any(error.field.startswith(f"documents[{i}]") for i in flagged):
+            continue
+        errors.append(error)
+    checked = Checked(data, errors, doc_ids)
+    if not errors and check_number:
+        checked.errors += await _check_number(conn, data, checked.form(), own_registration)
+    return checked
+
+
+def _required_documents(data: Any) -> list[str] | None:
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return load_catalogue().required_documents(
+            str(data.get("carrier", "")).strip().lower(),
+            str(data.get("company_type", "")).strip().lower(),
+            str(data.get("industry", "")).strip().lower(),
+            data.get("agent") is not None,
+        )
+    except UnknownRequirementKey:
+        return None
+
+
+async def evaluate(ctx: Context, principal: Principal, body: Any) -> Evaluation:
+    async with ctx.connection() as conn:
+        checked = await check_form(conn, principal, body)
+    return Evaluation(
+        submittable=not checked.errors,
+        errors=[FieldErrorOut(**e.as_dict()) for e in checked.errors],
+        required_documents=_required_documents(checked.data),
+    )
+
+
+def _invalid(errors: list[FieldError]) -> InvalidInput:
+    return InvalidInput(
+        "The application has invalid fields; every one is listed",
+        errors=[e.as_dict() for e in errors],
+    )
+
+
+# --------------------------------------------------------------------------
+# Submission
+# --------------------------------------------------------------------------
+
+
+def _check_idempotency_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise InvalidInput(
+            "Send an Idempotency-Key header: a retried submission must not create a second application",
+            errors=[
+                field_error(
+                    "Idempotency-Key", "missing", "Send a unique value (e.g. a UUID) per application."
+                )
+            ],
+        )
+    key = key.strip()
+    if len(key) > 255 or not key.isprintable() or not key.isascii():
+        raise InvalidInput(
+            errors=[field_error("Idempotency-Key", "invalid_format", "Use 1-255 printable ASCII characters.")]
+        )
+    return key
+
+
+async def _replay(
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    claimed: asyncpg.Record,
+    digest: bytes,
+    operation: str,
+    body: Any,
+) -> tuple[Registration, bool]:
+    if claimed["operation"] != operation or bytes(claimed["request_hash"]) != digest:
+        raise Conflict(
+            "This Idempotency-Key was used for a different request; use a new key for a new application",
+            code="idempotency_key_reused",
+            extra={"application_id": claimed["resource_id"]},
+        )
+    application_id = claimed["resource_id"]
+    async with ctx.connection() as conn:
+        row = await registrations.get_application_row(conn, principal, application_id)
+        if row["workflow_started_at"] is None:
+            # The first attempt stopped before Temporal accepted the start: finish it.
+            checked = await check_form(conn, principal, body, check_number=False)
+    if row["workflow_started_at"] is None:
+        if checked.errors:
+            raise _invalid(checked.errors)
+        return await _start(ctx, gateway, principal, row, checked.form()), True
+    return registrations.from_row(row, staff=False), True
+
+
+async def _start(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, form: ApplicationForm
+) -> Registration:
+    application_id = row["id"]
+    await gateway.start(
+        row["workflow_id"],
+        RegistrationInput(
+            application_id=application_id,
+            form=form,
+            submitted_by=_actor(principal, ActorRole.APPLICANT),
+            correlation_id=correlation_id(),
+            timings=timings_from_settings(ctx.settings, form.carrier),
+        ),
+    )
+    async with ctx.connection() as conn:
+        await applications.mark_started(conn, application_id)
+    status = await gateway.wait_submitted(row["workflow_id"])
+    return await _respond(ctx, status, row, principal)
+
+
+async def submit(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, body: Any, idempotency_key: str | None
+) -> tuple[Registration, bool]:
+    """The application, and whether it already existed (a replay)."""
+    key = _check_idempotency_key(idempotency_key)
+    organisation_id = principal.require_organisation()
+    digest = request_hash(CREATE_OPERATION, body)
+    async with ctx.connection() as conn:
+        claimed = await idempotency.get(conn, organisation_id, key)
+        if claimed is None:
+            checked = await check_form(conn, principal, body)
+            if checked.errors:
+                raise _invalid(checked.errors)
+            form = checked.form()
+            application_id = new_id("app")
+            async with conn.transaction():
+                won = await idempotency.claim(
+                    conn,
+                    organisation_id=organisation_id,
+                    key=key,
+                    operation=CREATE_OPERATION,
+                    request_hash=digest,
+                    resource_id=application_id,
+                )
+                if won:
+                    await applications.insert(
+                        conn,
+                        application_id=application_id,
+                        organisation_id=organisation_id,
+                        workflow_id=registration_workflow_id(application_id),
+                        carrier_code=form.carrier,
+                        company_name=form.company_name,
+                        submitted_by=principal.actor_id,
+                    )
+                    await documents.attach(conn, application_id, checked.document_ids)
+            if not won:
+                claimed = await idempotency.get(conn, organisation_id, key)
+                assert claimed is not None
+            else:
+                row = await applications.get(conn, application_id)
+    if claimed is not None:
+        return await _replay(ctx, gateway, principal, claimed, digest, CREATE_OPERATION, body)
+    assert row is not None
+    return await _start(ctx, gateway, principal, row, form), False
+
+
+# --------------------------------------------------------------------------
+# Updates
+# --------------------------------------------------------------------------
+
+
+async def _respond(
+    ctx: Context, status: RegistrationStatus | None, row: asyncpg.Record, principal: Principal
+) -> Registration:
+    """The registration after an action, the same shape GET returns.
+
+    The read model is written in the same transaction as the event, so once the
+    workflow has answered it is at least as new as the answer, and it knows more
+    (the fee tier before approval, the masked summary). The workflow's answer is
+    used only if the read model is behind (it cannot be, unless a step failed).
+    """
+    async with ctx.connection() as conn:
+        fresh = await applications.get(conn, row["id"]) or row
+    staff = principal.role is not Role.APPLICANT
+    if status is not None and status.last_event_version > fresh["last_event_version"]:
+        return registrations.from_status(status, fresh, staff=staff)
+    return registrations.from_row(fresh, staff=staff)
+
+
+async def _current(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record
+) -> dict[str, Any]:
+    """The registration's state for a 409: the live one if the workflow answers, else the read model."""
+    status = await gateway.status(row["workflow_id"])
+    return (await _respond(ctx, status, row, principal)).model_dump(mode="json")
+
+
+async def _run_update(
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    row: asyncpg.Record,
+    name: str,
+    arg: Any,
+    *,
+    update_id: str | None = None,
+) -> RegistrationStatus:
+    try:
+        result: RegistrationStatus = await gateway.update(
+            row["workflow_id"], name, arg, RegistrationStatus, update_id=update_id
+        )
+        return result
+    except UpdateRejected as rejected:
+        raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+
+
+async def _act(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, name: str, arg: Any
+) -> Registration:
+    return await _respond(ctx, await _run_update(ctx, gateway, principal, row, name, arg), row, principal)
+
+
+async def _load(ctx: Context, principal: Principal, application_id: str) -> asyncpg.Record:
+    async with ctx.connection() as conn:
+        return await registrations.get_application_row(conn, principal, application_id)
+
+
+async def resubmit(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: Any
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    async with ctx.connection() as conn:
+        checked = await check_form(conn, principal, body, own_registration=application_id)
+        if checked.errors:
+            raise _invalid(checked.errors)
+        await documents.attach(conn, application_id, checked.document_ids)
+    arg = Resubmission(
+        form=checked.form(), actor=_actor(principal, ActorRole.APPLICANT), correlation_id=correlation_id()
+    )
+    return await _act(ctx, gateway, principal, row, UPDATE_RESUBMIT, arg)
+
+
+async def withdraw(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: WithdrawalIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = WithdrawalRequest(
+        actor=_actor(principal, ActorRole.APPLICANT), reason=body.reason, correlation_id=correlation_id()
+    )
+    return await _act(ctx, gateway, principal, row, UPDATE_WITHDRAW, arg)
+
+
+async def decide(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: DecisionIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = DecisionRequest(
+        decision=body.decision,
+        operator=_actor(principal, ActorRole.OPERATOR),
+        reason_code=body.reason_code,
+        reason=body.reason,
+        fields=body.fields,
+        documents=body.documents,
+        correlation_id=correlation_id(),
+    )
+    return await _act(ctx, gateway, principal, row, UPDATE_DECIDE, arg)
+
+
+async def verify(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: VerificationIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = VerificationRequest(
+        outcome=body.outcome,
+        operator=_actor(principal, ActorRole.OPERATOR),
+        reason=body.reason,
+        correlation_id=correlation_id(),
+    )
+    return await _act(ctx, gateway, principal, row, UPDATE_VERIFY, arg)
+
+
+async def pay(
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    application_id: str,
+    body: PaymentIn,
+    idempotency_key: str | None,
+) -> PaymentOut:
+    """Records a prepayment. The Idempotency-Key becomes the payment id, which the
+    workflow counts once however often the call is retried."""
+    key = _check_idempotency_key(idempotency_key)
+    organisation_id = principal.require_organisation()
+    row = await _load(ctx, principal, application_id)
+    digest = request_hash(PAYMENT_OPERATION, [application_id, body.model_dump()])
+    async with ctx.connection() as conn:
+        won = await idempotency.claim(
+            conn,
+            organisation_id=organisation_id,
+            key=key,
+            operation=PAYMENT_OPERATION,
+            request_hash=digest,
+            resource_id=application_id,
+        )
+        if not won:
+            claimed = await idempotency.get(conn, organisation_id, key)
+            if claimed is not None and (
+                claimed["operation"] != PAYMENT_OPERATION or bytes(claimed["request_hash"]) != digest
+            ):
+                raise Conflict(
+                    "This Idempotency-Key was used for a different request",
+                    code="idempotency_key_reused",
+                )
+    payment_id = "pay_" + hashlib.sha256(f"{organisation_id}\x00{key}".encode()).hexdigest()[:32]
+    arg = PaymentRequest(
+        payment_id=payment_id,
+        amount_fen=body.amount_fen,
+        actor=_actor(principal, ActorRole.APPLICANT),
+        correlation_id=correlation_id(),
+    )
+    try:
+        result = await gateway.update(
+            row["workflow_id"], UPDATE_PAY, arg, PaymentResult, update_id=payment_id
+        )
+    except UpdateRejected as rejected:
+        raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+    return PaymentOut(
+        payment_id=result.payment_id,
+        accepted=result.accepted,
+        paid_fen=result.paid_fen,
+        required_fen=result.required_fen,
+        paid_in_full=result.paid_in_full,
+        registration=await _respond(ctx, result.status, row, principal),
+    )

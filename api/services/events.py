@@ -1,0 +1,95 @@
+"""The live event feed: ``domain_event`` in position order, as Server-Sent Events.
+
+Positions come from an identity column, taken at insert time, so a reader can
+see position N+1 committed while N is still in flight. Delivering N+1 and moving
+on would lose N for good, so the feed stops at a gap and waits until N shows up,
+or until the row after the gap is old enough (``sse_gap_seconds``) that N must
+have been rolled back (identity values are not reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from sse_starlette import ServerSentEvent
+
+from api.config import ApiSettings
+from api.db import connection
+from api.repositories import events
+from api.schemas.events import FeedEvent
+
+
+def deliverable(rows: list[asyncpg.Record], last: int, gap_seconds: float) -> list[asyncpg.Record]:
+    """The prefix of ``rows`` that can be sent without risking a skipped event."""
+    out: list[asyncpg.Record] = []
+    for row in rows:
+        if row["position"] != last + 1 and row["age_seconds"] < gap_seconds:
+            break
+        out.append(row)
+        last = row["position"]
+    return out
+
+
+def to_event(row: asyncpg.Record) -> FeedEvent:
+    return FeedEvent(
+        position=row["position"],
+        event_id=row["event_id"],
+        application_id=row["stream_id"],
+        version=row["version"],
+        event_type=row["event_type"],
+        actor_role=row["actor_role"],
+        reason=row["reason"],
+        occurred_at=row["occurred_at"],
+        carrier=row["carrier_code"],
+        organisation_id=row["organisation_id"],
+        payload=row["payload"] or {},
+    )
+
+
+async def stream(
+    pool: asyncpg.Pool,
+    settings: ApiSettings,
+    *,
+    after: int,
+    event_types: frozenset[str] | None,
+    limit: int | None,
+    is_disconnected: Any,
+) -> AsyncIterator[ServerSentEvent]:
+    """Events after position ``after``, then live ones as they are committed.
+
+    Ends after ``limit`` events, or after ``sse_max_stream_seconds`` (the client's
+    EventSource reconnects with Last-Event-ID and loses nothing), or when the
+    client goes away.
+    """
+    last = after
+    sent = 0
+    started = time.monotonic()
+    # Tells EventSource clients how soon to reconnect after the stream ends.
+    yield ServerSentEvent(comment="stream start", retry=int(settings.sse_poll_seconds * 1000) + 500)
+    while True:
+        async with connection(pool, settings.pool_acquire_timeout) as conn:
+            rows = await events.after(conn, last, settings.sse_batch)
+        ready = deliverable(rows, last, settings.sse_gap_seconds)
+        for row in ready:
+            last = row["position"]
+            if event_types is not None and row["event_type"] not in event_types:
+                continue
+            event = to_event(row)
+            yield ServerSentEvent(
+                data=json.dumps(event.model_dump(mode="json"), ensure_ascii=False),
+                id=str(event.position),
+                event=event.event_type,
+            )
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+        if ready and len(ready) == len(rows) == settings.sse_batch:
+            continue  # catching up: read the next batch at once
+        if time.monotonic() - started >= settings.sse_max_stream_seconds or await is_disconnected():
+            return
+        await asyncio.sleep(settings.sse_poll_seconds)

@@ -1,0 +1,287 @@
+"""Reading registrations: one, lists, counts, the review queue and timelines.
+
+Everything here reads the ``registration`` read model (written by the workflow's
+activities in the same transaction as each event) or the API's own
+``application`` rows; nothing waits for Temporal, so these routes stay fast and
+keep working while Temporal is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from activities.repositories import events as event_store
+from api.auth import Principal, Role
+from api.errors import InvalidInput, NotFound, field_error
+from api.repositories import applications, registrations
+from api.repositories.registrations import Filters
+from api.schemas.common import Page, decode_cursor, encode_cursor
+from api.schemas.registrations import (
+    ChangeRequest,
+    Fees,
+    Problem,
+    Registration,
+    RegistrationStats,
+    Rejection,
+    StageCarrierCount,
+    Timeline,
+    TimelineEntry,
+)
+from domain.timeline import timeline
+from workflows.contracts import RegistrationStatus, Stage, Status, WaitingFor
+
+
+def display_number(number: str | None) -> str | None:
+    if not number:
+        return None
+    return f"{number[:3]}-{number[3:6]}-{number[6:]}"
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
+    """A Registration from a read-model row, or from an application row whose
+    read-model row does not exist yet (the workflow has not finished its first step)."""
+    summary: dict[str, Any] = dict(row["summary"] or {})
+    change = summary.get("change_request")
+    rejection = summary.get("rejection")
+    fees = (
+        Fees(
+            tier=row["tier"],
+            min_monthly_spend_fen=row["min_monthly_spend_fen"],
+            first_prepayment_fen=row["first_prepayment_fen"],
+        )
+        if row["tier"] is not None
+        else None
+    )
+    stage = row["stage"] or Stage.APPLY
+    masked = {
+        k: v
+        for k, v in summary.items()
+        if k not in ("change_request", "rejection", "problems", "activation_at", "activated_at")
+    }
+    return Registration(
+        id=row["id"],
+        organisation_id=row["organisation_id"],
+        carrier=row["carrier_code"],
+        company_name=row["company_name"],
+        number=row["number"].strip() if row["number"] else None,
+        number_display=display_number(row["number"]),
+        stage=Stage(stage),
+        status=Status(row["status"] or Status.SUBMITTED),
+        waiting_for=WaitingFor(row["waiting_for"] or WaitingFor.SYSTEM),
+        next_deadline=row["next_deadline"],
+        overdue=row["overdue"],
+        fees=fees,
+        paid_fen=row["balance_fen"],
+        change_request=ChangeRequest(
+            fields=list(change.get("fields", [])),
+            documents=list(change.get("documents", [])),
+            reason=change.get("reason"),
+            requested_at=_dt(change.get("requested_at")),
+            resubmit_by=_dt(change.get("resubmit_by")),
+        )
+        if isinstance(change, dict)
+        else None,
+        rejection=Rejection(reason_code=rejection["reason_code"], reason=rejection.get("reason"))
+        if isinstance(rejection, dict) and rejection.get("reason_code")
+        else None,
+        problems=[Problem(**p) for p in summary.get("problems", []) if isinstance(p, dict)],
+        activation_at=_dt(summary.get("activation_at")),
+        activated_at=_dt(summary.get("activated_at")),
+        version=row["last_event_version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        summary=masked if staff else None,
+    )
+
+
+def from_status(
+    status: RegistrationStatus, application: Mapping[str, Any], *, staff: bool = False
+) -> Registration:
+    """A Registration from the workflow's own answer (Update result or Query),
+    completed with what only the application row knows."""
+    return Registration(
+        id=status.application_id,
+        organisation_id=status.organisation_id,
+        carrier=status.carrier,
+        company_name=application["company_name"],
+        number=status.number,
+        number_display=display_number(status.number),
+        stage=status.stage,
+        status=status.status,
+        waiting_for=status.waiting_for,
+        next_deadline=status.next_deadline,
+        overdue=status.overdue,
+        fees=Fees(**status.fees.model_dump()) if status.fees else None,
+        paid_fen=status.paid_fen,
+        change_request=ChangeRequest(**status.change_request.model_dump()) if status.change_request else None,
+        rejection=Rejection(**status.rejection.model_dump()) if status.rejection else None,
+        problems=[Problem(**p.model_dump()) for p in status.problems],
+        activation_at=status.activation_at,
+        activated_at=status.activated_at,
+        version=status.last_event_version,
+        created_at=application["created_at"],
+        updated_at=status.updated_at or application["updated_at"],
+        summary=dict(application["summary"] or {}) if staff else None,
+    )
+
+
+async def get_application_row(
+    conn: asyncpg.Connection, principal: Principal, application_id: str
+) -> asyncpg.Record:
+    """The application, if the caller may see it. Another organisation's
+    application is 404, exactly like one that does not exist, so ids reveal nothing."""
+    row = await applications.get(conn, application_id)
+    if row is None or (
+        principal.role is Role.APPLICANT and row["organisation_id"] != principal.organisation_id
+    ):
+        raise NotFound(f"No application {application_id!r}")
+    return row
+
+
+async def get_registration(
+    conn: asyncpg.Connection, principal: Principal, application_id: str
+) -> Registration:
+    row = await get_application_row(conn, principal, application_id)
+    return from_row(row, staff=principal.role is not Role.APPLICANT)
+
+
+async def list_own(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    *,
+    stage: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Registration]:
+    before = None
+    if cursor:
+        created, ident = decode_cursor(cursor, "own", 2)
+        before = (_cursor_time(created), str(ident))
+    rows = await applications.list_for_organisation(
+        conn, principal.require_organisation(), stage=stage, status=status, before=before, limit=limit + 1
+    )
+    items = [from_row(r, staff=False) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor("own", [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]])
+        if len(rows) > limit
+        else None
+    )
+    return Page[Registration](items=items, next_cursor=next_cursor)
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidInput(
+            errors=[
+                field_error(
+                    "cursor", "invalid_cursor", "Pass back a next_cursor from this listing unchanged."
+                )
+            ]
+        )
+    return parsed
+
+
+async def list_all(
+    conn: asyncpg.Connection,
+    filters: Filters,
+    *,
+    order: str,
+    cursor: str | None,
+    limit: int,
+) -> Page[Registration]:
+    descending = order == "desc"
+    kind = f"reg-{order}"
+    after = None
+    if cursor:
+        created, ident = decode_cursor(cursor, kind, 2)
+        after = (_cursor_time(created), str(ident))
+    rows = await registrations.list_page(conn, filters, after=after, descending=descending, limit=limit + 1)
+    items = [from_row(r, staff=True) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor(kind, [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]])
+        if len(rows) > limit
+        else None
+    )
+    return Page[Registration](items=items, next_cursor=next_cursor)
+
+
+async def stats(conn: asyncpg.Connection, filters: Filters) -> RegistrationStats:
+    rows = await registrations.counts(conn, filters)
+    by_stage: dict[str, int] = {}
+    by_carrier: dict[str, int] = {}
+    for r in rows:
+        by_stage[r["stage"]] = by_stage.get(r["stage"], 0) + r["total"]
+        by_carrier[r["carrier_code"]] = by_carrier.get(r["carrier_code"], 0) + r["total"]
+    return RegistrationStats(
+        total=sum(r["total"] for r in rows),
+        overdue=sum(r["overdue"] for r in rows),
+        by_stage=by_stage,
+        by_carrier=by_carrier,
+        by_stage_and_carrier=[
+            StageCarrierCount(
+                stage=Stage(r["stage"]), carrier=r["carrier_code"], total=r["total"], overdue=r["overdue"]
+            )
+            for r in rows
+        ],
+    )
+
+
+async def review_queue(
+    conn: asyncpg.Connection,
+    *,
+    carrier: str | None,
+    organisation_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Registration]:
+    after = None
+    if cursor:
+        overdue, created, ident = decode_cursor(cursor, "queue", 3)
+        after = (bool(overdue), _cursor_time(created), str(ident))
+    rows = await registrations.review_queue(
+        conn, carrier=carrier, organisation_id=organisation_id, after=after, limit=limit + 1
+    )
+    items = [from_row(r, staff=True) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor("queue", [last["overdue"], last["created_at"].isoformat(), last["id"]])
+    return Page[Registration](items=items, next_cursor=next_cursor)
+
+
+async def get_timeline(conn: asyncpg.Connection, principal: Principal, application_id: str) -> Timeline:
+    await get_application_row(conn, principal, application_id)
+    events = await event_store.load_stream(conn, application_id)
+    staff = principal.role is not Role.APPLICANT
+    entries = [
+        TimelineEntry(
+            version=e.version,
+            occurred_at=e.occurred_at,
+            event_type=e.event_type.value,
+            # Applicants learn that an operator acted and why, not which operator.
+            actor=e.actor if staff or e.actor_role.value == "applicant" else e.actor_role.value,
+            actor_role=e.actor_role.value,
+            reason=e.reason,
+            stage=Stage(e.stage.value),
+            status=Status(e.status.value),
+            next_deadline=e.next_deadline,
+            overdue=e.overdue,
+        )
+        for e in timeline(events)
+    ]
+    return Timeline(application_id=application_id, entries=entries)

@@ -1,0 +1,120 @@
+-- migrate:up
+
+-- Search and lifecycle support for number_inventory (table in the foundation
+-- migration). Every search keeps results in number order for keyset
+-- pagination, so the indexes are chosen to hand rows back in that order, or to
+-- narrow a rare filter to a few thousand rows that are cheap to sort.
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- Numbers whose prefix no carrier has been given yet. A whole-space import
+-- loads them as retired rows of this carrier, so that configuring the prefix
+-- later and re-running the import releases them without a second load.
+INSERT INTO carrier (code, name, name_zh) VALUES ('unassigned', 'Unassigned', '未分配')
+ON CONFLICT (code) DO NOTHING;
+
+-- The last registration that held the number: once a number is released or
+-- quarantined, registration_id is cleared (a constraint), and a retried
+-- release/quarantine must still recognise its own earlier success.
+ALTER TABLE number_inventory ADD COLUMN previous_registration_id text;
+
+-- "contains": trigrams of the 7 digits after 400. The prefix is left out since
+-- its trigrams are in every row and would only bloat the index.
+CREATE INDEX number_inventory_suffix_trgm
+    ON number_inventory USING gin (substr(number::text, 4) gin_trgm_ops);
+
+-- "ends with": a prefix search on the reversed number. text_pattern_ops keeps
+-- LIKE 'abc%' indexable whatever the database collation is.
+CREATE INDEX number_inventory_reversed
+    ON number_inventory (reverse(number::text) text_pattern_ops);
+
+-- Rare pattern tags and tiers (well under 2% of numbers each): a partial index
+-- in number order answers "tag X, first page" without reading the other rows.
+-- Frequent tags and tiers need none: walking the primary key finds a page of
+-- them within a few hundred rows. The predicates must be spelled exactly as
+-- the repository spells them (tags @> '{x}'::text[], tier = 'x').
+CREATE INDEX number_inventory_tag_aaaaaa ON number_inventory (number) WHERE tags @> '{aaaaaa}'::text[];
+CREATE INDEX number_inventory_tag_aaaaa ON number_inventory (number) WHERE tags @> '{aaaaa}'::text[];
+CREATE INDEX number_inventory_tag_aaaa ON number_inventory (number) WHERE tags @> '{aaaa}'::text[];
+CREATE INDEX number_inventory_tag_aaa_end ON number_inventory (number) WHERE tags @> '{aaa_end}'::text[];
+CREATE INDEX number_inventory_tag_abcd_up ON number_inventory (number) WHERE tags @> '{abcd_up}'::text[];
+CREATE INDEX number_inventory_tag_abcd_down ON number_inventory (number) WHERE tags @> '{abcd_down}'::text[];
+CREATE INDEX number_inventory_tag_mirror ON number_inventory (number) WHERE tags @> '{mirror}'::text[];
+CREATE INDEX number_inventory_tag_palindrome ON number_inventory (number) WHERE tags @> '{palindrome}'::text[];
+CREATE INDEX number_inventory_tag_lucky_group ON number_inventory (number) WHERE tags @> '{lucky_group}'::text[];
+CREATE INDEX number_inventory_tag_lucky_digits_all
+    ON number_inventory (number) WHERE tags @> '{lucky_digits_all}'::text[];
+CREATE INDEX number_inventory_tier_premium ON number_inventory (number) WHERE tier = 'premium';
+CREATE INDEX number_inventory_tier_gold ON number_inventory (number) WHERE tier = 'gold';
+CREATE INDEX number_inventory_tier_silver ON number_inventory (number) WHERE tier = 'silver';
+
+-- The sweeper's work lists: only rows in these states are ever in them.
+CREATE INDEX number_inventory_hold_expiry
+    ON number_inventory (hold_expires_at) WHERE status = 'held';
+CREATE INDEX number_inventory_quarantine_expiry
+    ON number_inventory (quarantine_until) WHERE status = 'quarantined';
+
+-- No hand-written UPDATE can move a number that is allocated or in service
+-- straight from one registration to another: the holder must give it up first
+-- (release, quarantine). Only an expired hold may pass directly to a new holder.
+-- Together with the primary key (one row per number) and the unique index on
+-- registration_id (one number per registration), no number is ever assigned
+-- twice.
+CREATE FUNCTION number_inventory_no_takeover() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.registration_id IS NOT NULL AND NEW.registration_id IS NOT NULL
+       AND OLD.registration_id <> NEW.registration_id
+       AND NOT (OLD.status = 'held' AND OLD.hold_expires_at <= statement_timestamp()) THEN
+        RAISE EXCEPTION 'number % belongs to another registration (status %)', OLD.number, OLD.status
+            USING ERRCODE = 'integrity_constraint_violation',
+                  HINT = 'release or quarantine the number before assigning it again';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER number_inventory_no_takeover
+    BEFORE UPDATE OF registration_id ON number_inventory
+    FOR EACH ROW EXECUTE FUNCTION number_inventory_no_takeover();
+
+-- One row per import run: what was asked for, how much it changed, when.
+CREATE TABLE number_import_run (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope           text NOT NULL,
+    first_number    char(10) NOT NULL,
+    last_number     char(10) NOT NULL,
+    mode            text NOT NULL CHECK (mode IN ('bulk', 'merge')),
+    numbers_total   bigint NOT NULL,
+    inserted        bigint NOT NULL DEFAULT 0,
+    reclassified    bigint NOT NULL DEFAULT 0,
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz
+);
+
+-- migrate:down
+
+DROP TABLE number_import_run;
+DROP TRIGGER number_inventory_no_takeover ON number_inventory;
+DROP FUNCTION number_inventory_no_takeover();
+DROP INDEX number_inventory_quarantine_expiry;
+DROP INDEX number_inventory_hold_expiry;
+DROP INDEX number_inventory_tier_silver;
+DROP INDEX number_inventory_tier_gold;
+DROP INDEX number_inventory_tier_premium;
+DROP INDEX number_inventory_tag_lucky_digits_all;
+DROP INDEX number_inventory_tag_lucky_group;
+DROP INDEX number_inventory_tag_palindrome;
+DROP INDEX number_inventory_tag_mirror;
+DROP INDEX number_inventory_tag_abcd_down;
+DROP INDEX number_inventory_tag_abcd_up;
+DROP INDEX number_inventory_tag_aaa_end;
+DROP INDEX number_inventory_tag_aaaa;
+DROP INDEX number_inventory_tag_aaaaa;
+DROP INDEX number_inventory_tag_aaaaaa;
+DROP INDEX number_inventory_reversed;
+DROP INDEX number_inventory_suffix_trgm;
+ALTER TABLE number_inventory DROP COLUMN previous_registration_id;
+DELETE FROM number_inventory WHERE carrier_code = 'unassigned';
+DELETE FROM carrier WHERE code = 'unassigned';
+-- pg_trgm stays: other objects may have come to depend on it.

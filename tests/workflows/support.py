@@ -1,0 +1,214 @@
+"""Shared drivers for registration workflow tests, the history generator and the bench."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.carrier import CarrierGateway, FakeCarrier
+from activities.registration import RegistrationActivities
+from activities.repositories import events, fake_carrier
+from app.settings import Settings
+from app.worker import workflow_runner
+from domain.applicant import ApplicationForm
+from domain.timeline import Event
+from tests.domain.factories import valid_application_dict
+from tests.factories_inventory import add_fresh_numbers
+from workflows.contracts import (
+    Actor,
+    ActorRole,
+    Decision,
+    DecisionRequest,
+    PaymentRequest,
+    PaymentResult,
+    RegistrationInput,
+    RegistrationStatus,
+    RegistrationTimings,
+    RejectionReason,
+    VerificationOutcome,
+    VerificationRequest,
+    WithdrawalRequest,
+    registration_workflow_id,
+)
+from workflows.registration import RegistrationWorkflow
+
+APPLICANT = Actor(id="key_acme", role=ActorRole.APPLICANT)
+OPERATOR = Actor(id="op_wang", role=ActorRole.OPERATOR)
+OTHER_OPERATOR = Actor(id="op_li", role=ActorRole.OPERATOR)
+
+# Numbers from the China Mobile prefix 4001, the inventory tests' own range.
+CARRIER = "china_mobile"
+PREFIX = "4001"
+
+
+def fast_timings(**overrides: Any) -> RegistrationTimings:
+    """Domain defaults for the deadlines, but carrier retries short enough for tests."""
+    values: dict[str, Any] = {
+        "carrier_retry_initial": timedelta(milliseconds=100),
+        "carrier_retry_max_interval": timedelta(milliseconds=500),
+        "carrier_retry_max_attempts": 6,
+        "carrier_call_timeout": timedelta(seconds=10),
+    }
+    values.update(overrides)
+    return RegistrationTimings(**values)
+
+
+def registration_worker(
+    client: Client,
+    task_queue: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    activities: RegistrationActivities | None = None,
+    carrier: CarrierGateway | None = None,
+    **kwargs: Any,
+) -> Worker:
+    acts = activities or RegistrationActivities(pool, settings, carrier or FakeCarrier(pool))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[RegistrationWorkflow],
+        activities=acts.callables(),
+        workflow_runner=workflow_runner(),
+        **kwargs,
+    )
+
+
+async def fresh_number(pool: asyncpg.Pool) -> str:
+    return (await add_fresh_numbers(pool, 1, prefix=PREFIX))[0]
+
+
+def application(number: str | None, **overrides: Any) -> ApplicationForm:
+    data = valid_application_dict(carrier=CARRIER, requested_number=number, **overrides)
+    return ApplicationForm.model_validate(data)
+
+
+async def start(
+    client: Client,
+    task_queue: str,
+    form: ApplicationForm,
+    *,
+    timings: RegistrationTimings | None = None,
+    application_id: str | None = None,
+) -> WorkflowHandle[RegistrationWorkflow, Any]:
+    app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
+    return await client.start_workflow(
+        RegistrationWorkflow.run,
+        RegistrationInput(
+            application_id=app_id,
+            form=form,
+            submitted_by=APPLICANT,
+            correlation_id=f"corr-{app_id}",
+            timings=timings or fast_timings(),
+        ),
+        id=registration_workflow_id(app_id),
+        task_queue=task_queue,
+    )
+
+
+Handle = WorkflowHandle[RegistrationWorkflow, Any]
+
+
+async def submitted(handle: Handle) -> RegistrationStatus:
+    return await handle.execute_update(RegistrationWorkflow.submission)
+
+
+async def approve(handle: Handle, operator: Actor = OPERATOR) -> RegistrationStatus:
+    return await handle.execute_update(
+        RegistrationWorkflow.decide, DecisionRequest(decision=Decision.APPROVE, operator=operator)
+    )
+
+
+async def reject(handle: Handle, code: RejectionReason = RejectionReason.DOCUMENTS_INVALID) -> RegistrationStatus:
+    return await handle.execute_update(
+        RegistrationWorkflow.decide,
+        DecisionRequest(decision=Decision.REJECT, operator=OPERATOR, reason_code=code, reason="licence unreadable"),
+    )
+
+
+async def request_changes(handle: Handle, fields: Sequence[str] = ("contact_address",)) -> RegistrationStatus:
+    return await handle.execute_update(
+        RegistrationWorkflow.decide,
+        DecisionRequest(
+            decision=Decision.REQUEST_CHANGES,
+            operator=OPERATOR,
+            fields=list(fields),
+            documents=["business_licence"],
+            reason="address does not match the licence",
+        ),
+    )
+
+
+async def pay(handle: Handle, amount_fen: int, payment_id: str | None = None) -> PaymentResult:
+    return await handle.execute_update(
+        RegistrationWorkflow.record_payment,
+        PaymentRequest(payment_id=payment_id or f"pay-{uuid.uuid4().hex[:8]}", amount_fen=amount_fen, actor=APPLICANT),
+    )
+
+
+async def verify(handle: Handle, outcome: VerificationOutcome = VerificationOutcome.PASS) -> RegistrationStatus:
+    return await handle.execute_update(
+        RegistrationWorkflow.verify,
+        VerificationRequest(outcome=outcome, operator=OPERATOR, reason="documents match the holder"),
+    )
+
+
+async def withdraw(handle: Handle) -> RegistrationStatus:
+    return await handle.execute_update(
+        RegistrationWorkflow.withdraw, WithdrawalRequest(actor=APPLICANT, reason="changed our mind")
+    )
+
+
+async def run_to_active(handle: Handle) -> RegistrationStatus:
+    """Drive a submitted registration through every operator and applicant step."""
+    status = await submitted(handle)
+    status = await approve(handle)
+    assert status.fees is not None
+    result = await pay(handle, status.fees.first_prepayment_fen)
+    assert result.paid_in_full
+    return await verify(handle)
+
+
+async def stream(pool: asyncpg.Pool, application_id: str) -> list[Event]:
+    async with pool.acquire() as conn:
+        return await events.load_stream(conn, application_id)
+
+
+async def read_model(pool: asyncpg.Pool, application_id: str) -> asyncpg.Record | None:
+    async with pool.acquire() as conn:
+        return await events.get_registration(conn, application_id)
+
+
+async def number_row(pool: asyncpg.Pool, number: str) -> asyncpg.Record:
+    row = await pool.fetchrow("SELECT * FROM number_inventory WHERE number = $1", number)
+    assert row is not None
+    return row
+
+
+async def provision_calls(pool: asyncpg.Pool, application_id: str) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        return await fake_carrier.count_calls(conn, f"{application_id}/provision")
+
+
+async def carrier_order(pool: asyncpg.Pool, application_id: str) -> fake_carrier.Order | None:
+    async with pool.acquire() as conn:
+        return await fake_carrier.get_order(conn, f"{application_id}/provision")
+
+
+async def inject_fault(pool: asyncpg.Pool, number: str, **fault: Any) -> None:
+    async with pool.acquire() as conn:
+        await fake_carrier.inject_fault(conn, number, **fault)
+
+
+def in_days(now: datetime, days: float) -> datetime:
+    return now + timedelta(days=days)
+
+
+def app_id(handle: Handle) -> str:
+    return handle.id.removeprefix("registration-")
