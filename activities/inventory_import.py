@@ -27,15 +27,20 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import asyncpg
 from tqdm import tqdm
 
-from activities.repositories.inventory import END_NUMBER, FIRST_NUMBER, UNASSIGNED_CARRIER
+from activities.repositories.inventory import (
+    END_NUMBER,
+    FIRST_NUMBER,
+    UNASSIGNED_CARRIER,
+    forget_cached_layout,
+)
 from domain.vanity import Classification, classify_suffix
 
 log = logging.getLogger("inventory.import")
@@ -50,7 +55,7 @@ _LOCK_KEY = 400_400_001
 _COPY_COLUMNS = ("number", "carrier_code", "status", "tier", "tags", "has_four", "min_monthly_spend_fen")
 
 
-class ImportError_(Exception):  # noqa: N801 - trailing underscore: `ImportError` is a builtin
+class InventoryImportError(Exception):
     """The import cannot start (bad scope, another import running)."""
 
 
@@ -112,7 +117,7 @@ class ImportResult:
 def prefix_scope(prefix: str) -> ImportScope:
     """Every number starting with ``prefix`` (``400`` is the whole space)."""
     if not prefix.isdigit() or not prefix.startswith("400") or not 3 <= len(prefix) <= 10:
-        raise ImportError_(f"prefix must be 400 followed by up to 7 digits, got {prefix!r}")
+        raise InventoryImportError(f"prefix must be 400 followed by up to 7 digits, got {prefix!r}")
     free = 10 - len(prefix)
     first = int(prefix) * 10**free
     label = "the whole 400 space" if prefix == "400" else f"prefix {prefix}"
@@ -129,7 +134,7 @@ async def block_scope(conn: asyncpg.Connection, block: str) -> ImportScope:
     if carrier is None:
         known = await conn.fetch("SELECT prefix, carrier_code FROM carrier_prefix ORDER BY prefix")
         listed = ", ".join(f"{r['prefix']} ({r['carrier_code']})" for r in known)
-        raise ImportError_(
+        raise InventoryImportError(
             f"{block!r} is not a configured carrier block; configured blocks: {listed}. "
             f"Use --prefix to load numbers of an unassigned prefix."
         )
@@ -201,6 +206,13 @@ async def _encoded(
     scope: ImportScope, carriers: Mapping[str, str], workers: int, timings: Timings
 ) -> AsyncIterator[tuple[int, int, bytes]]:
     """Encoded chunks in order, at most ``2 * workers`` in flight so memory stays bounded."""
+    if workers <= 1 or scope.size <= CHUNK:
+        # Not worth starting processes for (tests, the dev stack's first block).
+        for first, end in _chunks(scope):
+            with timings.phase("classifying"):
+                data = encode_chunk(first, end, carriers)
+            yield first, end, data
+        return
     loop = asyncio.get_running_loop()
     # spawn, not fork: the parent has an event loop and open sockets to PostgreSQL.
     ctx = multiprocessing.get_context("spawn")
@@ -270,15 +282,22 @@ WHERE n.number = s.number
 
 
 async def _merge_chunk(conn: asyncpg.Connection, first: int, end: int, data: bytes) -> tuple[int, int]:
+    """Add the chunk's missing numbers and re-classify its available ones; (added, changed)."""
+    lo, hi = f"{first:010d}", f"{end:010d}"
+    present = int(
+        await conn.fetchval(
+            "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2", lo, hi
+        )
+    )
     await conn.execute(f"TRUNCATE {_STAGING}")
     await conn.copy_to_table(_STAGING, source=_BytesSource(data), columns=list(_COPY_COLUMNS))
-    inserted = int((await conn.execute(_MERGE_INSERT)).split()[-1])
-    reclassified = 0
-    if inserted < end - first:
-        # Some rows were there already: bring the ones still on offer up to date.
-        await conn.execute(f"ANALYZE {_STAGING}")
-        status = await conn.execute(_MERGE_RECLASSIFY, f"{first:010d}", f"{end:010d}")
-        reclassified = int(status.split()[-1])
+    # Room for the join's hash table: the chunk is small, but not work_mem small.
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+    inserted = reclassified = 0
+    if present < end - first:
+        inserted = int((await conn.execute(_MERGE_INSERT)).split()[-1])
+    if present:
+        reclassified = int((await conn.execute(_MERGE_RECLASSIFY, lo, hi)).split()[-1])
     return inserted, reclassified
 
 
@@ -316,19 +335,17 @@ async def import_numbers(
     out: TextIO | None = None,
 ) -> ImportResult:
     """Load ``scope`` into the inventory on ``conn``; see the module docstring."""
-    if not (FIRST_NUMBER <= scope.first_number and scope.last_number < END_NUMBER):
-        raise ImportError_(f"{scope.label} is outside the 400 number space")
+    if not (scope.first_number >= FIRST_NUMBER and scope.last_number < END_NUMBER):
+        raise InventoryImportError(f"{scope.label} is outside the 400 number space")
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     started = time.perf_counter()
     timings = Timings()
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
-        raise ImportError_("another number import is running on this database; wait for it to finish")
+        raise InventoryImportError("another number import is running on this database; wait for it to finish")
     try:
-        existing = await _count_in(conn, scope)
         if mode == "auto":
-            total = int(await conn.fetchval("SELECT count(*) FROM number_inventory"))
-            missing = scope.size - existing
-            mode = "bulk" if missing >= BULK_THRESHOLD or (total == 0 and missing > 0) else "merge"
+            missing = scope.size - await _count_in(conn, scope)
+            mode = "bulk" if missing >= BULK_THRESHOLD or await inventory_is_empty(conn) else "merge"
         run_id = await conn.fetchval(
             """INSERT INTO number_import_run (scope, first_number, last_number, mode, numbers_total)
                VALUES ($1, $2, $3, $4, $5) RETURNING id""",
@@ -353,12 +370,11 @@ async def import_numbers(
         )
         with bar:
             if mode == "bulk":
-                inserted, reclassified, frozen = await _load_bulk(
+                inserted, reclassified = await _load_bulk(
                     conn, scope, carriers, workers, bar, timings
                 )
             else:
                 inserted = reclassified = 0
-                frozen = False
                 async for first, end, data in _encoded(scope, carriers, workers, timings):
                     with timings.phase("loading"):
                         async with conn.transaction():
@@ -367,10 +383,12 @@ async def import_numbers(
                     reclassified += rec
                     bar.update(end - first)
         # Fresh statistics are what makes the planner pick the partial and
-        # trigram indexes. Rows not COPY'd FREEZE also need a VACUUM to set
-        # hint bits and the visibility map, or the first searches pay for it.
-        with timings.phase("analyze"):
-            if mode == "bulk" and inserted and not frozen:
+        # trigram indexes. After a bulk load VACUUM also sets hint bits and
+        # the visibility map, or the first searches pay for it; COPY FREEZE
+        # did most of that already, and VACUUM skips the pages it marked.
+        with timings.phase("vacuum and analyze"):
+            # (VACUUM cannot run inside a caller's transaction; ANALYZE can.)
+            if mode == "bulk" and inserted and not conn.is_in_transaction():
                 await conn.execute("VACUUM (ANALYZE) number_inventory")
             elif inserted or reclassified:
                 await conn.execute("ANALYZE number_inventory")
@@ -384,6 +402,8 @@ async def import_numbers(
     finally:
         await conn.execute(f"DROP TABLE IF EXISTS {_STAGING}")
         await conn.fetchval("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    # Searches cache where numbers lie; in this process, make them look again.
+    forget_cached_layout()
     elapsed = time.perf_counter() - started
     return ImportResult(scope.label, mode, scope.size, inserted, reclassified, elapsed, dict(timings))
 
@@ -416,16 +436,16 @@ async def _load_bulk(
     scope: ImportScope,
     carriers: Mapping[str, str],
     workers: int,
-    bar: tqdm[object],
+    bar: tqdm[Any],
     timings: Timings,
-) -> tuple[int, int, bool]:
+) -> tuple[int, int]:
     """Load with the table to ourselves: indexes and foreign keys set aside, then rebuilt.
 
     This is the recipe of PostgreSQL's "Populating a Database": the row-by-row
     foreign key check alone costs more than the COPY, and building an index
     once is far cheaper than growing it row by row. One transaction: if
     anything fails, the rollback brings the indexes and constraints back and
-    leaves nothing half-loaded. Returns (inserted, reclassified, frozen).
+    leaves nothing half-loaded. Returns (inserted, reclassified).
     """
     inserted = reclassified = 0
     async with conn.transaction():
@@ -438,7 +458,7 @@ async def _load_bulk(
         for name, _ in indexes:
             await conn.execute(f'DROP INDEX "{name}"')
         # Rows COPY'd FREEZE into a table emptied in this transaction are
-        # written already frozen and with hint bits set: no VACUUM needed.
+        # written frozen, with hint bits set, so VACUUM has little left to do.
         frozen = await _truncate_if_empty(conn)
         async for first, end, data in _encoded(scope, carriers, workers, timings):
             with timings.phase("loading"):
@@ -455,7 +475,7 @@ async def _load_bulk(
             bar.set_description(f"checking constraint {i}/{steps}")
             with timings.phase("checking constraints"):
                 await conn.execute(f'ALTER TABLE number_inventory ADD CONSTRAINT "{name}" {definition}')
-    return inserted, reclassified, frozen
+    return inserted, reclassified
 
 
 async def _bulk_chunk(

@@ -15,6 +15,7 @@ from temporalio.api.common.v1 import Payloads
 
 from api.auth import Role
 from api.errors import Forbidden, Unauthorized
+from api.routers._common import documented
 from app.codec import EncryptionCodec
 
 
@@ -28,7 +29,12 @@ def _staff_if_required(request: Request) -> None:
         raise Forbidden("Only operators and admins may use the payload codec")
 
 
-router = APIRouter(prefix="/v1/codec", tags=["codec"], dependencies=[Depends(_staff_if_required)])
+router = APIRouter(
+    prefix="/v1/codec",
+    tags=["codec"],
+    dependencies=[Depends(_staff_if_required)],
+    responses=documented()["responses"],
+)
 
 
 def _codec(request: Request) -> EncryptionCodec:

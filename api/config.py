@@ -26,7 +26,8 @@ class ApiSettings(BaseSettings):
     # revoked through the API in this process stops at once.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
 
-    pool_min_size: int = Field(default=2, ge=0)
+    # Connections opened in the background at start (the pool itself starts empty).
+    pool_min_size: int = Field(default=10, ge=0)
     pool_max_size: int = Field(default=20, ge=1)
     # Waiting longer than this for a pooled connection means PostgreSQL is
     # unreachable or saturated: answer 503 rather than queueing without bound.

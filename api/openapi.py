@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -59,7 +60,7 @@ def _application_request_schema() -> dict[str, dict[str, Any]]:
     return {"ApplicationRequest": schema, **defs}
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -78,7 +79,7 @@ def install_openapi(app: FastAPI) -> None:
         schemas["FeedEvent"] = feed
 
         roles_by_op: dict[tuple[str, str], list[str]] = {}
-        for route in app.routes:
+        for route in (r for router in routers for r in router.routes):
             if isinstance(route, APIRoute) and (roles := _route_roles(route)) is not None:
                 for method in route.methods or ():
                     roles_by_op[(route.path_format, method.lower())] = roles

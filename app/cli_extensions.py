@@ -20,9 +20,10 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _features() -> list[Callable[[Any], None]]:
     # Imported here so `python -m app dev` does not pay for every feature's imports.
+    from activities.inventory_cli import add_number_commands
     from api.cli import add_apikey_commands
 
-    return [add_apikey_commands]
+    return [add_apikey_commands, add_number_commands]
 
 
 def add_commands(sub: Any) -> None:

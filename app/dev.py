@@ -34,10 +34,12 @@ BootstrapHook = Callable[[Settings], list[str]]
 
 
 def bootstrap_hooks() -> list[BootstrapHook]:
+    from activities.inventory_cli import inventory_bootstrap_hook
     from api.demo import demo_keys_hook
 
     hooks: list[BootstrapHook] = []
     hooks.append(demo_keys_hook)  # a demo API key per role, stable across restarts
+    hooks.append(inventory_bootstrap_hook)  # a small default number block, if the inventory is empty
     return hooks
 
 

@@ -15,12 +15,14 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from activities.carrier import CarrierGateway
+    from activities.service_carrier import ServiceCarrierGateway
 
 
 def workflow_classes() -> Sequence[type]:
     from workflows.registration import RegistrationWorkflow
+    from workflows.service import ServiceWorkflow
 
-    return [RegistrationWorkflow]
+    return [RegistrationWorkflow, ServiceWorkflow]
 
 
 def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
@@ -31,8 +33,18 @@ def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
     return FakeCarrier(pool)
 
 
+def service_carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> ServiceCarrierGateway:
+    """The carrier's interface for numbers in service (restrict, suspend, resume...);
+    the fake carrier too until a real integration exists."""
+    from activities.service_carrier import FakeServiceCarrier
+
+    return FakeServiceCarrier(pool)
+
+
 def activity_callables(pool: asyncpg.Pool, settings: Settings) -> Sequence[Callable[..., Any]]:
     from activities.registration import RegistrationActivities
+    from activities.service import ServiceActivities
 
     registration = RegistrationActivities(pool, settings, carrier_gateway(pool, settings))
-    return [*registration.callables()]
+    service = ServiceActivities(pool, settings, service_carrier_gateway(pool, settings))
+    return [*registration.callables(), *service.callables()]

@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     carrier_retry_max_attempts: int = 20
     # Lease on a number held for an application under audit (renewed while it lasts).
     registration_hold_lease: timedelta = timedelta(days=7)
-    default_embedded_block: str = "4006"
+    # Numbers `python -m app dev` loads into an empty inventory: a prefix (400 and
+    # up to 7 digits). 40060 is 100,000 China Unicom numbers, loaded in seconds.
+    default_embedded_block: str = "40060"
 
     @field_validator("carrier_overrides", mode="before")
     @classmethod

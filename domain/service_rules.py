@@ -395,6 +395,13 @@ def next_deadline(record: ServiceRecord, durations: ServiceDurations) -> Deadlin
     return pending[0] if pending else None
 
 
+def next_compliance_deadline(record: ServiceRecord, durations: ServiceDurations) -> Deadline | None:
+    """The next deadline other than billing: when an arrears or real-name stage
+    moves, or the quarantine ends. What dashboards and search attributes show,
+    since a monthly bill on every number would bury the deadlines that matter."""
+    return next((d for d in deadlines(record, durations) if d.kind is not DeadlineKind.BILLING), None)
+
+
 def chargeable_so_far(record: ServiceRecord, now: datetime) -> timedelta:
     """Chargeable time in the running cycle up to ``now``."""
     extra = now - record.accrual_mark if record.state in CHARGEABLE else timedelta(0)
@@ -481,9 +488,7 @@ def _fire(record: ServiceRecord, due: Deadline, durations: ServiceDurations) -> 
                 },
                 quarantine_until=until,
             )
-        return _transition(
-            record, at, _ARREARS_KIND[stage], {"arrears_stage": stage, "arrears_stage_at": at}
-        )
+        return _transition(record, at, _ARREARS_KIND[stage], {"arrears_stage": stage, "arrears_stage_at": at})
     # Real-name.
     if record.realname_stage is RealnameStage.CURRENT:
         return _transition(

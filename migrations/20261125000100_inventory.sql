@@ -23,15 +23,24 @@ ALTER TABLE number_inventory ADD COLUMN previous_registration_id text;
 CREATE INDEX number_inventory_suffix_trgm
     ON number_inventory USING gin (substr(number::text, 4) gin_trgm_ops);
 
--- "ends with": a prefix search on the reversed number. text_pattern_ops keeps
--- LIKE 'abc%' indexable whatever the database collation is.
-CREATE INDEX number_inventory_reversed
-    ON number_inventory (reverse(number::text) text_pattern_ops);
+-- "ends with": the last 4 digits, then the number, so that the numbers ending
+-- in 8888 are read already in number order. Three digits are ten such slices
+-- (0888 ... 9888) merged in order; one or two digits match so many numbers that
+-- a filter on an ordered scan fills a page at once.
+CREATE INDEX number_inventory_last4
+    ON number_inventory (substr(number::text, 7), number);
 
--- Rare pattern tags and tiers (well under 2% of numbers each): a partial index
+-- What searches walk by default: the numbers on offer, in order. Without it a
+-- scan crosses every held, allocated or retired number (4 million of them in
+-- a whole-space import, whose unassigned prefixes are retired) before it
+-- finds a page.
+CREATE INDEX number_inventory_available
+    ON number_inventory (number) WHERE status = 'available';
+
+-- Rare pattern tags and tiers (under 2% of numbers each): a partial index
 -- in number order answers "tag X, first page" without reading the other rows.
--- Frequent tags and tiers need none: walking the primary key finds a page of
--- them within a few hundred rows. The predicates must be spelled exactly as
+-- Frequent tags and tiers need none: walking number_inventory_available finds
+-- a page of them within a few hundred rows. The predicates must be spelled exactly as
 -- the repository spells them (tags @> '{x}'::text[], tier = 'x').
 CREATE INDEX number_inventory_tag_aaaaaa ON number_inventory (number) WHERE tags @> '{aaaaaa}'::text[];
 CREATE INDEX number_inventory_tag_aaaaa ON number_inventory (number) WHERE tags @> '{aaaaa}'::text[];
@@ -44,6 +53,10 @@ CREATE INDEX number_inventory_tag_palindrome ON number_inventory (number) WHERE 
 CREATE INDEX number_inventory_tag_lucky_group ON number_inventory (number) WHERE tags @> '{lucky_group}'::text[];
 CREATE INDEX number_inventory_tag_lucky_digits_all
     ON number_inventory (number) WHERE tags @> '{lucky_digits_all}'::text[];
+-- 3% of numbers, but none among the low ones (a suffix 000xxxx has at most
+-- four lucky digits): an ordered scan would cross a million rows to reach them.
+CREATE INDEX number_inventory_tag_lucky_digits_5plus
+    ON number_inventory (number) WHERE tags @> '{lucky_digits_5plus}'::text[];
 CREATE INDEX number_inventory_tier_premium ON number_inventory (number) WHERE tier = 'premium';
 CREATE INDEX number_inventory_tier_gold ON number_inventory (number) WHERE tier = 'gold';
 CREATE INDEX number_inventory_tier_silver ON number_inventory (number) WHERE tier = 'silver';
@@ -102,6 +115,7 @@ DROP INDEX number_inventory_hold_expiry;
 DROP INDEX number_inventory_tier_silver;
 DROP INDEX number_inventory_tier_gold;
 DROP INDEX number_inventory_tier_premium;
+DROP INDEX number_inventory_tag_lucky_digits_5plus;
 DROP INDEX number_inventory_tag_lucky_digits_all;
 DROP INDEX number_inventory_tag_lucky_group;
 DROP INDEX number_inventory_tag_palindrome;
@@ -112,7 +126,8 @@ DROP INDEX number_inventory_tag_aaa_end;
 DROP INDEX number_inventory_tag_aaaa;
 DROP INDEX number_inventory_tag_aaaaa;
 DROP INDEX number_inventory_tag_aaaaaa;
-DROP INDEX number_inventory_reversed;
+DROP INDEX number_inventory_available;
+DROP INDEX number_inventory_last4;
 DROP INDEX number_inventory_suffix_trgm;
 ALTER TABLE number_inventory DROP COLUMN previous_registration_id;
 DELETE FROM number_inventory WHERE carrier_code = 'unassigned';

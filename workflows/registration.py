@@ -377,7 +377,7 @@ class RegistrationWorkflow:
                     action=InventoryAction.ACTIVATE,
                     payload={
                         "carrier_reference": result.reference,
-                        "activated_at": result.provisioned_at.isoformat(),
+                        "carrier_provisioned_at": result.provisioned_at.isoformat(),
                     },
                 )
                 return

@@ -14,11 +14,11 @@ How it is put together:
   stage, the end of quarantine) or until an Update moves the record, whichever
   is first, then takes whatever is due. Updates and the loop change the record
   under one lock, so changes are applied one at a time and in order.
-* History stays bounded: after each billing cycle the workflow continues as new,
-  carrying the whole record, so a run holds about one month of history. It also
-  does when Temporal suggests it or the run's history passes
-  ``ServiceInput.history_limit`` (a burst of Updates). Update handlers are
-  drained first.
+* History stays bounded: after ``ServiceInput.cycles_per_run`` billing cycles
+  (a year by default) the workflow continues as new, carrying the whole record,
+  so a run holds at most about a hundred events. It also does when Temporal
+  suggests it or the run's history passes ``ServiceInput.history_limit`` (a
+  burst of Updates). Update handlers are drained first.
 * When the quarantine after reclaim or termination is over the number is
   released and the workflow completes.
 
@@ -131,7 +131,7 @@ class ServiceWorkflow:
         self._lock = asyncio.Lock()
         # Bumped whenever the record moves, so the main loop re-plans its sleep.
         self._moves = 0
-        self._billed = False
+        self._bills_this_run = 0
 
     # ------------------------------------------------------------------ run
 
@@ -174,7 +174,7 @@ class ServiceWorkflow:
     def _should_continue(self) -> bool:
         info = workflow.info()
         return (
-            self._billed
+            self._bills_this_run >= self._inp.cycles_per_run
             or info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= self._inp.history_limit
         )
@@ -238,7 +238,7 @@ class ServiceWorkflow:
                     result.carrier_refused,
                 )
             if change.kind is ChangeKind.BILLED:
-                self._billed = True
+                self._bills_this_run += 1
         self._publish()
 
     def _event_id(self, seq: int) -> str:
@@ -246,7 +246,7 @@ class ServiceWorkflow:
 
     def _view(self) -> ServiceView:
         r = self._record
-        due = rules.next_deadline(r, self._durations)
+        due = rules.next_compliance_deadline(r, self._durations)
         return ServiceView(
             service_state=r.state,
             arrears_stage=r.arrears_stage,
@@ -265,8 +265,9 @@ class ServiceWorkflow:
 
     def _publish(self) -> None:
         """Keep the search attributes current; only what changed, since each
-        upsert is a history event and the common case (billing) changes little."""
-        due = rules.next_deadline(self._record, self._durations)
+        upsert is a history event and a visibility write, and the common case
+        (a bill) changes neither."""
+        due = rules.next_compliance_deadline(self._record, self._durations)
         current = workflow.info().typed_search_attributes
         updates: list[SearchAttributeUpdate[Any]] = []
         overdue = self._overdue()
@@ -415,7 +416,7 @@ class ServiceWorkflow:
             organisation_id=inp.organisation_id,
             number=inp.number,
         )
-        due = rules.next_deadline(r, self._durations)
+        due = rules.next_compliance_deadline(r, self._durations)
         if r.closed:
             waiting = WaitingFor.NOTHING
         elif r.arrears_stage is not ArrearsStage.NONE:
@@ -441,6 +442,7 @@ class ServiceWorkflow:
             arrears_stage_since=r.arrears_stage_at if r.arrears_stage is not ArrearsStage.NONE else None,
             realname_stage=r.realname_stage,
             realname_due_at=r.realname_due_at,
+            next_bill_at=None if r.closed else rules.next_bill_at(r, self._durations),
             cycle_number=r.cycle_number,
             cycle_start=r.cycle_start,
             total_charged_fen=r.total_charged_fen,
@@ -450,5 +452,4 @@ class ServiceWorkflow:
             late_details_reports=r.late_details_reports,
             change_seq=r.seq,
             run=inp.run,
-            history_length=workflow.info().get_current_history_length(),
         )

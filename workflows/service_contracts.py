@@ -57,9 +57,14 @@ UPDATE_REPORT_DETAILS_CHANGE = "report_details_change"  # DetailsChangeReport ->
 UPDATE_CONFIRM_REALNAME = "confirm_realname"  # RealnameConfirmation -> ServiceStatus
 QUERY_SERVICE_STATUS = "status"  # -> ServiceStatus (same name as the registration's Query)
 
-# Past this many events in one run the workflow continues as new even before
-# its monthly billing does (e.g. a burst of Updates); far below Temporal's limits.
+# Past this many events in one run the workflow continues as new before its
+# billing count says so (e.g. a burst of Updates); far below Temporal's limits.
 DEFAULT_HISTORY_LIMIT = 1_000
+# Billing cycles per run. A cycle adds about six events to history, so a year
+# of them is under a hundred; continuing as new after every cycle instead made
+# the billing instant about five times slower on the dev server (bench/service_bench.py:
+# 16 vs 82 bills/s), because every continue-as-new closes one run and opens another.
+DEFAULT_CYCLES_PER_RUN = 12
 
 _MODEL = ConfigDict(frozen=True, extra="ignore")
 
@@ -96,6 +101,7 @@ class ServiceInput(BaseModel):
     registration: RegistrationStatus | None = None
     run: Annotated[int, Field(ge=1)] = 1  # 1 for the first run, +1 per continue-as-new
     history_limit: Annotated[int, Field(ge=100)] = DEFAULT_HISTORY_LIMIT
+    cycles_per_run: Annotated[int, Field(ge=1)] = DEFAULT_CYCLES_PER_RUN
 
 
 def service_input_from_registration(
@@ -201,8 +207,10 @@ class ServiceStatus(RegistrationStatus):
     """The Query result, also returned by the Updates: the live service state.
 
     The inherited fields keep their registration meaning (``stage`` stays
-    ``active``); ``service_state`` says what the number does now, and
-    ``next_deadline`` / ``next_deadline_kind`` what happens next on its own."""
+    ``active``); ``service_state`` says what the number does now,
+    ``next_deadline`` / ``next_deadline_kind`` when an arrears or real-name
+    stage moves next (or the quarantine ends), and ``next_bill_at`` when the
+    running billing cycle is charged."""
 
     service_state: ServiceState = ServiceState.ACTIVE
     balance_fen: int = 0
@@ -212,6 +220,7 @@ class ServiceStatus(RegistrationStatus):
     realname_stage: RealnameStage = RealnameStage.CURRENT
     realname_due_at: datetime | None = None
     next_deadline_kind: DeadlineKind | None = None
+    next_bill_at: datetime | None = None
     cycle_number: int = 1
     cycle_start: datetime | None = None
     total_charged_fen: int = 0
@@ -222,8 +231,7 @@ class ServiceStatus(RegistrationStatus):
     # How many changes the service has decided so far; each one's event carries
     # its number as ``payload.seq``, so a caller can tell when the log caught up.
     change_seq: int = 0
-    run: int = 1
-    history_length: int = 0
+    run: int = 1  # which run of the workflow answered (1 + continue-as-new count)
 
 
 class ServicePaymentResult(BaseModel):

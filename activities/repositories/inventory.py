@@ -24,10 +24,11 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -73,6 +74,9 @@ IN_SERVICE: Final[tuple[str, ...]] = ("active", "restricted", "suspended", "froz
 FIRST_NUMBER: Final = "4000000000"
 END_NUMBER: Final = "4010000000"  # exclusive
 UNASSIGNED_CARRIER: Final = "unassigned"
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _NUMBER_RE = re.compile(r"^400[0-9]{7}$")
 _DIGITS_RE = re.compile(r"^[0-9]+$")
@@ -289,14 +293,28 @@ async def count_numbers(conn: asyncpg.Connection, prefix: str = "400") -> int:
 
 
 # --- search --------------------------------------------------------------------
+#
+# Every search returns numbers in number order, so that keyset pagination is
+# "number > cursor". Each page is one SQL statement built from:
+#
+# - filters on the row (tier, tags, carrier, price, "no 4", status), written
+#   exactly as the partial indexes' predicates so that the planner can use them;
+# - one or more *legs*: disjoint slices of the number space, each read in number
+#   order from an index and merged (UNION ALL + Merge Append) in number order.
+#   Legs exist so that every slice is an ordered index scan that stops after a
+#   page: a carrier is its prefix blocks; "ends with 888" is ten slices of the
+#   (last 4 digits, number) index, ...0888 to ...9888.
+# - bounds from the cursor or the random starting point of a sampled page.
+#
+# Values are inlined rather than bound: PostgreSQL only uses a partial index or
+# an index on an expression when it can see the constant, and a generic plan for
+# `LIKE $1` would walk the whole table. Everything inlined has been reduced to
+# digits or [a-z0-9_] names by SearchCriteria's validators and is checked again
+# by _lit.
 
 
 def _lit(value: str, *, before: str = "", after: str = "") -> str:
-    """A SQL string literal for a value the validators reduced to [a-z0-9_],
-    with LIKE wildcards ``before``/``after`` it."""
-    # Search values are inlined rather than bound so that PostgreSQL plans each
-    # query for its actual values: partial indexes (tags, tiers) and LIKE
-    # prefixes are only usable when the planner can see the constant.
+    """A SQL string literal for a validated value, optionally wrapped in LIKE wildcards."""
     if not re.fullmatch(r"[a-z0-9_]*", value):
         raise ValueError(f"refusing to inline {value!r} into SQL")
     if before.strip("%") or after.strip("%"):
@@ -304,11 +322,84 @@ def _lit(value: str, *, before: str = "", after: str = "") -> str:
     return f"'{before}{value}{after}'"
 
 
-def _prefix_range(prefix: str) -> tuple[str, str]:
+Range = tuple[str, str]
+
+
+class _TtlCache(Generic[K, V]):
+    """A few values that change only when numbers are imported or prefixes configured.
+
+    Both are rare, so reading them on every search and every allocation is
+    wasted work; a value at most ``ttl`` seconds old is good enough, and the
+    importer calls forget_cached_layout() when it changes them.
+    """
+
+    def __init__(self, ttl: float, size: int = 256) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._values: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        hit = self._values.get(key)
+        if hit is None or time.monotonic() - hit[0] > self._ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._values) >= self._size:
+            self._values.clear()
+        self._values[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+# Which prefix blocks each carrier has (None: any carrier), and where in a set
+# of ranges the loaded numbers lie (to draw sampling starts from).
+_BLOCKS: _TtlCache[str | None, list[Range]] = _TtlCache(ttl=10)
+_EXTENTS: _TtlCache[tuple[tuple[Range, ...], bool], list[Range]] = _TtlCache(ttl=30)
+
+
+def forget_cached_layout() -> None:
+    """Forget cached prefix blocks and number extents (after an import or a prefix change)."""
+    _BLOCKS.clear()
+    _EXTENTS.clear()
+
+
+async def _carrier_blocks(conn: asyncpg.Connection, carrier: str | None) -> list[Range]:
+    blocks = _BLOCKS.get(carrier)
+    if blocks is None:
+        if carrier is not None:
+            rows = await conn.fetch("SELECT prefix FROM carrier_prefix WHERE carrier_code = $1", carrier)
+        else:
+            rows = await conn.fetch("SELECT prefix FROM carrier_prefix")
+        blocks = _merge_ranges([_prefix_range(r["prefix"]) for r in rows])
+        _BLOCKS.put(carrier, blocks)
+    return blocks
+
+
+def _prefix_range(prefix: str) -> Range:
     """[lo, hi) of the numbers starting with ``prefix``, clipped to the 400 space."""
     lo = prefix.ljust(10, "0")
     hi = str(int(prefix) + 1).ljust(10, "0") if prefix else END_NUMBER
     return max(lo, FIRST_NUMBER), min(hi, END_NUMBER)
+
+
+def _merge_ranges(ranges: Sequence[Range]) -> list[Range]:
+    merged: list[Range] = []
+    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _intersect(ranges: Sequence[Range], lo: str, hi: str) -> list[Range]:
+    return [(max(a, lo), min(b, hi)) for a, b in ranges if max(a, lo) < min(b, hi)]
+
+
+def _next_number(number: str) -> str:
+    return f"{int(number) + 1:010d}"
 
 
 def _suffix_digits(criteria: SearchCriteria) -> list[str]:
@@ -324,43 +415,45 @@ def _suffix_digits(criteria: SearchCriteria) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Filter:
-    where: str
-    lo: str
-    hi: str
+class _Leg:
+    """A slice of the number space read in number order; lo/hi bound it when it is a range."""
+
+    sql: str
+    lo: str = FIRST_NUMBER
+    hi: str = END_NUMBER
 
 
-def _build_filter(criteria: SearchCriteria, *, available_only: bool) -> _Filter | None:
-    """The WHERE clause for ``criteria``, or None when no number can match.
+@dataclass(frozen=True, slots=True)
+class _Query:
+    where: str  # conditions every row must meet
+    legs: tuple[_Leg, ...]  # disjoint slices
+    ranges: tuple[Range, ...]  # where matching numbers can be, sorted and disjoint
 
-    Contradictions are answered here without a query, because PostgreSQL would
-    otherwise walk the whole primary key looking for rows that cannot exist.
+    def legs_within(self, lo: str, hi: str) -> list[_Leg]:
+        return [leg for leg in self.legs if leg.lo < hi and lo < leg.hi]
+
+
+def _row_filters(criteria: SearchCriteria, available_only: bool) -> list[str] | None:
+    """Conditions on the row itself, or None when no number can match.
+
+    Contradictions are answered here without a query: PostgreSQL would
+    otherwise walk an index to its end looking for rows that cannot exist.
     """
-    lo, hi = _prefix_range(criteria.starts_with or "400")
     clauses: list[str] = []
-    if criteria.ends_with:
-        end = criteria.ends_with
-        if len(end) == 10:
-            if not (lo <= end < hi):
-                return None
-            clauses.append(f"number = {_lit(end)}")
-        else:
-            clauses.append(f"reverse(number::text) LIKE {_lit(end[::-1], after='%')}")
-    if criteria.contains:
-        clauses.append(f"substr(number::text, 4) LIKE {_lit(criteria.contains, before='%', after='%')}")
     tags = set(criteria.tags)
     if criteria.exclude_four:
         if tags & {"has_four", "fours_2plus"} or any("4" in d for d in _suffix_digits(criteria)):
             return None
         clauses.append("NOT has_four")
     for tag in sorted(tags):
-        # Spelled exactly as in the partial indexes' predicates, one tag each.
+        # One tag each, spelled as in the partial indexes' predicates.
         clauses.append(f"tags @> '{{{tag}}}'::text[]")
     tiers: list[str] = list(TIERS)
     if criteria.tier is not None:
         tiers = [criteria.tier]
     if criteria.max_monthly_spend_fen is not None:
         ceiling = criteria.max_monthly_spend_fen
+        # Tier prices are data; a ceiling below every tier is known to be empty.
         tiers = [t for t in tiers if tier_price_fen(t) <= ceiling]
         clauses.append(f"min_monthly_spend_fen <= {int(ceiling)}")
     if not tiers:
@@ -373,45 +466,141 @@ def _build_filter(criteria: SearchCriteria, *, available_only: bool) -> _Filter 
         clauses.append(f"carrier_code = {_lit(criteria.carrier)}")
     if available_only:
         clauses.append("status = 'available'")
-    if lo >= hi:
+    return clauses
+
+
+def _ranges_sql(ranges: Sequence[Range]) -> str:
+    return " OR ".join(f"(number >= {_lit(lo)} AND number < {_lit(hi)})" for lo, hi in ranges)
+
+
+# Runs of one digit, by length, and the tag that every number holding such a
+# run carries (domain.vanity: "aaaa" is 4 or more identical consecutive digits).
+_RUN_TAGS = {4: "aaaa", 5: "aaaaa", 6: "aaaaaa", 7: "aaaaaa"}
+
+
+def _contains(digits: str, clauses: list[str]) -> bool:
+    """Add the "contains" conditions; True when they lead to the (unordered) trigram index.
+
+    The strategy follows from how many numbers match, which the fixed shape of
+    the number space tells in advance (the planner's guess for LIKE '%x%' is a
+    constant):
+    - 1-3 digits match at least 1 number in 200: strpos(), which no index
+      serves, so the scan stays in number order and stops after a page.
+    - a run such as 8888 matches 1 in 4000, but its trigrams are all "888",
+      which 1 in 200 numbers contain: the partial index of the run's tag
+      holds every candidate, in number order.
+    - other 4-7 digits: the trigram index, whose candidates are a few thousand.
+    """
+    suffix = "substr(number::text, 4)"
+    if len(digits) <= 3:
+        clauses.append(f"strpos({suffix}, {_lit(digits)}) > 0")
+        return False
+    if len(set(digits)) == 1:
+        clauses.append(f"tags @> '{{{_RUN_TAGS[len(digits)]}}}'::text[]")
+        clauses.append(f"strpos({suffix}, {_lit(digits)}) > 0")
+        return False
+    clauses.append(f"{suffix} LIKE {_lit(digits, before='%', after='%')}")
+    return True
+
+
+async def _plan(conn: asyncpg.Connection, criteria: SearchCriteria, available_only: bool) -> _Query | None:
+    clauses = _row_filters(criteria, available_only)
+    if clauses is None:
         return None
-    clauses.insert(0, f"number >= {_lit(lo)} AND number < {_lit(hi)}")
-    return _Filter(" AND ".join(clauses), lo, hi)
+    ranges = [_prefix_range(criteria.starts_with or "400")]
+    if criteria.carrier is not None or available_only:
+        # Only numbers of configured prefixes are offered (the importer retires
+        # the others), so skip the rest of the space, and other carriers' blocks.
+        blocks = await _carrier_blocks(conn, criteria.carrier)
+        ranges = [r for lo, hi in ranges for r in _intersect(blocks, lo, hi)]
+    if not ranges:
+        return None
+
+    end = criteria.ends_with or ""
+    if len(end) >= 7:
+        # As long as the suffix: it names one number (or none).
+        number = "400"[: 10 - len(end)] + end
+        if not number.startswith("400") or not _intersect(ranges, number, _next_number(number)):
+            return None
+        where = " AND ".join([f"number = {_lit(number)}", *clauses])
+        return _Query(where, (_Leg("TRUE"),), tuple(ranges))
+    if end and (len(end) <= 2 or len(end) > 4):
+        # 1-2 digits match one number in 10 or 100: a filter on an ordered
+        # scan fills a page quickly. 5-6 digits refine the 4-digit slice below.
+        # right() rather than LIKE '%88': the trigram index would claim that
+        # LIKE and hand back every number ending in 88, unordered.
+        clauses.append(f"right(number::text, {len(end)}) = {_lit(end)}")
+    bitmap = False
+    if criteria.contains:
+        bitmap = _contains(criteria.contains, clauses)
+
+    legs: list[_Leg]
+    if len(end) >= 3:
+        # The (last 4 digits, number) index, read in number order: one slice
+        # for 4+ digits, ten slices for 3 (…0888 to …9888).
+        last4 = [end[-4:]] if len(end) >= 4 else [f"{d}{end}" for d in range(10)]
+        legs = [_Leg(f"substr(number::text, 7) = {_lit(x)}") for x in last4]
+        clauses.append(f"({_ranges_sql(ranges)})")
+    elif bitmap:
+        # The trigram index yields an unordered bitmap; slicing it would read
+        # the bitmap once per slice, so this is one leg filtered by range.
+        legs = [_Leg(_ranges_sql(ranges))]
+    else:
+        legs = [_Leg(f"number >= {_lit(lo)} AND number < {_lit(hi)}", lo, hi) for lo, hi in ranges]
+    return _Query(" AND ".join(clauses) or "TRUE", tuple(legs), tuple(ranges))
 
 
-async def _fetch_range(
-    conn: asyncpg.Connection,
-    flt: _Filter,
-    lower: str | None,
-    lower_inclusive: bool,
-    upper: str | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    where = flt.where
-    if lower is not None:
-        where += f" AND number {'>=' if lower_inclusive else '>'} {_lit(lower)}"
-    if upper is not None:
-        where += f" AND number < {_lit(upper)}"
-    return list(
-        await conn.fetch(
-            f"SELECT {_COLUMNS} FROM number_inventory WHERE {where} ORDER BY number LIMIT {int(limit)}"
+def _page_sql(q: _Query, lo: str, hi: str, limit: int) -> str | None:
+    """Up to ``limit`` matching rows with lo <= number < hi, in number order (None: none can be)."""
+    bounds = f"number >= {_lit(lo)} AND number < {_lit(hi)}"
+    selects = [
+        f"SELECT {_COLUMNS} FROM number_inventory WHERE ({leg.sql}) AND {q.where} AND {bounds} "
+        f"ORDER BY number LIMIT {int(limit)}"
+        for leg in q.legs_within(lo, hi)
+    ]
+    if len(selects) <= 1:
+        return selects[0] if selects else None
+    legs = " UNION ALL ".join(f"({sql})" for sql in selects)
+    return f"SELECT * FROM ({legs}) AS legs ORDER BY number LIMIT {int(limit)}"
+
+
+async def _fetch(conn: asyncpg.Connection, q: _Query, lo: str, hi: str, limit: int) -> list[asyncpg.Record]:
+    sql = _page_sql(q, lo, hi, limit) if lo < hi else None
+    return list(await conn.fetch(sql)) if sql else []
+
+
+async def _random_start(
+    conn: asyncpg.Connection, q: _Query, available_only: bool, rng: random.Random
+) -> str:
+    """A random number within the part of each range that holds numbers."""
+    # Drawing over whole blocks would land most callers beyond the last loaded
+    # number (a dev database holds one small block), and they would all wrap
+    # round to the same first page. So draw within the loaded extent of each
+    # range, weighted by its width.
+    key = (q.ranges, available_only)
+    extents = _EXTENTS.get(key)
+    if extents is None:
+        within = "number >= r.lo AND number < r.hi" + (" AND status = 'available'" if available_only else "")
+        rows = await conn.fetch(
+            f"""
+            SELECT (SELECT min(number) FROM number_inventory WHERE {within}) AS lo,
+                   (SELECT max(number) FROM number_inventory WHERE {within}) AS hi
+            FROM unnest($1::bpchar[], $2::bpchar[]) AS r(lo, hi)
+            """,
+            [lo for lo, _ in q.ranges],
+            [hi for _, hi in q.ranges],
         )
-    )
-
-
-async def _random_start(conn: asyncpg.Connection, flt: _Filter, rng: random.Random) -> str:
-    # Drawn between the lowest and highest number actually loaded: drawing over
-    # the whole 400 space would land most callers past the same few loaded
-    # blocks, and they would all see the same first page again.
-    row = await conn.fetchrow(
-        """SELECT min(number) AS lo, max(number) AS hi FROM number_inventory
-           WHERE number >= $1 AND number < $2""",
-        flt.lo,
-        flt.hi,
-    )
-    if row is None or row["lo"] is None:
-        return flt.lo
-    return f"{rng.randint(int(row['lo']), int(row['hi'])):010d}"
+        extents = [(r["lo"], _next_number(r["hi"])) for r in rows if r["lo"] is not None]
+        _EXTENTS.put(key, extents)
+    if not extents:
+        return q.ranges[0][0]
+    widths = [int(hi) - int(lo) for lo, hi in extents]
+    pick = rng.randrange(sum(widths))
+    for (lo, _hi), width in zip(extents, widths, strict=True):
+        if pick < width:
+            return f"{int(lo) + pick:010d}"
+        pick -= width
+    raise AssertionError("unreachable: pick < sum(widths)")
 
 
 async def search(
@@ -426,36 +615,34 @@ async def search(
 
     With ``sample=True`` the walk starts at a random number (fixed by ``seed``;
     one is drawn and returned when None) and wraps around once, so that callers
-    do not all see, and all race for, the same first page.
+    do not all see, and all race for, the same first page. Pass the returned
+    ``seed`` and ``next_cursor`` back to continue the same walk.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     if after is not None:
         _check_number(after)
-    flt = _build_filter(criteria, available_only=criteria.available_only)
-    if not sample:
-        if flt is None:
-            return SearchPage((), None)
-        page = await _fetch_range(conn, flt, after, False, None, limit + 1)
-        return _page(page, limit, sampled=False, seed=None)
-
-    if seed is None:
+    if sample and seed is None:
         seed = secrets.randbelow(2**31)
-    if flt is None:
-        return SearchPage((), None, sampled=True, seed=seed)
-    start = await _random_start(conn, flt, random.Random(seed))
+    q = await _plan(conn, criteria, criteria.available_only)
+    if q is None:
+        return SearchPage((), None, sampled=sample, seed=seed)
+    if not sample:
+        lo = FIRST_NUMBER if after is None else _next_number(after)
+        return _page(await _fetch(conn, q, lo, END_NUMBER, limit + 1), limit, sampled=False, seed=None)
+
+    start = await _random_start(conn, q, criteria.available_only, random.Random(seed))
     rows: list[asyncpg.Record] = []
-    wrap_from: str | None = after
     if after is None or after >= start:
-        # First leg: from the start (or the cursor) to the end of the range.
-        if after is None:
-            rows = await _fetch_range(conn, flt, start, True, None, limit + 1)
-        else:
-            rows = await _fetch_range(conn, flt, after, False, None, limit + 1)
-        wrap_from = None
+        # First leg of the walk: from the start (or the cursor) to the end.
+        lo = start if after is None else _next_number(after)
+        rows = await _fetch(conn, q, lo, END_NUMBER, limit + 1)
+        wrap_lo = FIRST_NUMBER
+    else:
+        wrap_lo = _next_number(after)
     if len(rows) <= limit:
-        # Second leg: wrap around to the numbers before the start.
-        rows += await _fetch_range(conn, flt, wrap_from, False, start, limit + 1 - len(rows))
+        # Then round to the numbers before the start.
+        rows += await _fetch(conn, q, wrap_lo, start, limit + 1 - len(rows))
     return _page(rows, limit, sampled=True, seed=seed)
 
 
@@ -543,55 +730,67 @@ async def hold_matching(
     existing = await _refresh_existing(conn, registration_id, expires_at)
     if existing is not None:
         return existing
-    flt = _build_filter(criteria, available_only=True)
-    if flt is None:
+    q = await _plan(conn, criteria, available_only=True)
+    if q is None:
         return None
-    start = await _random_start(conn, flt, random.Random())
-    # Callers start at random points and SKIP LOCKED steps over rows another
-    # caller is taking, so concurrent callers rarely wait on each other.
-    for bound in (f"number >= {_lit(start)}", f"number < {_lit(start)}"):
-        try:
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    f"""
-                    WITH pick AS (
-                        SELECT number FROM number_inventory
-                        WHERE {flt.where} AND {bound}
-                        ORDER BY number LIMIT 1
-                        FOR UPDATE SKIP LOCKED
+    rng = random.Random()
+    start = await _random_start(conn, q, True, rng)
+    # From a random number to the end, then round from the beginning: callers
+    # start at different places, and SKIP LOCKED steps over a row another
+    # caller is taking right now, so they neither queue on one row nor take
+    # the same one. One statement finds, locks and holds.
+    for lo, hi in ((start, END_NUMBER), (FIRST_NUMBER, start)):
+        legs = q.legs_within(lo, hi)
+        rng.shuffle(legs)
+        for leg in legs:
+            try:
+                async with conn.transaction():
+                    row = await conn.fetchrow(
+                        f"""
+                        WITH pick AS (
+                            SELECT number FROM number_inventory
+                            WHERE ({leg.sql}) AND {q.where} AND number >= $3 AND number < $4
+                            ORDER BY number LIMIT 1
+                            FOR UPDATE SKIP LOCKED
+                        )
+                        UPDATE number_inventory n SET {_hold_set('$1', '$2')}
+                        FROM pick WHERE n.number = pick.number AND n.status = 'available'
+                        RETURNING {_COLUMNS_N}
+                        """,
+                        registration_id,
+                        expires_at,
+                        lo,
+                        hi,
                     )
-                    UPDATE number_inventory n SET {_hold_set('$1', '$2')}
-                    FROM pick WHERE n.number = pick.number AND n.status = 'available'
-                    RETURNING {_COLUMNS_N}
-                    """,
-                    registration_id,
-                    expires_at,
-                )
-        except asyncpg.UniqueViolationError as exc:
-            if not _is_one_per_registration(exc):
-                raise
-            # The same registration won a concurrent call: that one's number is the answer.
-            return await number_held_by(conn, registration_id)
-        if row is not None:
-            return _record(row)
+            except asyncpg.UniqueViolationError as exc:
+                if not _is_one_per_registration(exc):
+                    raise
+                # The same registration won a concurrent call: that one's number is the answer.
+                return await number_held_by(conn, registration_id)
+            if row is not None:
+                return _record(row)
     return None
 
 
 async def _refresh_existing(
     conn: asyncpg.Connection, registration_id: str, expires_at: datetime
 ) -> NumberRecord | None:
+    """The registration's number, if it has one; a hold's expiry is moved to ``expires_at``."""
     row = await conn.fetchrow(
         f"""
-        UPDATE number_inventory SET hold_expires_at = $2, version = version + 1
-        WHERE registration_id = $1 AND status = 'held'
-        RETURNING {_COLUMNS}
+        WITH refreshed AS (
+            UPDATE number_inventory SET hold_expires_at = $2, version = version + 1
+            WHERE registration_id = $1 AND status = 'held'
+            RETURNING {_COLUMNS}
+        )
+        SELECT {_COLUMNS} FROM refreshed
+        UNION ALL
+        SELECT {_COLUMNS} FROM number_inventory WHERE registration_id = $1 AND status <> 'held'
         """,
         registration_id,
         expires_at,
     )
-    if row is not None:
-        return _record(row)
-    return await number_held_by(conn, registration_id)
+    return _record(row) if row else None
 
 
 async def extend_hold(

@@ -13,6 +13,7 @@ registration's count being carried over exactly. Idempotency is by
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,7 @@ import asyncpg
 
 
 async def event_exists(conn: asyncpg.Connection, event_id: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT true FROM domain_event WHERE event_id = $1", uuid.UUID(event_id))
-    )
+    return bool(await conn.fetchval("SELECT true FROM domain_event WHERE event_id = $1", uuid.UUID(event_id)))
 
 
 async def append_event(
@@ -132,6 +131,38 @@ async def release_quarantined(
         now,
     )
     return bool(released)
+
+
+@dataclass(frozen=True, slots=True)
+class EventLag:
+    """Seconds from when events were due (``occurred_at``) to when they were stored."""
+
+    count: int
+    first: float
+    p50: float
+    p99: float
+    last: float
+
+
+async def event_lag(conn: asyncpg.Connection, event_type: str) -> EventLag:
+    row = await conn.fetchrow(
+        """WITH lag AS (
+               SELECT extract(epoch FROM recorded_at - occurred_at)::float8 AS s
+               FROM domain_event WHERE event_type = $1)
+           SELECT count(*) AS n, coalesce(min(s), 0) AS first, coalesce(max(s), 0) AS last,
+                  coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY s), 0) AS p50,
+                  coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY s), 0) AS p99
+           FROM lag""",
+        event_type,
+    )
+    assert row is not None
+    return EventLag(
+        count=int(row["n"]),
+        first=float(row["first"]),
+        p50=float(row["p50"]),
+        p99=float(row["p99"]),
+        last=float(row["last"]),
+    )
 
 
 async def count_events(conn: asyncpg.Connection, event_type: str, stream_ids: list[str] | None = None) -> int:

@@ -53,7 +53,7 @@ class Rejection(BaseModel):
     reason: str | None = None
 
 
-class Problem(BaseModel):
+class RefusalProblem(BaseModel):
     field: str
     code: str
     message: str
@@ -79,7 +79,7 @@ class Registration(BaseModel):
     paid_fen: int
     change_request: ChangeRequest | None
     rejection: Rejection | None
-    problems: list[Problem] = Field(
+    problems: list[RefusalProblem] = Field(
         description="Why an application was refused at submission (status invalid)."
     )
     activation_at: datetime | None

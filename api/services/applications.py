@@ -543,9 +543,7 @@ async def pay(
         correlation_id=correlation_id(),
     )
     try:
-        result = await gateway.update(
-            row["workflow_id"], UPDATE_PAY, arg, PaymentResult, update_id=payment_id
-        )
+        result = await gateway.update(row["workflow_id"], UPDATE_PAY, arg, PaymentResult)
     except UpdateRejected as rejected:
         raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
     return PaymentOut(

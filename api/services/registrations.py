@@ -23,7 +23,7 @@ from api.schemas.common import Page, decode_cursor, encode_cursor
 from api.schemas.registrations import (
     ChangeRequest,
     Fees,
-    Problem,
+    RefusalProblem,
     Registration,
     RegistrationStats,
     Rejection,
@@ -94,7 +94,7 @@ def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
         rejection=Rejection(reason_code=rejection["reason_code"], reason=rejection.get("reason"))
         if isinstance(rejection, dict) and rejection.get("reason_code")
         else None,
-        problems=[Problem(**p) for p in summary.get("problems", []) if isinstance(p, dict)],
+        problems=[RefusalProblem(**p) for p in summary.get("problems", []) if isinstance(p, dict)],
         activation_at=_dt(summary.get("activation_at")),
         activated_at=_dt(summary.get("activated_at")),
         version=row["last_event_version"],
@@ -125,7 +125,7 @@ def from_status(
         paid_fen=status.paid_fen,
         change_request=ChangeRequest(**status.change_request.model_dump()) if status.change_request else None,
         rejection=Rejection(**status.rejection.model_dump()) if status.rejection else None,
-        problems=[Problem(**p.model_dump()) for p in status.problems],
+        problems=[RefusalProblem(**p.model_dump()) for p in status.problems],
         activation_at=status.activation_at,
         activated_at=status.activated_at,
         version=status.last_event_version,

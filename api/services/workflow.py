@@ -12,7 +12,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -77,15 +82,15 @@ class WorkflowGateway:
                 self.update_timeout,
             )
             return result
-        except TimeoutError:
-            log.warning("apply step did not finish in time", extra={"workflow_id": workflow_id})
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+            # The workflow is started (durably): not knowing how far it got is no
+            # reason to fail the request; the client sees status "submitted".
+            log.warning(
+                "apply step did not answer", extra={"workflow_id": workflow_id, "error": type(exc).__name__}
+            )
             return None
         except WorkflowUpdateFailedError:
             return None
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
 
     async def status(self, workflow_id: str) -> RegistrationStatus | None:
         try:

@@ -83,7 +83,9 @@ async def api_worker(
 
 
 @pytest.fixture(scope="session")
-async def api_app(stack_settings: Settings, api_settings: ApiSettings, api_worker: Worker) -> AsyncIterator[FastAPI]:
+async def api_app(
+    stack_settings: Settings, api_settings: ApiSettings, api_worker: Worker
+) -> AsyncIterator[FastAPI]:
     app = create_app(stack_settings, api_settings)
     async with LifespanManager(app):
         yield app
@@ -110,7 +112,9 @@ class Keys:
         return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
 
 
-async def make_key(pool: asyncpg.Pool, settings: Settings, role: Role, organisation: str | None = None) -> str:
+async def make_key(
+    pool: asyncpg.Pool, settings: Settings, role: Role, organisation: str | None = None
+) -> str:
     async with pool.acquire() as conn:
         created = await keys.create_key(
             conn,
@@ -135,7 +139,11 @@ async def api_keys(pool: asyncpg.Pool, settings: Settings) -> Keys:
 
 
 async def upload(
-    client: httpx.AsyncClient, token: str, kind: str, content: bytes = PDF, content_type: str = "application/pdf"
+    client: httpx.AsyncClient,
+    token: str,
+    kind: str,
+    content: bytes = PDF,
+    content_type: str = "application/pdf",
 ) -> dict[str, Any]:
     response = await client.post(
         "/v1/documents",

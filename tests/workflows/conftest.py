@@ -17,3 +17,4 @@ async def env(
     """The time-skipping server with a registration worker on ``task_queue``."""
     async with registration_worker(time_env.client, task_queue, pool, settings):
         yield time_env
+

