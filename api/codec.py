@@ -19,7 +19,7 @@ from api.routers._common import documented
 from app.codec import EncryptionCodec
 
 
-def _staff_if_required(request: Request) -> None:
+async def _staff_if_required(request: Request) -> None:
     if not request.app.state.codec_requires_auth:
         return
     principal = getattr(request.state, "principal", None)

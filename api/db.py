@@ -44,6 +44,8 @@ class Context:
         return connection(self.pool, self.api.pool_acquire_timeout)
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a hop that
+    # costs more than everything this does.
     ctx: Context = request.app.state.ctx
     return ctx

@@ -505,7 +505,7 @@ class RegistrationWorkflow:
         if s.stage is Stage.APPLY:
             _wrong_stage("the application is still being submitted")
         if s.status is Status.CHANGES_REQUESTED:
-            _already_decided("changes were requested: waiting for the applicant to resubmit")
+            _already_decided("already decided: changes were requested, waiting for the applicant to resubmit")
         if s.status in (Status.INVALID, Status.NUMBER_UNAVAILABLE, Status.WITHDRAWN, Status.ABANDONED):
             _wrong_stage(f"the application is closed ({s.status.value})")
         _already_decided(f"the application was already decided (status {s.status.value})")

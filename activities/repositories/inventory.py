@@ -51,10 +51,12 @@ __all__ = [
     "allocate",
     "count_numbers",
     "extend_hold",
+    "forget_cached_layout",
     "get_number",
     "hold_matching",
     "hold_number",
     "insert_numbers",
+    "number_held_by",
     "quarantine",
     "release",
     "release_expired",
@@ -682,6 +684,19 @@ def _is_one_per_registration(exc: asyncpg.UniqueViolationError) -> bool:
     return getattr(exc, "constraint_name", None) == _ONE_PER_REGISTRATION
 
 
+async def _fetchrow_guarded(conn: asyncpg.Connection, sql: str, *args: Any) -> asyncpg.Record | None:
+    """fetchrow in a savepoint when the caller has a transaction open.
+
+    A unique violation must not abort the caller's transaction: it is caught
+    and answered. Outside a transaction the statement commits on its own and a
+    failure aborts nothing, so the savepoint's two extra round trips are saved.
+    """
+    if conn.is_in_transaction():
+        async with conn.transaction():
+            return await conn.fetchrow(sql, *args)
+    return await conn.fetchrow(sql, *args)
+
+
 async def hold_number(
     conn: asyncpg.Connection, number: str, registration_id: str, expires_at: datetime
 ) -> NumberRecord | None:
@@ -695,20 +710,18 @@ async def hold_number(
     _check_number(number)
     _check_aware(expires_at, "expires_at")
     try:
-        # A savepoint (or a transaction of its own): a unique violation must not
-        # abort a transaction the caller has open.
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                f"""
-                UPDATE number_inventory SET {_hold_set('$2', '$3')}
-                WHERE number = $1
-                  AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $2))
-                RETURNING {_COLUMNS}
-                """,
-                number,
-                registration_id,
-                expires_at,
-            )
+        row = await _fetchrow_guarded(
+            conn,
+            f"""
+            UPDATE number_inventory SET {_hold_set('$2', '$3')}
+            WHERE number = $1
+              AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $2))
+            RETURNING {_COLUMNS}
+            """,
+            number,
+            registration_id,
+            expires_at,
+        )
     except asyncpg.UniqueViolationError as exc:
         if not _is_one_per_registration(exc):
             raise
@@ -744,24 +757,24 @@ async def hold_matching(
         rng.shuffle(legs)
         for leg in legs:
             try:
-                async with conn.transaction():
-                    row = await conn.fetchrow(
-                        f"""
-                        WITH pick AS (
-                            SELECT number FROM number_inventory
-                            WHERE ({leg.sql}) AND {q.where} AND number >= $3 AND number < $4
-                            ORDER BY number LIMIT 1
-                            FOR UPDATE SKIP LOCKED
-                        )
-                        UPDATE number_inventory n SET {_hold_set('$1', '$2')}
-                        FROM pick WHERE n.number = pick.number AND n.status = 'available'
-                        RETURNING {_COLUMNS_N}
-                        """,
-                        registration_id,
-                        expires_at,
-                        lo,
-                        hi,
+                row = await _fetchrow_guarded(
+                    conn,
+                    f"""
+                    WITH pick AS (
+                        SELECT number FROM number_inventory
+                        WHERE ({leg.sql}) AND {q.where} AND number >= $3 AND number < $4
+                        ORDER BY number LIMIT 1
+                        FOR UPDATE SKIP LOCKED
                     )
+                    UPDATE number_inventory n SET {_hold_set('$1', '$2')}
+                    FROM pick WHERE n.number = pick.number AND n.status = 'available'
+                    RETURNING {_COLUMNS_N}
+                    """,
+                    registration_id,
+                    expires_at,
+                    lo,
+                    hi,
+                )
             except asyncpg.UniqueViolationError as exc:
                 if not _is_one_per_registration(exc):
                     raise

@@ -13,7 +13,7 @@ from api.services.workflow import WorkflowGateway
 Ctx = Annotated[Context, Depends(get_context)]
 
 
-def get_gateway(request: Request) -> WorkflowGateway:
+async def get_gateway(request: Request) -> WorkflowGateway:
     gateway: WorkflowGateway = request.app.state.gateway
     return gateway
 

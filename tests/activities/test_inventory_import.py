@@ -23,6 +23,11 @@ from domain.vanity import classify
 from tests.factories_inventory import in_minutes, new_registration_id
 
 
+@pytest.fixture(autouse=True)
+def _fresh_layout_cache() -> None:
+    inv.forget_cached_layout()
+
+
 async def _unused_prefix(db: asyncpg.Connection, block: str = "4009") -> str:
     rng = random.Random()
     while True:

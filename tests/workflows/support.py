@@ -96,6 +96,7 @@ async def start(
     *,
     timings: RegistrationTimings | None = None,
     application_id: str | None = None,
+    **start_options: Any,
 ) -> WorkflowHandle[RegistrationWorkflow, Any]:
     app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
     return await client.start_workflow(
@@ -109,6 +110,7 @@ async def start(
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,
+        **start_options,
     )
 
 

@@ -1,0 +1,238 @@
+"""The registration workflow on a real dev server: visibility, and workers killed mid-step.
+
+A worker is killed with SIGKILL at the worst moment: right after a step did its
+work (a committed transaction, a number provisioned at the carrier) and before
+Temporal recorded it. A new worker must finish the registration with nothing
+lost and nothing done twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from app.settings import Settings
+from domain.timeline import EventType
+from tests.workflows import support as s
+from workflows.contracts import Stage, Status
+from workflows.registration import RegistrationWorkflow
+from workflows.search_attributes import CARRIER, NEXT_DEADLINE, ORGANISATION, OVERDUE, SERVICE_NUMBER, STAGE
+
+# Short workflow task timeout: the server re-dispatches a task that the killed
+# worker held after this long instead of the default ten seconds.
+TASK_TIMEOUT = timedelta(seconds=2)
+
+
+@pytest.fixture
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+class WorkerProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def wait_for(self, text: str, timeout: float = 60) -> None:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = (await self.proc.stdout.readline()).decode()
+                if not line:
+                    raise RuntimeError("worker process exited")
+                if text in line:
+                    return
+
+    async def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        await self.proc.wait()
+
+
+@pytest.fixture
+async def spawn_worker(
+    client: Client, pg_url: str, settings: Settings, task_queue: str
+) -> AsyncIterator[object]:
+    started: list[WorkerProcess] = []
+
+    async def spawn(hang_after: str) -> WorkerProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.workflows.worker_process",
+            "--address",
+            client.service_client.config.target_host,
+            "--task-queue",
+            task_queue,
+            "--database-url",
+            pg_url,
+            "--keys",
+            settings.payload_encryption_keys,
+            "--hang-after",
+            hang_after,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        worker = WorkerProcess(proc)
+        started.append(worker)
+        await worker.wait_for("READY")
+        return worker
+
+    yield spawn
+    for worker in started:
+        if worker.proc.returncode is None:
+            await worker.kill()
+
+
+async def event_counts(pool: asyncpg.Pool, handle: s.Handle) -> dict[EventType, int]:
+    counts: dict[EventType, int] = {}
+    for event in await s.stream(pool, s.app_id(handle)):
+        counts[event.event_type] = counts.get(event.event_type, 0) + 1
+    return counts
+
+
+async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, settings, task_queue) -> None:
+    number = await s.fresh_number(pool)
+    async with s.registration_worker(client, task_queue, pool, settings):
+        # Review target of 0 working days: overdue as soon as it is submitted.
+        handle = await s.start(
+            client, task_queue, s.application(number), timings=s.fast_timings(review_target_working_days=0)
+        )
+        status = await s.submitted(handle)
+        for _ in range(50):
+            attrs = (await handle.describe()).typed_search_attributes
+            if attrs.get(OVERDUE):
+                break
+            await asyncio.sleep(0.1)
+        assert attrs.get(STAGE) == "audit"
+        assert attrs.get(CARRIER) == s.CARRIER
+        assert attrs.get(ORGANISATION) == "org_acme"
+        assert attrs.get(SERVICE_NUMBER) == number
+        assert attrs.get(OVERDUE) is True
+        assert attrs.get(NEXT_DEADLINE) == status.next_deadline
+
+        status = await s.approve(handle)
+        attrs = (await handle.describe()).typed_search_attributes
+        assert (attrs.get(STAGE), attrs.get(OVERDUE)) == ("allocate", False)
+        assert attrs.get(NEXT_DEADLINE) == status.next_deadline
+
+        found = [
+            wf.id
+            async for wf in client.list_workflows(
+                f"RegistrationStage = 'allocate' AND OrganisationId = 'org_acme' AND ServiceNumber = '{number}'"
+            )
+        ]
+        for _ in range(50):
+            if found:
+                break
+            await asyncio.sleep(0.1)
+            found = [wf.id async for wf in client.list_workflows(f"ServiceNumber = '{number}'")]
+        assert found == [handle.id]
+
+        await s.withdraw(handle)
+        await handle.result()
+        attrs = (await handle.describe()).typed_search_attributes
+        assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("closed", None)
+
+
+async def test_worker_killed_after_a_deadline_step_committed(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    import time; t0 = time.monotonic()
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("PrepaymentExpired")
+    print("spawned", time.monotonic() - t0)
+    handle = await s.start(
+        client,
+        task_queue,
+        s.application(number),
+        timings=s.fast_timings(prepayment_window=timedelta(seconds=1)),
+        task_timeout=TASK_TIMEOUT,
+    )
+    await s.submitted(handle)
+    await s.approve(handle)
+    print("approved", time.monotonic() - t0)
+    await worker.wait_for("HANGING after PrepaymentExpired")
+    print("hanging", time.monotonic() - t0)
+    await worker.kill()
+    assert (await event_counts(pool, handle))[EventType.PREPAYMENT_EXPIRED] == 1, "committed before the kill"
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        result = await handle.result()
+    print("done", time.monotonic() - t0)
+
+    assert result.status.status is Status.PREPAYMENT_EXPIRED
+    assert await event_counts(pool, handle) == {
+        EventType.APPLICATION_SUBMITTED: 1,
+        EventType.APPLICATION_APPROVED: 1,
+        EventType.PREPAYMENT_EXPIRED: 1,
+    }
+    row = await s.number_row(pool, number)
+    assert (row["status"], row["registration_id"]) == ("available", None)
+    model = await s.read_model(pool, s.app_id(handle))
+    assert model is not None and (model["status"], model["last_event_version"]) == ("prepayment_expired", 3)
+
+
+async def test_worker_killed_after_an_update_step_committed(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("ApplicationApproved")
+    handle = await s.start(client, task_queue, s.application(number), task_timeout=TASK_TIMEOUT)
+    await s.submitted(handle)
+    decision = asyncio.create_task(s.approve(handle))
+    await worker.wait_for("HANGING after ApplicationApproved")
+    await worker.kill()
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        # The operator's call is answered by the new worker, from the stored step.
+        status = await asyncio.wait_for(decision, timeout=60)
+        assert (status.stage, status.status) == (Stage.ALLOCATE, Status.AWAITING_PREPAYMENT)
+        assert status.fees is not None
+        await s.pay(handle, status.fees.first_prepayment_fen)
+        await s.verify(handle)
+        result = await handle.result()
+
+    assert result.outcome == "active"
+    counts = await event_counts(pool, handle)
+    assert counts[EventType.APPLICATION_APPROVED] == 1
+    assert sum(counts.values()) == 5
+
+
+async def test_worker_killed_after_the_carrier_provisioned(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("provision")
+    handle = await s.start(
+        client,
+        task_queue,
+        s.application(number),
+        # The carrier call's timeout is how soon the server retries the call the dead worker held.
+        timings=s.fast_timings(carrier_call_timeout=timedelta(seconds=2)),
+        task_timeout=TASK_TIMEOUT,
+    )
+    await s.run_to_active(handle)
+    await worker.wait_for("HANGING after provision")
+    await worker.kill()
+    order = await s.carrier_order(pool, s.app_id(handle))
+    assert order is not None and order.status == "provisioned", "the carrier did the work before the kill"
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        result = await handle.result()
+        assert (await handle.query(RegistrationWorkflow.status)).stage is Stage.ACTIVE
+
+    assert result.outcome == "active"
+    assert await s.provision_calls(pool, s.app_id(handle)) == {"provisioned": 1, "already_provisioned": 1}
+    order = await s.carrier_order(pool, s.app_id(handle))
+    assert order is not None and order.provisions == 1, "provisioned once at the carrier"
+    counts = await event_counts(pool, handle)
+    assert counts[EventType.NUMBER_ACTIVATED] == 1 and sum(counts.values()) == 5
+    assert (await s.number_row(pool, number))["status"] == "active"
