@@ -8,6 +8,7 @@ with Retry-After wherever they surface, so routes do not each have to catch them
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -148,6 +149,15 @@ class Problem(BaseModel):
 # --------------------------------------------------------------------------
 
 
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        # ASCII-escaped: a problem can quote what the client sent, and a lone
+        # surrogate in it must not turn the error response itself into a crash.
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
 def problem(
     status: int,
     code: str,
@@ -173,7 +183,7 @@ def problem(
     rid = request_id_var.get()
     if rid:
         body["request_id"] = rid
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (

@@ -29,6 +29,7 @@ from api.openapi import install_openapi
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
 from api.services.documents import DocumentCipher
 from api.services.workflow import WorkflowGateway
+from api.textguard import QueryGuardMiddleware
 from app.codec import EncryptionCodec
 from app.db import create_pool
 from app.logging_setup import request_id_var
@@ -235,6 +236,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
                 json_limit=api_settings.max_json_bytes,
                 upload_limit=api_settings.max_upload_bytes + _MULTIPART_OVERHEAD,
             ),
+            Middleware(QueryGuardMiddleware),
             Middleware(AuthenticationMiddleware, is_public=_is_public(not codec_requires_auth)),
         ],
     )

@@ -61,11 +61,14 @@ CREATE INDEX number_inventory_tier_premium ON number_inventory (number) WHERE ti
 CREATE INDEX number_inventory_tier_gold ON number_inventory (number) WHERE tier = 'gold';
 CREATE INDEX number_inventory_tier_silver ON number_inventory (number) WHERE tier = 'silver';
 
--- The sweeper's work lists: only rows in these states are ever in them.
+-- The sweeper's work lists: only held (quarantined) numbers have an expiry.
+-- The predicate is on the expiry, not on the status: with "status = 'held'",
+-- the planner took this small index for every "number = $1 AND status =
+-- 'held'" (release, allocate) and scanned all of it instead of the primary key.
 CREATE INDEX number_inventory_hold_expiry
-    ON number_inventory (hold_expires_at) WHERE status = 'held';
+    ON number_inventory (hold_expires_at) WHERE hold_expires_at IS NOT NULL;
 CREATE INDEX number_inventory_quarantine_expiry
-    ON number_inventory (quarantine_until) WHERE status = 'quarantined';
+    ON number_inventory (quarantine_until) WHERE quarantine_until IS NOT NULL;
 
 -- No hand-written UPDATE can move a number that is allocated or in service
 -- straight from one registration to another: the holder must give it up first

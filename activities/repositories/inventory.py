@@ -80,9 +80,10 @@ UNASSIGNED_CARRIER: Final = "unassigned"
 K = TypeVar("K")
 V = TypeVar("V")
 
-_NUMBER_RE = re.compile(r"^400[0-9]{7}$")
-_DIGITS_RE = re.compile(r"^[0-9]+$")
-_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Used with fullmatch: "$" would also accept a trailing newline.
+_NUMBER_RE = re.compile(r"400[0-9]{7}")
+_DIGITS_RE = re.compile(r"[0-9]+")
+_CODE_RE = re.compile(r"[a-z][a-z0-9_]*")
 _ONE_PER_REGISTRATION = "number_inventory_one_per_registration"
 _SWEEP_BATCH = 5000
 MAX_PAGE = 200
@@ -110,6 +111,10 @@ class NumberNotHeld(InventoryError):
         self.registration_id = registration_id
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the constructor's arguments when unpickled (worker processes, retries).
+        return (type(self), (self.number, self.registration_id, self.reason))
+
 
 class InvalidNumberState(InventoryError):
     """The number belongs to the registration but is in a state the step cannot start from."""
@@ -121,6 +126,10 @@ class InvalidNumberState(InventoryError):
         self.number = number
         self.status = status
         self.action = action
+        self.allowed = tuple(allowed)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.number, self.status, self.action, self.allowed))
 
 
 class RegistrationHoldsAnotherNumber(InventoryError):
@@ -132,6 +141,9 @@ class RegistrationHoldsAnotherNumber(InventoryError):
         )
         self.registration_id = registration_id
         self.held_number = held_number
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.registration_id, self.held_number))
 
 
 # --- values --------------------------------------------------------------------
@@ -160,7 +172,7 @@ def _digits(value: str | None, field: str, max_len: int) -> str | None:
     if value is None or value == "":
         return None
     value = value.strip().replace("-", "")
-    if not _DIGITS_RE.match(value):
+    if not _DIGITS_RE.fullmatch(value):
         raise ValueError(f"{field} must contain only the digits 0-9, got {value!r}")
     if len(value) > max_len:
         raise ValueError(f"{field} must be at most {max_len} digits, got {len(value)}")
@@ -230,7 +242,7 @@ class SearchCriteria(BaseModel):
     @field_validator("carrier")
     @classmethod
     def _check_carrier(cls, value: str | None) -> str | None:
-        if value is not None and not _CODE_RE.match(value):
+        if value is not None and not _CODE_RE.fullmatch(value):
             raise ValueError(f"carrier must be a carrier code like 'china_unicom', got {value!r}")
         return value
 
@@ -240,8 +252,8 @@ class SearchPage:
     """One page of search results in number order.
 
     ``next_cursor`` goes back as ``after`` for the next page (None: no more).
-    A sampled page starts at a random point and wraps around; pass ``seed``
-    back with the cursor to continue the same walk.
+    A sampled page starts at a random point and wraps around; ``seed`` (the
+    starting number) goes back with the cursor to continue the same walk.
     """
 
     items: tuple[NumberRecord, ...]
@@ -255,7 +267,7 @@ def _record(row: asyncpg.Record) -> NumberRecord:
 
 
 def _check_number(number: str) -> str:
-    if not isinstance(number, str) or not _NUMBER_RE.match(number):
+    if not isinstance(number, str) or not _NUMBER_RE.fullmatch(number):
         raise ValueError(f"invalid 400 number {number!r}: expected 400 followed by 7 digits")
     return number
 
@@ -615,10 +627,11 @@ async def search(
 ) -> SearchPage:
     """One page of numbers matching ``criteria``, in number order after ``after``.
 
-    With ``sample=True`` the walk starts at a random number (fixed by ``seed``;
-    one is drawn and returned when None) and wraps around once, so that callers
-    do not all see, and all race for, the same first page. Pass the returned
-    ``seed`` and ``next_cursor`` back to continue the same walk.
+    With ``sample=True`` the walk starts at a random number and wraps around
+    once, so that callers do not all see, and all race for, the same first
+    page. The start is drawn from ``seed`` (random when None); the page's
+    ``seed`` is the start itself: pass it back with ``next_cursor`` to continue
+    the same walk.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
@@ -633,7 +646,13 @@ async def search(
         lo = FIRST_NUMBER if after is None else _next_number(after)
         return _page(await _fetch(conn, q, lo, END_NUMBER, limit + 1), limit, sampled=False, seed=None)
 
-    start = await _random_start(conn, q, criteria.available_only, random.Random(seed))
+    if seed is not None and int(FIRST_NUMBER) <= seed < int(END_NUMBER):
+        start = f"{seed:010d}"  # a walk under way: the seed we returned is its start
+    else:
+        start = await _random_start(conn, q, criteria.available_only, random.Random(seed))
+        # Hand the start itself back as the seed: where numbers lie may change
+        # between pages (imports, allocations), and a walk must not move.
+        seed = int(start)
     rows: list[asyncpg.Record] = []
     if after is None or after >= start:
         # First leg of the walk: from the start (or the cursor) to the end.
@@ -740,18 +759,17 @@ async def hold_matching(
     taken. Returns None when no available number matches.
     """
     _check_aware(expires_at, "expires_at")
-    existing = await _refresh_existing(conn, registration_id, expires_at)
-    if existing is not None:
-        return existing
     q = await _plan(conn, criteria, available_only=True)
     if q is None:
-        return None
+        return await _refresh_existing(conn, registration_id, expires_at)
     rng = random.Random()
     start = await _random_start(conn, q, True, rng)
+    checked_existing = False
     # From a random number to the end, then round from the beginning: callers
     # start at different places, and SKIP LOCKED steps over a row another
     # caller is taking right now, so they neither queue on one row nor take
-    # the same one. One statement finds, locks and holds.
+    # the same one. One statement finds, locks and holds; it takes nothing if
+    # the registration has a number already, which is then returned.
     for lo, hi in ((start, END_NUMBER), (FIRST_NUMBER, start)):
         legs = q.legs_within(lo, hi)
         rng.shuffle(legs)
@@ -763,6 +781,7 @@ async def hold_matching(
                     WITH pick AS (
                         SELECT number FROM number_inventory
                         WHERE ({leg.sql}) AND {q.where} AND number >= $3 AND number < $4
+                          AND NOT EXISTS (SELECT 1 FROM number_inventory WHERE registration_id = $1)
                         ORDER BY number LIMIT 1
                         FOR UPDATE SKIP LOCKED
                     )
@@ -779,9 +798,15 @@ async def hold_matching(
                 if not _is_one_per_registration(exc):
                     raise
                 # The same registration won a concurrent call: that one's number is the answer.
-                return await number_held_by(conn, registration_id)
+                return await _refresh_existing(conn, registration_id, expires_at)
             if row is not None:
                 return _record(row)
+            if not checked_existing:
+                # Nothing taken: no candidate here, or the registration has a number.
+                checked_existing = True
+                existing = await _refresh_existing(conn, registration_id, expires_at)
+                if existing is not None:
+                    return existing
     return None
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.errors import FieldErrorOut
 from api.schemas.registrations import Registration
+from api.textguard import SafeStr
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
 
 APPLICATION_EXAMPLE: dict[str, Any] = {
@@ -63,7 +64,7 @@ class Evaluation(BaseModel):
     )
 
 
-Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+Reason = Annotated[SafeStr, Field(min_length=1, max_length=1000)]
 
 
 class DecisionIn(BaseModel):
@@ -89,11 +90,11 @@ class DecisionIn(BaseModel):
 
     decision: Decision
     reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
-    reason: Annotated[str | None, Field(max_length=1000)] = None
-    fields: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+    reason: Annotated[SafeStr | None, Field(max_length=1000)] = None
+    fields: list[Annotated[SafeStr, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, description="Fields to change (request_changes)."
     )
-    documents: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="Document kinds to replace (request_changes)."
     )
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import ORGANISATION_ID, Role
+from api.textguard import SafeStr
 
 OrganisationId = Annotated[str, Field(pattern=ORGANISATION_ID.pattern, examples=["org_acme"])]
 
@@ -24,7 +25,7 @@ class ApiKeyCreate(BaseModel):
     organisation_id: OrganisationId | None = Field(
         default=None, description="Required for the applicant role, refused for the others."
     )
-    name: Annotated[str, Field(min_length=1, max_length=200, description="What the key is for.")]
+    name: Annotated[SafeStr, Field(min_length=1, max_length=200, description="What the key is for.")]
 
     @model_validator(mode="after")
     def _organisation_matches_role(self) -> ApiKeyCreate:

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from activities.repositories import inventory
+from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
 from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
@@ -38,6 +39,7 @@ from api.schemas.applications import (
 from api.schemas.registrations import Registration
 from api.services import registrations
 from api.services.workflow import UpdateRejected, WorkflowGateway
+from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
 from domain.applicant import ApplicationForm, check_application
 from domain.errors import FieldError
@@ -72,7 +74,8 @@ def correlation_id() -> str:
 
 def request_hash(operation: str, body: Any) -> bytes:
     """SHA-256 of the request as data: key order and whitespace do not matter."""
-    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # ensure_ascii: a lone surrogate (refused later, field by field) must not break the hash.
+    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).digest()
 
 
@@ -213,6 +216,10 @@ async def check_form(
     organisation_id = principal.require_organisation()
     if not isinstance(body, Mapping):
         return Checked(body, [FieldError("", "invalid_type", "Send the application as a JSON object.")], [])
+    unsafe = unsafe_fields(body)
+    if unsafe:
+        # Checked first: such a value must not reach a query (the document lookup).
+        return Checked(body, [FieldError(f, "invalid_character", textguard.MESSAGE) for f in unsafe], [])
     data = dict(body)
     errors: list[FieldError] = []
     given_org = data.get("organisation_id")
@@ -435,7 +442,15 @@ async def _run_update(
         )
         return result
     except UpdateRejected as rejected:
-        raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+        current = await _current(ctx, gateway, principal, row)
+        raise rejected.to_api_error(current, decided_by=_DECIDED_BY.get(name, frozenset())) from None
+
+
+# Final statuses that a competing call of the same Update leads to directly.
+_DECIDED_BY = {
+    UPDATE_DECIDE: frozenset({"rejected"}),
+    UPDATE_VERIFY: frozenset({"verification_failed"}),
+}
 
 
 async def _act(

@@ -20,6 +20,7 @@ from api.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unsupp
 from api.ids import new_id
 from api.repositories import documents
 from api.schemas.documents import Document, DocumentList, DocumentRef
+from api.textguard import is_unsafe
 from app.codec import key_id
 from domain.requirements import load_catalogue
 
@@ -138,8 +139,8 @@ async def upload(
     document_id = new_id("doc")
     key_ref, blob = cipher.encrypt(document_id, content)
     filename = (file.filename or "")[:255] or None
-    if filename and "\x00" in filename:
-        filename = filename.replace("\x00", "")
+    if filename and is_unsafe(filename):
+        filename = None  # only informative: not worth refusing the upload for
     async with conn.transaction():
         if replaces is not None:
             # Locked and re-read: two concurrent replacements of one document must

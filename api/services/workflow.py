@@ -131,8 +131,13 @@ class WorkflowGateway:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 # The workflow has ended: nothing is waiting for this any more.
-                raise UpdateRejected(ERR_WRONG_STAGE, "The registration has ended", None) from None
+                raise UpdateRejected(CLOSED, "The registration has ended", None) from None
             raise
+
+
+# Not an ApplicationError type: the workflow had already ended, so no validator
+# said why; the caller works out the code from the registration's final state.
+CLOSED = "Closed"
 
 
 class UpdateRejected(Exception):
@@ -167,8 +172,20 @@ class UpdateRejected(Exception):
         visit(self.details)
         return found
 
-    def to_api_error(self, current: Any) -> Conflict | InvalidInput:
+    def to_api_error(
+        self, current: Any, *, decided_by: frozenset[str] = frozenset()
+    ) -> Conflict | InvalidInput:
+        """The HTTP error, with ``current`` (the registration's state) attached.
+
+        ``decided_by``: final statuses that mean "another caller already did what
+        this Update does" (a rejection, for a decision), so that losing a race
+        to a decision that also closed the workflow still reads already_decided.
+        """
         extra = {"registration": current} if current is not None else {}
+        if self.kind == CLOSED:
+            status = current.get("status") if isinstance(current, dict) else None
+            code = "already_decided" if status in decided_by else "wrong_stage"
+            return Conflict(f"{self.message} ({status})" if status else self.message, code=code, extra=extra)
         if self.kind in (ERR_INVALID_REQUEST, ERR_INVALID_APPLICATION):
             return InvalidInput(
                 self.message,

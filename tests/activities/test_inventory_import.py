@@ -212,3 +212,34 @@ async def test_first_load_is_bulk_frozen_and_uses_worker_processes(
     # A re-run finds everything there: online merge, nothing added.
     again = await imp.import_numbers(empty_db, six_thousand, progress=False)
     assert (again.mode, again.inserted, again.reclassified) == ("merge", 0, 0)
+
+
+def test_dev_hook_loads_the_default_block_once(pg_url: str, settings) -> None:
+    """`python -m app dev`: an empty inventory gets the default block, and the way to load the rest."""
+    import asyncio
+
+    from activities.inventory_cli import inventory_bootstrap_hook
+
+    name = f"inventory_hook_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(pg_url)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        migrate(url)
+        dev = settings.model_copy(update={"database_url": url, "default_embedded_block": "4006012"})
+        first = inventory_bootstrap_hook(dev)
+        assert "1,000 numbers of prefix 4006012 loaded" in first[0]
+        assert any("numbers import --all" in line for line in first)
+        second = inventory_bootstrap_hook(dev)  # a restart: already loaded, nothing imported
+        assert "1,000 numbers in the inventory" in second[0]
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

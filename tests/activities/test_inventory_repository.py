@@ -534,9 +534,10 @@ async def test_sampled_pages_start_at_different_places(db, block) -> None:
         page = await inv.search(db, criteria, limit=5, sample=True)
         assert page.sampled and page.seed is not None
         firsts.add(page.items[0].number)
-        # The same seed gives the same page again.
+        # The seed handed back continues the same walk: the same page again.
         again = await inv.search(db, criteria, limit=5, sample=True, seed=page.seed)
         assert again.items == page.items
+        assert page.seed is not None and str(page.seed) <= page.items[0].number
     assert len(firsts) > 1
 
 
@@ -617,3 +618,23 @@ async def test_contains_finds_runs_and_long_patterns(db, digits) -> None:
     want = sorted(r["number"] for r in rows if digits in r["number"][3:])
     assert await _all_pages(db, SearchCriteria(starts_with=prefix, contains=digits)) == want
     assert want  # the fixture holds at least one match of each
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    for err in (
+        NumberNotHeld("4001234567", "reg-1", "it is available"),
+        InvalidNumberState("4001234567", "held", "activate", ["allocated"]),
+        RegistrationHoldsAnotherNumber("reg-1", "4001234567"),
+    ):
+        again = pickle.loads(pickle.dumps(err))
+        assert type(again) is type(err) and str(again) == str(err)
+
+
+def test_digit_filters_refuse_a_trailing_newline() -> None:
+    with pytest.raises(ValidationError):
+        SearchCriteria(ends_with="88\n8")
+    assert SearchCriteria(ends_with=" 888\n").ends_with == "888"  # surrounding blanks are dropped
+    with pytest.raises(ValueError, match="invalid 400 number"):
+        inv._check_number("4001234567\n")

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import PREFIX, Keys, application_body, submit, upload
+from tests.api.fixtures import PDF, PREFIX, Keys, application_body, submit, upload
 from tests.domain.factories import AGENT_ID
 from tests.factories_inventory import add_fresh_numbers
 from workflows.contracts import registration_workflow_id
@@ -389,8 +389,6 @@ async def test_request_changes_then_resubmit_with_a_replaced_document(
     assert asked.json()["change_request"]["documents"] == ["business_licence"]
 
     old_id = body["documents"][0]["document_id"]
-    from tests.api.conftest import PDF
-
     replaced = await client.post(
         f"/v1/documents/{old_id}/replace",
         files={"file": ("new.pdf", PDF + b"% v2\n", "application/pdf")},

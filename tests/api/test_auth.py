@@ -18,7 +18,7 @@ from api.auth import Role, hash_token, new_token, parse_key_id
 from api.demo import DEMO_FILE, demo_keys_hook, ensure_demo_keys
 from api.services import keys
 from app.settings import PROJECT_ROOT, Settings
-from tests.api.conftest import Keys, make_key
+from tests.api.fixtures import Keys, make_key
 
 CATALOGUE = "/v1/requirements/catalogue"
 

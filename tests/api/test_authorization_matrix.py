@@ -17,7 +17,7 @@ import pytest
 from api.auth import Role
 from api.main import api_routes
 from app.settings import Settings
-from tests.api.conftest import PDF, PREFIX, Keys, application_body, make_key, submit, upload
+from tests.api.fixtures import PDF, PREFIX, Keys, application_body, make_key, submit, upload
 from tests.factories_inventory import add_fresh_numbers
 
 ALL = ("applicant", "operator", "admin", "viewer")
@@ -151,7 +151,7 @@ def test_the_matrix_covers_every_route() -> None:
         (method, route.path)
         for route in api_routes()
         if route.path.startswith("/v1/")
-        for method in route.methods
+        for method in route.methods or ()
     }
     assert served == {(r.method, r.path) for r in ROUTES}
 

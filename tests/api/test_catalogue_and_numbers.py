@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.api.conftest import Keys
+from tests.api.fixtures import Keys
 from tests.factories_inventory import add_fresh_numbers
 
 

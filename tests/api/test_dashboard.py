@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.api.conftest import Keys
+from tests.api.fixtures import Keys
 
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

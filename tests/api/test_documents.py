@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.api.conftest import JPEG, PDF, PNG, Keys, upload
+from tests.api.fixtures import JPEG, PDF, PNG, Keys, upload
 
 
 async def test_upload_returns_the_ref_to_use(client: httpx.AsyncClient, api_keys: Keys) -> None:

@@ -3,6 +3,7 @@ down, and never a 500 (or a stack trace) for bad input."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from api.config import ApiSettings
 from api.main import create_app
 from app.embedded import free_port
 from app.settings import Settings
-from tests.api.conftest import Keys, application_body, submit
+from tests.api.fixtures import Keys, application_body, submit
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance"}
 
@@ -149,7 +150,52 @@ async def test_malformed_bodies_are_422_not_500(client: httpx.AsyncClient, api_k
         json={"decision": "approve", "reason": "\x00"},
         headers=api_keys.headers("operator"),
     )
-    assert_problem(decision, 404)
+    assert_problem(decision, 422)  # the body is checked before the application is looked up
+
+
+async def test_text_postgresql_cannot_store_is_422_naming_the_field(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys, submitted_once: dict[str, Any]
+) -> None:
+    query = await client.get(
+        "/v1/registrations", params={"carrier": "china\x00unicom"}, headers=api_keys.headers("viewer")
+    )
+    assert_problem(query, 422, "invalid_input")
+    assert query.json()["errors"][0] == {
+        "field": "carrier",
+        "code": "invalid_character",
+        "message": query.json()["errors"][0]["message"],
+    }
+    body = await application_body(client, pool, api_keys["applicant"])
+    body["company_name"] = "示例\x00公司"
+    body["legal_representative"]["name"] = "\ud800"
+    for path in ("/v1/applications/evaluate", "/v1/applications"):
+        raw = json.dumps(body).encode()  # \ud800 survives only as a JSON escape
+        response = await client.post(
+            path,
+            content=raw,
+            headers=api_keys.headers(
+                "applicant", **{"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+            ),
+        )
+        errors = response.json()["errors"]
+        assert {(e["field"], e["code"]) for e in errors} == {
+            ("company_name", "invalid_character"),
+            ("legal_representative.name", "invalid_character"),
+        }, errors
+    decision = await client.post(
+        f"/v1/applications/{submitted_once['id']}/decision",
+        json={"decision": "request_changes", "fields": ["contact_address"], "reason": "bad\x00"},
+        headers=api_keys.headers("operator"),
+    )
+    assert_problem(decision, 422)
+    assert decision.json()["errors"][0]["field"] == "reason"
+    # A bad character in a key is echoed in the error: the error must still render.
+    echoed = await client.post(
+        "/v1/api-keys",
+        content=b'{"role": "viewer", "name": "x", "\\ud800": 1}',
+        headers=api_keys.headers("admin", **{"Content-Type": "application/json"}),
+    )
+    assert_problem(echoed, 422)
 
 
 async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient, api_keys: Keys) -> None:
@@ -168,7 +214,11 @@ async def test_oversized_json_is_413(client: httpx.AsyncClient, api_keys: Keys) 
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
     ),

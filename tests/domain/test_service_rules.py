@@ -85,6 +85,15 @@ def test_start_sets_the_first_deadlines() -> None:
     assert r.advance(rec, T0 + 30 * DAY - timedelta(microseconds=1), D).changes == []
 
 
+def test_compliance_deadline_leaves_billing_out() -> None:
+    rec = new(balance=0)
+    assert r.next_compliance_deadline(rec, D) == r.Deadline(T0 + 365 * DAY, DeadlineKind.REALNAME)
+    rec, _ = r.advance(rec, T0 + 30 * DAY, D)  # arrears start
+    assert r.next_compliance_deadline(rec, D) == r.Deadline(T0 + 45 * DAY, DeadlineKind.ARREARS)
+    rec, _ = r.terminate(rec, T0 + 31 * DAY, HOLDER, None, D)
+    assert r.next_compliance_deadline(rec, D) == r.Deadline(T0 + 121 * DAY, DeadlineKind.QUARANTINE_END)
+
+
 def test_prepayment_covers_three_cycles_then_arrears_start() -> None:
     rec = new()
     rec, changes = r.advance(rec, T0 + 90 * DAY, D)

@@ -196,7 +196,9 @@ def test_a_partial_payment_keeps_waiting_for_the_rest() -> None:
 
 
 def test_overdue_then_change_request_then_resubmission() -> None:
-    s = submitted().add(EventType.REVIEW_OVERDUE, actor="system", role=ActorRole.SYSTEM, after=timedelta(days=7))
+    s = submitted().add(
+        EventType.REVIEW_OVERDUE, actor="system", role=ActorRole.SYSTEM, after=timedelta(days=7)
+    )
     state = fold(s.events)
     assert state is not None
     assert state.overdue and state.status is Status.IN_REVIEW
@@ -204,7 +206,11 @@ def test_overdue_then_change_request_then_resubmission() -> None:
     resubmit_by = s.clock + timedelta(days=8)
     s.add(
         EventType.CHANGES_REQUESTED,
-        {"fields": ["contact_address"], "documents": ["business_licence"], "resubmit_by": resubmit_by.isoformat()},
+        {
+            "fields": ["contact_address"],
+            "documents": ["business_licence"],
+            "resubmit_by": resubmit_by.isoformat(),
+        },
         reason="address differs from the licence",
     )
     state = fold(s.events)
@@ -239,7 +245,11 @@ def test_overdue_then_change_request_then_resubmission() -> None:
     ],
 )
 def test_closing_events_in_audit(kind: EventType, status: Status) -> None:
-    s = submitted().add(EventType.REVIEW_OVERDUE).add(kind, {"reason_code": "documents_invalid"}, reason="why")
+    s = (
+        submitted()
+        .add(EventType.REVIEW_OVERDUE)
+        .add(kind, {"reason_code": "documents_invalid"}, reason="why")
+    )
     state = fold(s.events)
     assert state is not None
     assert (state.stage, state.status, state.waiting_for, state.overdue) == (

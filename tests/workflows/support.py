@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
@@ -21,6 +21,14 @@ from domain.timeline import Event
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
 from workflows.contracts import (
+    QUERY_STATUS,
+    UPDATE_DECIDE,
+    UPDATE_PAY,
+    UPDATE_RESUBMIT,
+    UPDATE_SUBMISSION,
+    UPDATE_VERIFY,
+    UPDATE_WITHDRAW,
+    WORKFLOW_NAME,
     Actor,
     ActorRole,
     Decision,
@@ -28,15 +36,19 @@ from workflows.contracts import (
     PaymentRequest,
     PaymentResult,
     RegistrationInput,
+    RegistrationResult,
     RegistrationStatus,
     RegistrationTimings,
     RejectionReason,
+    Resubmission,
     VerificationOutcome,
     VerificationRequest,
     WithdrawalRequest,
     registration_workflow_id,
 )
 from workflows.registration import RegistrationWorkflow
+
+T = TypeVar("T")
 
 APPLICANT = Actor(id="key_acme", role=ActorRole.APPLICANT)
 OPERATOR = Actor(id="op_wang", role=ActorRole.OPERATOR)
@@ -97,10 +109,10 @@ async def start(
     timings: RegistrationTimings | None = None,
     application_id: str | None = None,
     **start_options: Any,
-) -> WorkflowHandle[RegistrationWorkflow, Any]:
+) -> WorkflowHandle[Any, RegistrationResult]:
     app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
     return await client.start_workflow(
-        RegistrationWorkflow.run,
+        WORKFLOW_NAME,
         RegistrationInput(
             application_id=app_id,
             form=form,
@@ -110,61 +122,86 @@ async def start(
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,
+        result_type=RegistrationResult,
         **start_options,
     )
 
 
-Handle = WorkflowHandle[RegistrationWorkflow, Any]
+Handle = WorkflowHandle[Any, RegistrationResult]
+
+
+async def _update(handle: Handle, name: str, request: Any, result_type: type[T]) -> T:
+    # By name, as the API calls them.
+    answer: T = await handle.execute_update(name, request, result_type=result_type)
+    return answer
 
 
 async def submitted(handle: Handle) -> RegistrationStatus:
-    return await handle.execute_update(RegistrationWorkflow.submission)
+    answer: RegistrationStatus = await handle.execute_update(
+        UPDATE_SUBMISSION, result_type=RegistrationStatus
+    )
+    return answer
+
+
+async def decide(handle: Handle, request: DecisionRequest) -> RegistrationStatus:
+    return await _update(handle, UPDATE_DECIDE, request, RegistrationStatus)
 
 
 async def approve(handle: Handle, operator: Actor = OPERATOR) -> RegistrationStatus:
-    return await handle.execute_update(
-        RegistrationWorkflow.decide, DecisionRequest(decision=Decision.APPROVE, operator=operator)
-    )
+    return await decide(handle, DecisionRequest(decision=Decision.APPROVE, operator=operator))
 
 
-async def reject(handle: Handle, code: RejectionReason = RejectionReason.DOCUMENTS_INVALID) -> RegistrationStatus:
-    return await handle.execute_update(
-        RegistrationWorkflow.decide,
-        DecisionRequest(decision=Decision.REJECT, operator=OPERATOR, reason_code=code, reason="licence unreadable"),
+async def reject(
+    handle: Handle, code: RejectionReason = RejectionReason.DOCUMENTS_INVALID
+) -> RegistrationStatus:
+    request = DecisionRequest(
+        decision=Decision.REJECT, operator=OPERATOR, reason_code=code, reason="licence unreadable"
     )
+    return await decide(handle, request)
 
 
 async def request_changes(handle: Handle, fields: Sequence[str] = ("contact_address",)) -> RegistrationStatus:
-    return await handle.execute_update(
-        RegistrationWorkflow.decide,
-        DecisionRequest(
-            decision=Decision.REQUEST_CHANGES,
-            operator=OPERATOR,
-            fields=list(fields),
-            documents=["business_licence"],
-            reason="address does not match the licence",
-        ),
+    request = DecisionRequest(
+        decision=Decision.REQUEST_CHANGES,
+        operator=OPERATOR,
+        fields=list(fields),
+        documents=["business_licence"],
+        reason="address does not match the licence",
     )
+    return await decide(handle, request)
+
+
+async def resubmit(handle: Handle, form: ApplicationForm) -> RegistrationStatus:
+    request = Resubmission(form=form, actor=APPLICANT)
+    return await _update(handle, UPDATE_RESUBMIT, request, RegistrationStatus)
 
 
 async def pay(handle: Handle, amount_fen: int, payment_id: str | None = None) -> PaymentResult:
-    return await handle.execute_update(
-        RegistrationWorkflow.record_payment,
-        PaymentRequest(payment_id=payment_id or f"pay-{uuid.uuid4().hex[:8]}", amount_fen=amount_fen, actor=APPLICANT),
+    request = PaymentRequest(
+        payment_id=payment_id or f"pay-{uuid.uuid4().hex[:8]}", amount_fen=amount_fen, actor=APPLICANT
     )
+    return await _update(handle, UPDATE_PAY, request, PaymentResult)
 
 
-async def verify(handle: Handle, outcome: VerificationOutcome = VerificationOutcome.PASS) -> RegistrationStatus:
-    return await handle.execute_update(
-        RegistrationWorkflow.verify,
-        VerificationRequest(outcome=outcome, operator=OPERATOR, reason="documents match the holder"),
-    )
+async def verify(
+    handle: Handle, outcome: VerificationOutcome = VerificationOutcome.PASS
+) -> RegistrationStatus:
+    request = VerificationRequest(outcome=outcome, operator=OPERATOR, reason="documents match the holder")
+    return await _update(handle, UPDATE_VERIFY, request, RegistrationStatus)
 
 
 async def withdraw(handle: Handle) -> RegistrationStatus:
-    return await handle.execute_update(
-        RegistrationWorkflow.withdraw, WithdrawalRequest(actor=APPLICANT, reason="changed our mind")
-    )
+    request = WithdrawalRequest(actor=APPLICANT, reason="changed our mind")
+    return await _update(handle, UPDATE_WITHDRAW, request, RegistrationStatus)
+
+
+async def query_status(handle: Handle) -> RegistrationStatus:
+    answer: RegistrationStatus = await handle.query(QUERY_STATUS, result_type=RegistrationStatus)
+    return answer
+
+
+async def result(handle: Handle) -> RegistrationResult:
+    return await handle.result()
 
 
 async def run_to_active(handle: Handle) -> RegistrationStatus:

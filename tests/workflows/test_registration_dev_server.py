@@ -24,7 +24,6 @@ from app.settings import Settings
 from domain.timeline import EventType
 from tests.workflows import support as s
 from workflows.contracts import Stage, Status
-from workflows.registration import RegistrationWorkflow
 from workflows.search_attributes import CARRIER, NEXT_DEADLINE, ORGANISATION, OVERDUE, SERVICE_NUMBER, STAGE
 
 # Short workflow task timeout: the server re-dispatches a task that the killed
@@ -126,7 +125,8 @@ async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, s
         found = [
             wf.id
             async for wf in client.list_workflows(
-                f"RegistrationStage = 'allocate' AND OrganisationId = 'org_acme' AND ServiceNumber = '{number}'"
+                "RegistrationStage = 'allocate' AND OrganisationId = 'org_acme' "
+                f"AND ServiceNumber = '{number}'"
             )
         ]
         for _ in range(50):
@@ -137,7 +137,7 @@ async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, s
         assert found == [handle.id]
 
         await s.withdraw(handle)
-        await handle.result()
+        await s.result(handle)
         attrs = (await handle.describe()).typed_search_attributes
         assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("closed", None)
 
@@ -145,10 +145,8 @@ async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, s
 async def test_worker_killed_after_a_deadline_step_committed(
     client, pool, settings, task_queue, spawn_worker
 ) -> None:
-    import time; t0 = time.monotonic()
     number = await s.fresh_number(pool)
     worker = await spawn_worker("PrepaymentExpired")
-    print("spawned", time.monotonic() - t0)
     handle = await s.start(
         client,
         task_queue,
@@ -158,15 +156,12 @@ async def test_worker_killed_after_a_deadline_step_committed(
     )
     await s.submitted(handle)
     await s.approve(handle)
-    print("approved", time.monotonic() - t0)
     await worker.wait_for("HANGING after PrepaymentExpired")
-    print("hanging", time.monotonic() - t0)
     await worker.kill()
     assert (await event_counts(pool, handle))[EventType.PREPAYMENT_EXPIRED] == 1, "committed before the kill"
 
     async with s.registration_worker(client, task_queue, pool, settings):
-        result = await handle.result()
-    print("done", time.monotonic() - t0)
+        result = await s.result(handle)
 
     assert result.status.status is Status.PREPAYMENT_EXPIRED
     assert await event_counts(pool, handle) == {
@@ -198,7 +193,7 @@ async def test_worker_killed_after_an_update_step_committed(
         assert status.fees is not None
         await s.pay(handle, status.fees.first_prepayment_fen)
         await s.verify(handle)
-        result = await handle.result()
+        result = await s.result(handle)
 
     assert result.outcome == "active"
     counts = await event_counts(pool, handle)
@@ -226,8 +221,8 @@ async def test_worker_killed_after_the_carrier_provisioned(
     assert order is not None and order.status == "provisioned", "the carrier did the work before the kill"
 
     async with s.registration_worker(client, task_queue, pool, settings):
-        result = await handle.result()
-        assert (await handle.query(RegistrationWorkflow.status)).stage is Stage.ACTIVE
+        result = await s.result(handle)
+        assert (await s.query_status(handle)).stage is Stage.ACTIVE
 
     assert result.outcome == "active"
     assert await s.provision_calls(pool, s.app_id(handle)) == {"provisioned": 1, "already_provisioned": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
+from app.settings import Settings
 from domain.timeline import EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
 from tests.workflows import support as s
@@ -24,15 +26,22 @@ from workflows.contracts import (
     RegistrationResult,
     RegistrationStatus,
     RejectionReason,
-    Resubmission,
     Stage,
     Status,
     VerificationOutcome,
     WaitingFor,
 )
-from workflows.registration import RegistrationWorkflow
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def env(
+    time_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings, task_queue: str
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping server with a registration worker on ``task_queue``."""
+    async with s.registration_worker(time_env.client, task_queue, pool, settings):
+        yield time_env
 
 
 # ---------------------------------------------------------------------- helpers
@@ -59,7 +68,7 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
         state.version,
     )
     assert (row["first_prepayment_fen"], row["balance_fen"]) == (state.first_prepayment_fen, state.paid_fen)
-    live = await handle.query(RegistrationWorkflow.status)
+    live = await s.query_status(handle)
     assert (live.stage, live.status, live.last_event_version, live.next_deadline) == (
         state.stage,
         state.status,
@@ -79,7 +88,7 @@ async def assert_released(pool: asyncpg.Pool, number: str) -> None:
 
 
 async def closed_with(handle: s.Handle, status: Status) -> RegistrationResult:
-    result = await handle.result()
+    result = await s.result(handle)
     assert (result.outcome, result.status.stage, result.status.status) == ("closed", Stage.CLOSED, status)
     return result
 
@@ -127,7 +136,7 @@ async def test_a_registration_goes_from_apply_to_active(env: WorkflowEnvironment
     assert paid.paid_in_full and paid.status.stage is Stage.VERIFY
 
     status = await s.verify(handle)
-    result = await handle.result()
+    result = await s.result(handle)
 
     assert result.outcome == "active"
     assert (result.status.stage, result.status.status, result.status.waiting_for) == (
@@ -165,7 +174,7 @@ async def test_a_number_is_picked_by_criteria(env: WorkflowEnvironment, pool, ta
     status = await s.submitted(handle)
     assert status.number == number
     await s.withdraw(handle)
-    await handle.result()
+    await s.result(handle)
     await assert_released(pool, number)
 
 
@@ -194,9 +203,11 @@ async def test_a_number_held_by_another_application_is_unavailable(env, pool, ta
     assert status.status is Status.NUMBER_UNAVAILABLE
     await closed_with(second, Status.NUMBER_UNAVAILABLE)
     row = await s.number_row(pool, number)
-    assert row["registration_id"] == s.app_id(first), "the refused application must not release another's hold"
+    assert row["registration_id"] == s.app_id(first), (
+        "the refused application must not release another's hold"
+    )
     await s.withdraw(first)
-    await first.result()
+    await s.result(first)
 
 
 async def test_a_number_of_another_carrier_is_refused(env, pool, task_queue) -> None:
@@ -246,10 +257,10 @@ async def test_changes_requested_then_resubmitted_in_time(env, pool, task_queue)
     assert status.change_request.resubmit_by - status.change_request.requested_at >= timedelta(days=5)
 
     await sleep_until(env, status.change_request.resubmit_by - timedelta(hours=1))
-    corrected = s.application(number, contact_address="广东省深圳市南山区科技园北区 2 号", company_name="新示例科技")
-    status = await handle.execute_update(
-        RegistrationWorkflow.resubmit, Resubmission(form=corrected, actor=s.APPLICANT)
+    corrected = s.application(
+        number, contact_address="广东省深圳市南山区科技园北区 2 号", company_name="新示例科技"
     )
+    status = await s.resubmit(handle, corrected)
     assert (status.status, status.change_request) == (Status.IN_REVIEW, None)
     row = await s.read_model(pool, s.app_id(handle))
     assert row is not None and row["company_name"] == "新示例科技"
@@ -280,7 +291,7 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
 
     broken = s.application(number, documents=[])
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(RegistrationWorkflow.resubmit, Resubmission(form=broken, actor=s.APPLICANT))
+        await s.resubmit(handle, broken)
     err = update_error(caught.value)
     assert err.type == ERR_INVALID_APPLICATION
     problems = err.details[0]
@@ -288,12 +299,12 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
 
     other_carrier = s.application(number, carrier="china_unicom")
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(
-            RegistrationWorkflow.resubmit, Resubmission(form=other_carrier, actor=s.APPLICANT)
-        )
-    assert ("carrier", "cannot_change") in {(p["field"], p["code"]) for p in update_error(caught.value).details[0]}
+        await s.resubmit(handle, other_carrier)
+    assert ("carrier", "cannot_change") in {
+        (p["field"], p["code"]) for p in update_error(caught.value).details[0]
+    }
 
-    status = await handle.query(RegistrationWorkflow.status)
+    status = await s.query_status(handle)
     assert status.status is Status.CHANGES_REQUESTED
     assert await event_types(pool, handle) == [EventType.APPLICATION_SUBMITTED, EventType.CHANGES_REQUESTED]
     await s.withdraw(handle)
@@ -306,7 +317,7 @@ async def test_past_the_review_target_it_is_overdue_and_keeps_waiting(env, pool,
     assert status.next_deadline is not None and not status.overdue
 
     await sleep_until(env, status.next_deadline + timedelta(minutes=1))
-    status = await handle.query(RegistrationWorkflow.status)
+    status = await s.query_status(handle)
     assert (status.status, status.overdue) == (Status.IN_REVIEW, True)
     row = await s.read_model(pool, s.app_id(handle))
     assert row is not None and row["overdue"] is True
@@ -366,9 +377,7 @@ async def test_two_concurrent_decisions_exactly_one_wins(env, pool, task_queue, 
             fields=["contact_address"] if second is Decision.REQUEST_CHANGES else [],
         ),
     ]
-    outcomes = await asyncio.gather(
-        *(handle.execute_update(RegistrationWorkflow.decide, r) for r in requests), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*(s.decide(handle, r) for r in requests), return_exceptions=True)
     won = [o for o in outcomes if isinstance(o, RegistrationStatus)]
     lost = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(won) == 1 and len(lost) == 1, outcomes
@@ -378,8 +387,7 @@ async def test_two_concurrent_decisions_exactly_one_wins(env, pool, task_queue, 
     decisions = [
         t
         for t in await event_types(pool, handle)
-        if t
-        in (EventType.APPLICATION_APPROVED, EventType.APPLICATION_REJECTED, EventType.CHANGES_REQUESTED)
+        if t in (EventType.APPLICATION_APPROVED, EventType.APPLICATION_REJECTED, EventType.CHANGES_REQUESTED)
     ]
     assert len(decisions) == 1
     await consistent(pool, handle)
@@ -399,9 +407,7 @@ async def test_updates_that_do_not_fit_the_stage_get_a_clear_error(env, pool, ta
         await s.verify(handle)
     assert update_error(caught.value).type == ERR_WRONG_STAGE
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(
-            RegistrationWorkflow.resubmit, Resubmission(form=s.application(number), actor=s.APPLICANT)
-        )
+        await s.resubmit(handle, s.application(number))
     assert update_error(caught.value).type == ERR_WRONG_STAGE
 
     await s.approve(handle)
@@ -506,7 +512,7 @@ async def test_verified_just_before_the_window_closes(env, pool, task_queue) -> 
     assert paid.status.next_deadline is not None
     await sleep_until(env, paid.status.next_deadline - timedelta(minutes=5))
     await s.verify(handle)
-    result = await handle.result()
+    result = await s.result(handle)
     assert result.outcome == "active"
 
 
@@ -516,9 +522,11 @@ async def test_verified_just_before_the_window_closes(env, pool, task_queue) -> 
 async def test_activation_waits_for_the_agreed_time(env, pool, task_queue) -> None:
     number = await s.fresh_number(pool)
     activation_at = (await now(env)) + timedelta(days=3)
-    handle = await s.start(env.client, task_queue, s.application(number, activation_at=activation_at.isoformat()))
+    handle = await s.start(
+        env.client, task_queue, s.application(number, activation_at=activation_at.isoformat())
+    )
     await s.run_to_active(handle)
-    status = await handle.query(RegistrationWorkflow.status)
+    status = await s.query_status(handle)
     assert (status.stage, status.status, status.waiting_for) == (
         Stage.ACTIVATE,
         Status.AWAITING_ACTIVATION,
@@ -527,13 +535,16 @@ async def test_activation_waits_for_the_agreed_time(env, pool, task_queue) -> No
     assert status.next_deadline == activation_at
 
     await env.sleep(timedelta(days=2))
-    assert (await handle.query(RegistrationWorkflow.status)).status is Status.AWAITING_ACTIVATION
+    assert (await s.query_status(handle)).status is Status.AWAITING_ACTIVATION
     assert await s.provision_calls(pool, s.app_id(handle)) == {}, "the carrier is not called early"
 
-    result = await handle.result()
+    result = await s.result(handle)
     assert result.outcome == "active"
     assert result.status.activated_at is not None and result.status.activated_at >= activation_at
-    assert (await event_types(pool, handle))[-2:] == [EventType.PROVISIONING_STARTED, EventType.NUMBER_ACTIVATED]
+    assert (await event_types(pool, handle))[-2:] == [
+        EventType.PROVISIONING_STARTED,
+        EventType.NUMBER_ACTIVATED,
+    ]
     await consistent(pool, handle)
 
 
@@ -542,7 +553,7 @@ async def test_carrier_failures_are_retried_until_it_succeeds(env, pool, task_qu
     await s.inject_fault(pool, number, fail_times=3)
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
-    result = await handle.result()
+    result = await s.result(handle)
     assert result.outcome == "active"
     assert await s.provision_calls(pool, s.app_id(handle)) == {"unavailable": 3, "provisioned": 1}
     order = await s.carrier_order(pool, s.app_id(handle))
@@ -633,7 +644,7 @@ async def test_withdrawal_at_each_stage_releases_the_number(env, pool, task_queu
             if (await s.provision_calls(pool, s.app_id(handle))).get("unavailable", 0) >= 2:
                 break
             await asyncio.sleep(0.05)
-    status = await handle.query(RegistrationWorkflow.status)
+    status = await s.query_status(handle)
     assert status.status is at
 
     status = await s.withdraw(handle)
@@ -654,11 +665,11 @@ async def test_no_withdrawal_after_activation_or_closing(env, pool, task_queue) 
     number = await s.fresh_number(pool)
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
-    await handle.result()
+    await s.result(handle)
     # A finished workflow takes no Updates at all; the Query still answers.
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the server's own "workflow completed" error
+    with pytest.raises(Exception):  # noqa: B017 - the server's own "workflow completed" error
         await s.withdraw(handle)
-    assert (await handle.query(RegistrationWorkflow.status)).stage is Stage.ACTIVE
+    assert (await s.query_status(handle)).stage is Stage.ACTIVE
     assert (await s.number_row(pool, number))["status"] == "active"
 
 
@@ -669,7 +680,7 @@ async def test_cancelling_the_workflow_releases_the_number(env, pool, task_queue
     await s.approve(handle)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as caught:
-        await handle.result()
+        await s.result(handle)
     assert isinstance(caught.value.cause, CancelledError)
     await assert_released(pool, number)
     events = await s.stream(pool, s.app_id(handle))
@@ -684,11 +695,9 @@ async def test_history_holds_no_plaintext_id_number(env, pool, task_queue) -> No
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.submitted(handle)
     await s.request_changes(handle)
-    await handle.execute_update(
-        RegistrationWorkflow.resubmit, Resubmission(form=s.application(number), actor=s.APPLICANT)
-    )
+    await s.resubmit(handle, s.application(number))
     await s.withdraw(handle)
-    await handle.result()
+    await s.result(handle)
     history = await handle.fetch_history()
     raw = history.to_json()
     assert LEGAL_REP_ID not in raw

@@ -153,7 +153,8 @@ class Service:
         now = await self.env.get_current_time()
         target = self.started_at + timedelta(days=days)
         if target > now:
-            await self.env.sleep(target - now)
+            # Bounded, so that a stuck server fails the test instead of CI.
+            await asyncio.wait_for(self.env.sleep(target - now), 120)
         await settled(self)
 
     async def inventory(self) -> inventory.NumberRecord:
@@ -294,7 +295,7 @@ async def run_history_lengths(service: Service) -> list[int]:
 
 
 async def update(service: Service, update: Any, arg: Any) -> Any:
-    return await service.handle.execute_update(update, arg)
+    return await asyncio.wait_for(service.handle.execute_update(update, arg), 60)
 
 
 async def refused(call: Awaitable[_T]) -> ApplicationError:
@@ -417,7 +418,7 @@ async def test_arrears_run_to_reclaim_and_quarantine_then_the_number_goes_to_som
     # More than a year after activation the quarantine ends: released, and the
     # workflow is done.
     await service.sleep_until(30 + 255 + 91)
-    result = await service.handle.result()
+    result = await asyncio.wait_for(service.handle.result(), 60)
     assert result.outcome == "reclaimed"
     assert result.released_at == until
     assert (await service.inventory()).status == "available"
@@ -628,7 +629,7 @@ async def test_termination_quarantines_the_number_then_releases_it(
     assert err.type == ERR_WRONG_STAGE
 
     await service.sleep_until(45 + 91)
-    result = await service.handle.result()
+    result = await asyncio.wait_for(service.handle.result(), 60)
     assert (result.outcome, result.released_at, result.balance_fen) == (
         "terminated",
         until,

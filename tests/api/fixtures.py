@@ -1,4 +1,6 @@
-"""The API against the real stack: PostgreSQL, the Temporal dev server and a worker
+"""Fixtures of the API suite, loaded by tests/conftest.py as a plugin.
+
+The API against the real stack: PostgreSQL, the Temporal dev server and a worker
 running the registration workflow, driven through httpx's ASGI transport."""
 
 from __future__ import annotations

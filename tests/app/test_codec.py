@@ -1,0 +1,162 @@
+"""The AES-GCM payload codec: encryption, key rotation, and the Temporal UI's codec endpoint."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from cryptography.exceptions import InvalidTag
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from app.codec import ENCODING, EncryptionCodec, UnknownEncryptionKey, key_id
+from app.settings import Settings
+from app.temporal import data_converter
+from tests.domain.factories import LEGAL_REP_ID
+from tests.workflows import support as s
+
+OLD = os.urandom(32)
+NEW = os.urandom(32)
+
+
+def plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=f'"{text}"'.encode())
+
+
+async def test_payloads_are_encrypted_and_round_trip() -> None:
+    codec = EncryptionCodec([OLD])
+    [encoded] = await codec.encode([plain(LEGAL_REP_ID)])
+    assert encoded.metadata["encoding"] == ENCODING
+    assert encoded.metadata["encryption-key-id"] == key_id(OLD).encode()
+    assert LEGAL_REP_ID.encode() not in encoded.data
+    [decoded] = await codec.decode([encoded])
+    assert decoded == plain(LEGAL_REP_ID)
+    # A payload that is not ours (say from before encryption) passes through.
+    assert await codec.decode([plain("x")]) == [plain("x")]
+
+
+async def test_rotation_old_key_still_decrypts_new_key_encrypts() -> None:
+    before = EncryptionCodec([OLD])
+    [old_payload] = await before.encode([plain("written before the rotation")])
+
+    rotated = EncryptionCodec([NEW, OLD])
+    assert await rotated.decode([old_payload]) == [plain("written before the rotation")]
+    [new_payload] = await rotated.encode([plain("written after")])
+    assert new_payload.metadata["encryption-key-id"] == key_id(NEW).encode()
+
+    with pytest.raises(UnknownEncryptionKey):
+        await before.decode([new_payload])
+    retired = EncryptionCodec([NEW])
+    with pytest.raises(UnknownEncryptionKey):
+        await retired.decode([old_payload])
+
+
+async def test_tampering_and_relabelling_are_detected() -> None:
+    codec = EncryptionCodec([OLD, NEW])
+    [payload] = await codec.encode([plain("x")])
+    flipped = Payload(metadata=dict(payload.metadata), data=payload.data[:-1] + bytes([payload.data[-1] ^ 1]))
+    with pytest.raises(InvalidTag):
+        await codec.decode([flipped])
+    # The key id is authenticated data: pointing it at another configured key fails.
+    relabelled = Payload(
+        metadata={**payload.metadata, "encryption-key-id": key_id(NEW).encode()}, data=payload.data
+    )
+    with pytest.raises(InvalidTag):
+        await codec.decode([relabelled])
+
+
+async def test_a_running_registration_survives_a_key_rotation(
+    time_env: WorkflowEnvironment, pool, settings: Settings, task_queue: str
+) -> None:
+    target = time_env.client.service_client.config.target_host
+    old_keys = settings.encryption_keys
+    rotated_keys = [NEW, *old_keys]
+    before = await Client.connect(target, data_converter=data_converter(old_keys))
+    after = await Client.connect(target, data_converter=data_converter(rotated_keys))
+
+    number = await s.fresh_number(pool)
+    async with s.registration_worker(before, task_queue, pool, settings):
+        handle = await s.start(before, task_queue, s.application(number))
+        await s.submitted(handle)
+
+    # Rotated: the new key is first (encrypts), the old one stays (decrypts).
+    rotated_settings = settings.model_copy(
+        update={"payload_encryption_keys": ",".join(base64.b64encode(k).decode() for k in rotated_keys)}
+    )
+    async with s.registration_worker(after, task_queue, pool, rotated_settings):
+        handle = after.get_workflow_handle(handle.id, result_type=s.RegistrationResult)
+        status = await s.approve(handle)
+        assert status.number == number
+        await s.withdraw(handle)
+        result = await handle.result()
+    assert result.status.status.value == "withdrawn"
+
+    key_ids = [
+        p.metadata["encryption-key-id"].decode()
+        for event in (await handle.fetch_history()).events
+        for p in _payloads(event)
+    ]
+    assert key_id(old_keys[0]) in key_ids, "written before the rotation"
+    assert key_id(NEW) in key_ids, "written after the rotation"
+    assert key_ids.index(key_id(NEW)) > key_ids.index(key_id(old_keys[0]))
+    assert key_id(old_keys[0]) not in key_ids[key_ids.index(key_id(NEW)) :], "only the first key encrypts"
+
+
+def _payloads(event: object) -> list[Payload]:
+    found: list[Payload] = []
+
+    def walk(message: object) -> None:
+        if isinstance(message, Payload):
+            found.append(message)
+            return
+        for field, value in getattr(message, "ListFields", list)():
+            if field.label == field.LABEL_REPEATED:
+                for item in value:
+                    if hasattr(item, "ListFields"):
+                        walk(item)
+                if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                    for item in value.values():
+                        if hasattr(item, "ListFields"):
+                            walk(item)
+            elif hasattr(value, "ListFields"):
+                walk(value)
+
+    walk(event)
+    return [p for p in found if p.metadata.get("encoding") == ENCODING]
+
+
+async def test_the_codec_endpoint_decodes_real_history_for_the_temporal_ui(
+    time_env: WorkflowEnvironment, pool, settings: Settings, task_queue: str
+) -> None:
+    from api.main import create_app
+
+    number = await s.fresh_number(pool)
+    async with s.registration_worker(time_env.client, task_queue, pool, settings):
+        handle = await s.start(time_env.client, task_queue, s.application(number))
+        await s.submitted(handle)
+        await s.withdraw(handle)
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes.input
+    body = json_format.MessageToDict(started)
+    assert LEGAL_REP_ID not in str(body), "what the UI fetches from the server is ciphertext"
+
+    app = create_app(settings.model_copy(update={"environment": "development"}))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ui,
+    ):
+        decoded = await ui.post("/v1/codec/decode", json=body)
+        assert decoded.status_code == 200, decoded.text
+        plaintext = base64.b64decode(decoded.json()["payloads"][0]["data"]).decode()
+        assert LEGAL_REP_ID in plaintext and s.app_id(handle) in plaintext
+
+        encoded = await ui.post("/v1/codec/encode", json=decoded.json())
+        assert encoded.status_code == 200
+        assert LEGAL_REP_ID not in str(encoded.json())
+        again = await ui.post("/v1/codec/decode", json=encoded.json())
+    assert again.json() == decoded.json()

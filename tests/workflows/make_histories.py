@@ -1,0 +1,246 @@
+"""Regenerate the committed workflow histories replayed by test_replay.py.
+
+    .venv/bin/python -m tests.workflows.make_histories
+
+Runs each scenario to its end on the time-skipping server against a throwaway
+embedded PostgreSQL (or TEST_DATABASE_URL), and writes one JSON history per
+scenario to tests/workflows/histories/. Payloads are encrypted with the test
+key (tests/conftest.py), as any history would be.
+
+Regenerate only when a change to the workflow is meant to be incompatible with
+running registrations (and then version it); otherwise a failing replay test
+is the point: it says the change would break registrations already in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from app.db import create_pool, migrate
+from app.embedded import EmbeddedPostgres, free_port, temporal_test_server_path
+from app.settings import Settings
+from app.temporal import data_converter
+from domain.timeline import Status
+from tests.conftest import TEST_KEYS, register_search_attributes
+from tests.domain.factories import document_dict
+from tests.workflows import support as s
+from workflows.contracts import VerificationOutcome
+
+HISTORIES = Path(__file__).parent / "histories"
+
+Scenario = Callable[[Client, str, asyncpg.Pool], Awaitable[s.Handle]]
+
+
+async def active(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.run_to_active(handle)
+    return handle
+
+
+async def active_after_changes_and_carrier_retries(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, fail_times=2)
+    handle = await s.start(client, tq, s.application(number))
+    await s.submitted(handle)
+    await s.request_changes(handle)
+    await s.resubmit(handle, s.application(number, company_name="新示例科技"))
+    status = await s.approve(handle)
+    assert status.fees is not None
+    await s.pay(handle, status.fees.first_prepayment_fen - 100, payment_id="p-1")
+    await s.pay(handle, status.fees.first_prepayment_fen - 100, payment_id="p-1")
+    await s.pay(handle, 100, payment_id="p-2")
+    await s.verify(handle)
+    return handle
+
+
+async def active_at_agreed_time(
+    client: Client, tq: str, pool: asyncpg.Pool, env: WorkflowEnvironment
+) -> s.Handle:
+    at = (await env.get_current_time()) + timedelta(days=3)
+    handle = await s.start(
+        client, tq, s.application(await s.fresh_number(pool), activation_at=at.isoformat())
+    )
+    await s.run_to_active(handle)
+    return handle
+
+
+async def rejected(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.submitted(handle)
+    await s.reject(handle)
+    return handle
+
+
+async def abandoned(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.submitted(handle)
+    await s.request_changes(handle)
+    return handle  # the resubmission window runs out
+
+
+async def overdue_then_prepayment_expired(
+    client: Client, tq: str, pool: asyncpg.Pool, env: WorkflowEnvironment
+) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    status = await s.submitted(handle)
+    assert status.next_deadline is not None
+    await env.sleep(status.next_deadline - await env.get_current_time() + timedelta(days=5))
+    await s.approve(handle)
+    await s.pay(handle, 100)
+    return handle  # the rest never comes
+
+
+async def verification_failed(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.submitted(handle)
+    status = await s.approve(handle)
+    assert status.fees is not None
+    await s.pay(handle, status.fees.first_prepayment_fen)
+    await s.verify(handle, VerificationOutcome.FAIL)
+    return handle
+
+
+async def verification_expired(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.submitted(handle)
+    status = await s.approve(handle)
+    assert status.fees is not None
+    await s.pay(handle, status.fees.first_prepayment_fen)
+    return handle
+
+
+async def withdrawn_while_provisioning(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, fail_times=10_000)
+    handle = await s.start(
+        client, tq, s.application(number), timings=s.fast_timings(carrier_retry_max_attempts=0)
+    )
+    await s.run_to_active(handle)
+    for _ in range(200):
+        if (await s.provision_calls(pool, s.app_id(handle))).get("unavailable", 0) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await s.withdraw(handle)
+    return handle
+
+
+async def provisioning_refused(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, reject=True)
+    handle = await s.start(client, tq, s.application(number))
+    await s.run_to_active(handle)
+    return handle
+
+
+async def invalid(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    form = s.application(await s.fresh_number(pool), documents=[document_dict("business_licence")])
+    handle = await s.start(client, tq, form)
+    await s.submitted(handle)
+    return handle
+
+
+async def cancelled(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
+    handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+    await s.submitted(handle)
+    await s.approve(handle)
+    await handle.cancel()
+    return handle
+
+
+EXPECTED: dict[str, Status | None] = {
+    "active": Status.ACTIVE,
+    "active_after_changes_and_carrier_retries": Status.ACTIVE,
+    "active_at_agreed_time": Status.ACTIVE,
+    "rejected": Status.REJECTED,
+    "abandoned": Status.ABANDONED,
+    "overdue_then_prepayment_expired": Status.PREPAYMENT_EXPIRED,
+    "verification_failed": Status.VERIFICATION_FAILED,
+    "verification_expired": Status.VERIFICATION_EXPIRED,
+    "withdrawn_while_provisioning": Status.WITHDRAWN,
+    "provisioning_refused": Status.PROVISIONING_FAILED,
+    "invalid": Status.INVALID,
+    "cancelled": None,  # the workflow ends cancelled, its registration withdrawn
+}
+
+
+async def generate(database_url: str) -> list[Path]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        database_url=database_url,
+        temporal_address="unused:0",
+        payload_encryption_keys=TEST_KEYS,
+    )
+    pool = await create_pool(database_url, min_size=1, max_size=10)
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(settings.encryption_keys),
+        test_server_existing_path=str(temporal_test_server_path()),
+    )
+    written: list[Path] = []
+    try:
+        await register_search_attributes(env.client)
+        tq = "histories"
+        scenarios: dict[str, Scenario] = {
+            "active": active,
+            "active_after_changes_and_carrier_retries": active_after_changes_and_carrier_retries,
+            "active_at_agreed_time": lambda c, t, p: active_at_agreed_time(c, t, p, env),
+            "rejected": rejected,
+            "abandoned": abandoned,
+            "overdue_then_prepayment_expired": lambda c, t, p: overdue_then_prepayment_expired(c, t, p, env),
+            "verification_failed": verification_failed,
+            "verification_expired": verification_expired,
+            "withdrawn_while_provisioning": withdrawn_while_provisioning,
+            "provisioning_refused": provisioning_refused,
+            "invalid": invalid,
+            "cancelled": cancelled,
+        }
+        HISTORIES.mkdir(exist_ok=True)
+        async with s.registration_worker(env.client, tq, pool, settings):
+            for name, scenario in scenarios.items():
+                handle = await scenario(env.client, tq, pool)
+                try:
+                    result = await handle.result()
+                    assert result.status.status is EXPECTED[name], (name, result.status.status)
+                except Exception:
+                    if EXPECTED[name] is not None:
+                        raise
+                history = await handle.fetch_history()
+                path = HISTORIES / f"{name}.json"
+                path.write_text(history.to_json() + "\n")
+                written.append(path)
+                print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
+    finally:
+        await env.shutdown()
+        await pool.close()
+    return written
+
+
+def main() -> None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        migrate(url)
+        asyncio.run(generate(url))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="h400-histories-"))
+    server = EmbeddedPostgres(tmp, free_port(), database="hotline400_histories")
+    server.start()
+    try:
+        migrate(server.url)
+        asyncio.run(generate(server.url))
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
