@@ -115,6 +115,8 @@ class ServiceActivities:
         async with self._pool.acquire() as conn:
             if await service_repo.event_exists(conn, cmd.event_id):
                 return ServiceChangeResult(duplicate=True)
+            if cmd.change.carrier_action is not None:
+                await self._check_holder(conn, cmd)
         change = cmd.change
         refused = await self._tell_carrier(cmd)
         try:
@@ -161,6 +163,19 @@ class ServiceActivities:
             extra={"stream": cmd.application_id, "version": version, "event_type": change.kind.value},
         )
         return ServiceChangeResult(version=version, carrier_refused=refused, number_released=released)
+
+    async def _check_holder(self, conn: asyncpg.Connection, cmd: ApplyServiceChange) -> None:
+        # The carrier is told before the transaction; it must never be told to
+        # change a number this registration does not hold.
+        record = await inventory.get_number(conn, cmd.number)
+        if record is None or record.registration_id != cmd.application_id:
+            holder = record.registration_id if record else "nobody (not in the inventory)"
+            message = f"number {cmd.number} is held by {holder}, not {cmd.application_id}"
+            log.error(
+                "inventory does not match the service change; retrying until repaired",
+                extra={"number": cmd.number, "event_type": cmd.change.kind.value, "error": message},
+            )
+            raise ApplicationError(message, type=ERR_INVENTORY)
 
     async def _tell_carrier(self, cmd: ApplyServiceChange) -> str | None:
         action = cmd.change.carrier_action

@@ -20,10 +20,11 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _features() -> list[Callable[[Any], None]]:
     # Imported here so `python -m app dev` does not pay for every feature's imports.
+    from activities.carrier_cli import add_fake_carrier_commands
     from activities.inventory_cli import add_number_commands
     from api.cli import add_apikey_commands
 
-    return [add_apikey_commands, add_number_commands]
+    return [add_apikey_commands, add_number_commands, add_fake_carrier_commands]
 
 
 def add_commands(sub: Any) -> None:

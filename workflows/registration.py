@@ -160,11 +160,15 @@ class RegistrationWorkflow:
         return self._hand_off()
 
     def _hand_off(self) -> RegistrationResult:
-        # At ACTIVE the service workflow (billing, arrears, suspension, reclaim)
-        # takes over under the same workflow id; the hand-off is one call here:
-        #   workflow.continue_as_new(<service input built from result>, workflow=ServiceWorkflow.run)
-        # The result carries what it needs: number, fees, balance, the stream's
-        # last event version and the carrier's durations (inp.timings).
+        # THE HAND-OFF POINT. At ACTIVE the service workflow (billing, arrears,
+        # suspension, reclaim) takes over under the same workflow id with one call:
+        #   if result.outcome == "active":
+        #       workflow.continue_as_new(
+        #           service_input_from_registration(result, self._timings), workflow=ServiceWorkflow.run)
+        # guarded by workflow.patched(...) so that registrations that already
+        # completed (and the committed replay histories) still replay. The result
+        # carries what the service needs: number, fees, balance, the stream's last
+        # event version; self._timings carries the carrier's service durations.
         return RegistrationResult(
             application_id=self._inp.application_id,
             outcome="active" if self._state.stage is Stage.ACTIVE else "closed",

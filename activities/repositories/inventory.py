@@ -493,6 +493,8 @@ def _ranges_sql(ranges: Sequence[Range]) -> str:
 # Runs of one digit, by length, and the tag that every number holding such a
 # run carries (domain.vanity: "aaaa" is 4 or more identical consecutive digits).
 _RUN_TAGS = {4: "aaaa", 5: "aaaaa", 6: "aaaaaa", 7: "aaaaaa"}
+# Up to this many digits, "contains" walks the numbers in order (measured on
+# 10M: 3 digits 6 ms, 4 digits 68 ms this way against 22 ms by trigrams).
 _SCAN_CONTAINS_UP_TO = 3
 
 
@@ -507,7 +509,8 @@ def _contains(digits: str, clauses: list[str]) -> bool:
     - a run such as 8888 matches 1 in 4000, but its trigrams are all "888",
       which 1 in 200 numbers contain: the partial index of the run's tag
       holds every candidate, in number order.
-    - other 4-7 digits: the trigram index, whose candidates are a few thousand.
+    - other 4-7 digits: the trigram index, whose candidates are a few thousand
+      at most; they are gathered first, then filtered and sorted (_page_sql).
     """
     suffix = "substr(number::text, 4)"
     if len(digits) <= _SCAN_CONTAINS_UP_TO:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import uuid
 
 import asyncpg
 import pytest
 
 from activities.carrier import CarrierRejected, CarrierUnavailable, FakeCarrier, ProvisionRequest
+from activities.carrier_cli import add_fake_carrier_commands
 from activities.repositories import fake_carrier
 from tests.workflows import support as s
 
@@ -78,3 +81,28 @@ async def test_a_cancelled_request_is_never_provisioned_later(pool) -> None:
     async with pool.acquire() as conn:
         order = await fake_carrier.get_order(conn, provisioned.request_id)
     assert order is not None and order.status == "cancelled"
+
+
+def test_the_dev_stack_cli_injects_and_clears_faults(settings, capsys) -> None:
+    parser = argparse.ArgumentParser()
+    add_fake_carrier_commands(parser.add_subparsers(dest="command"))
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(argv)
+        code: int = args.handler(args, settings)
+        return code
+
+    async def read(number: str) -> asyncpg.Record | None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await conn.fetchrow("SELECT * FROM fake_carrier_fault WHERE number = $1", number)
+        finally:
+            await conn.close()
+
+    number = "4001999999"
+    assert run("fake-carrier", "fault", number, "--fail-times", "2", "--delay-ms", "5") == 0
+    row = asyncio.run(read(number))
+    assert row is not None and (row["fail_times"], row["reject"], row["delay_ms"]) == (2, False, 5)
+    assert run("fake-carrier", "clear", number) == 0
+    assert asyncio.run(read(number)) is None
+    assert "fault set for 4001999999" in capsys.readouterr().out

@@ -638,3 +638,23 @@ def test_digit_filters_refuse_a_trailing_newline() -> None:
     assert SearchCriteria(ends_with=" 888\n").ends_with == "888"  # surrounding blanks are dropped
     with pytest.raises(ValueError, match="invalid 400 number"):
         inv._check_number("4001234567\n")
+
+
+async def test_sweeper_releases_expired_holds_until_stopped(pool: asyncpg.Pool, committed) -> None:
+    from activities.inventory_sweeper import sweep_forever
+
+    (number,) = await committed(1)
+    async with pool.acquire() as conn:
+        await inv.hold_number(conn, number, new_registration_id(), _ago(1))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sweep_forever(pool, timedelta(milliseconds=50), stop))
+    try:
+        for _ in range(100):
+            row = await pool.fetchrow("SELECT status FROM number_inventory WHERE number = $1", number)
+            if row["status"] == "available":
+                break
+            await asyncio.sleep(0.05)
+        assert row["status"] == "available"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)

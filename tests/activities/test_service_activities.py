@@ -98,28 +98,58 @@ async def test_a_change_is_applied_once_however_often_it_runs(pool: asyncpg.Pool
     assert record is not None and record.status == "suspended"
 
 
-async def test_a_failed_database_step_leaves_nothing_and_the_retry_repeats_the_carrier_call_harmlessly(
-    pool: asyncpg.Pool, settings: Settings
-) -> None:
+async def test_a_number_not_held_is_never_touched(pool: asyncpg.Pool, settings: Settings) -> None:
     reg, number = await active_number(pool)
     other_reg, _ = await active_number(pool)
     acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
-    # The number is not this registration's: the inventory refuses, so the
-    # event is not appended either, and the activity fails to be retried.
-    wrong = command(other_reg, number, suspension())
+    # Not this registration's number: neither the carrier nor the inventory is
+    # touched, nothing is appended, and the activity fails to be retried (only a
+    # data repair fixes this; retrying keeps it visible in Temporal).
     with pytest.raises(ApplicationError) as err:
-        await ActivityEnvironment().run(acts.apply_change, wrong)
+        await ActivityEnvironment().run(acts.apply_change, command(other_reg, number, suspension()))
     assert err.value.type == "InventoryError" and not err.value.non_retryable
     assert await stored(pool, other_reg) == []
-    # The carrier saw the call; a repeat with the same request id is a no-op there.
-    with pytest.raises(ApplicationError):
-        await ActivityEnvironment().run(acts.apply_change, wrong)
     async with pool.acquire() as conn:
-        assert await fake_carrier_service.calls_by_outcome(conn, number) == {"applied": 1, "already_applied": 1}
-    assert reg  # the number stays with its own registration
-    async with pool.acquire() as conn:
+        assert await fake_carrier_service.calls_by_outcome(conn, number) == {}
         record = await inventory.get_number(conn, number)
     assert record is not None and (record.status, record.registration_id) == ("active", reg)
+
+
+async def test_a_failed_transaction_leaves_nothing_and_the_retry_repeats_the_carrier_call_harmlessly(
+    pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg, number = await active_number(pool)
+    acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    cmd = command(reg, number, suspension())
+    real_append = service_repo.append_event
+    failures = [asyncpg.exceptions.SerializationError("injected")]
+
+    async def flaky_append(conn: asyncpg.Connection, **kwargs: object) -> int | None:
+        version = await real_append(conn, **kwargs)  # type: ignore[arg-type]
+        if failures:
+            raise failures.pop()
+        return version
+
+    monkeypatch.setattr(service_repo, "append_event", flaky_append)
+    with pytest.raises(asyncpg.exceptions.SerializationError):
+        await ActivityEnvironment().run(acts.apply_change, cmd)
+    # All or nothing: the inventory change before the append was rolled back too.
+    assert await stored(pool, reg) == []
+    async with pool.acquire() as conn:
+        record = await inventory.get_number(conn, number)
+    assert record is not None and record.status == "active"
+
+    result = await ActivityEnvironment().run(acts.apply_change, cmd)
+    assert result.version == 1
+    async with pool.acquire() as conn:
+        assert await fake_carrier_service.calls_by_outcome(conn, number) == {
+            "applied": 1,
+            "already_applied": 1,
+        }
+        assert await fake_carrier_service.applied_actions(conn, number) == ["suspend"]
+        record = await inventory.get_number(conn, number)
+    assert record is not None and record.status == "suspended"
+    assert len(await stored(pool, reg)) == 1
 
 
 async def test_carrier_unavailable_is_retryable_and_refusal_is_recorded(

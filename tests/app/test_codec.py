@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.temporal import data_converter
 from tests.domain.factories import LEGAL_REP_ID
 from tests.workflows import support as s
+from workflows.contracts import RegistrationResult
 
 OLD = os.urandom(32)
 NEW = os.urandom(32)
@@ -91,7 +92,7 @@ async def test_a_running_registration_survives_a_key_rotation(
         update={"payload_encryption_keys": ",".join(base64.b64encode(k).decode() for k in rotated_keys)}
     )
     async with s.registration_worker(after, task_queue, pool, rotated_settings):
-        handle = after.get_workflow_handle(handle.id, result_type=s.RegistrationResult)
+        handle = after.get_workflow_handle(handle.id, result_type=RegistrationResult)
         status = await s.approve(handle)
         assert status.number == number
         await s.withdraw(handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -165,6 +166,23 @@ async def test_a_registration_goes_from_apply_to_active(env: WorkflowEnvironment
     await consistent(pool, handle)
     order = await s.carrier_order(pool, s.app_id(handle))
     assert order is not None and (order.status, order.provisions) == ("provisioned", 1)
+
+
+async def test_a_decision_sent_with_the_start_waits_for_the_apply_step(env, pool, task_queue) -> None:
+    number = await s.fresh_number(pool)
+    handle = await s.start(env.client, task_queue, s.application(number))
+    status = await s.approve(handle)
+    assert (status.stage, status.number) == (Stage.ALLOCATE, number)
+    await s.withdraw(handle)
+
+
+async def test_a_decision_on_a_refused_application_is_refused(env, pool, task_queue) -> None:
+    number = await s.fresh_number(pool)
+    handle = await s.start(env.client, task_queue, s.application(number, documents=[]))
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await s.approve(handle)
+    err = update_error(caught.value)
+    assert err.type == ERR_WRONG_STAGE and "invalid" in err.message
 
 
 async def test_a_number_is_picked_by_criteria(env: WorkflowEnvironment, pool, task_queue) -> None:
@@ -688,6 +706,17 @@ async def test_cancelling_the_workflow_releases_the_number(env, pool, task_queue
 
 
 # ------------------------------------------------------------------ personal data
+
+
+async def test_logs_hold_no_plaintext_id_number(env, pool, task_queue, caplog) -> None:
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, fail_times=1)
+    with caplog.at_level(logging.DEBUG):
+        handle = await s.start(env.client, task_queue, s.application(number))
+        await s.run_to_active(handle)
+        await s.result(handle)
+    assert "registration event recorded" in caplog.text
+    assert LEGAL_REP_ID not in caplog.text and "张伟" not in caplog.text
 
 
 async def test_history_holds_no_plaintext_id_number(env, pool, task_queue) -> None:

