@@ -26,7 +26,6 @@ import asyncio
 import base64
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
@@ -154,20 +153,71 @@ async def baseline(client: Client, task_queue: str, key: str) -> None:
     )
 
 
-async def measure(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
-    """Runs ``one(i)`` for ``count`` items, at most ``concurrency`` at once; returns per second."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp, ..., utime (12th), stime (13th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+class Phase:
+    """Wall time and CPU seconds of this process and of each server, for one measured phase."""
+
+    def __init__(self, groups: dict[str, int]) -> None:
+        self.groups = groups
+        self.cpu: dict[str, float] = {}
+
+    def __enter__(self) -> Phase:
+        self.started = time.perf_counter()
+        self._cpu0 = self._sample()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        end = self._sample()
+        self.cpu = {name: end[name] - self._cpu0[name] for name in end}
+
+    def _sample(self) -> dict[str, float]:
+        usage = os.times()
+        sample = {"python": usage.user + usage.system}
+        sample |= {name: group_cpu_seconds(pgid) for name, pgid in self.groups.items()}
+        return sample
+
+
+async def measure(
+    count: int, concurrency: int, one: Callable[[int], Awaitable[None]], groups: dict[str, int]
+) -> Phase:
+    """Runs ``one(i)`` for ``count`` items, at most ``concurrency`` at once."""
     gate = asyncio.Semaphore(concurrency)
 
     async def run(i: int) -> None:
         async with gate:
             await one(i)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(run(i) for i in range(count)))
-    return count / (time.perf_counter() - started)
+    with Phase(groups) as phase:
+        await asyncio.gather(*(run(i) for i in range(count)))
+    return phase
 
 
-async def bench(args: argparse.Namespace, database_url: str, temporal_address: str) -> None:
+def cpu_line(phases: list[Phase], count: int) -> str:
+    names = phases[0].cpu.keys()
+    per = {n: sum(p.cpu[n] for p in phases) / (count * len(phases)) * 1000 for n in names}
+    return ", ".join(f"{n} {ms:.1f}" for n, ms in per.items())
+
+
+async def bench(
+    args: argparse.Namespace, database_url: str, temporal_address: str, groups: dict[str, int]
+) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -197,27 +247,36 @@ async def bench(args: argparse.Namespace, database_url: str, temporal_address: s
         )
         async with worker:
             print(f"warming up ({args.warmup} of each)", flush=True)
-            await measure(args.warmup, args.concurrency, lambda i: baseline(client, task_queue, str(i)))
             await measure(
-                args.warmup, args.concurrency, lambda i: registration(client, task_queue, next(free))
+                args.warmup, args.concurrency, lambda i: baseline(client, task_queue, str(i)), groups
+            )
+            await measure(
+                args.warmup, args.concurrency, lambda i: registration(client, task_queue, next(free)), groups
             )
 
-            base_rates: list[float] = []
-            reg_rates: list[float] = []
+            base_phases: list[Phase] = []
+            reg_phases: list[Phase] = []
             for r in range(args.rounds):
                 base = await measure(
-                    args.count, args.concurrency, lambda i: baseline(client, task_queue, str(i))
+                    args.count, args.concurrency, lambda i: baseline(client, task_queue, str(i)), groups
                 )
                 reg = await measure(
-                    args.count, args.concurrency, lambda i: registration(client, task_queue, next(free))
+                    args.count,
+                    args.concurrency,
+                    lambda i: registration(client, task_queue, next(free)),
+                    groups,
                 )
-                base_rates.append(base)
-                reg_rates.append(reg)
-                print(f"round {r + 1}: baseline {base:7.1f}/s   registrations {reg:7.1f}/s", flush=True)
+                base_phases.append(base)
+                reg_phases.append(reg)
+                print(
+                    f"round {r + 1}: baseline {args.count / base.seconds:7.1f}/s   "
+                    f"registrations {args.count / reg.seconds:7.1f}/s",
+                    flush=True,
+                )
 
-    # Harmonic means: total items over total time, per kind.
-    base_rate = statistics.harmonic_mean(base_rates)
-    reg_rate = statistics.harmonic_mean(reg_rates)
+    # Total items over total time, per kind.
+    base_rate = args.count * args.rounds / sum(p.seconds for p in base_phases)
+    reg_rate = args.count * args.rounds / sum(p.seconds for p in reg_phases)
     async with pool.acquire() as conn:
         active = await conn.fetchval("SELECT count(*) FROM registration WHERE stage = 'active'")
         per_stream = await conn.fetch(
@@ -232,6 +291,8 @@ async def bench(args: argparse.Namespace, database_url: str, temporal_address: s
     print(f"registrations per second    {reg_rate:8.1f}   ({shape})")
     print(f"baseline (5 activities) /s  {base_rate:8.1f}")
     print(f"ratio                       {reg_rate / base_rate:8.2f}   (target >= 1.0)")
+    print(f"cpu ms per registration     {cpu_line(reg_phases, args.count)}")
+    print(f"cpu ms per baseline         {cpu_line(base_phases, args.count)}")
     print(
         f"check: {active}/{registrations} registrations ACTIVE, {numbers_active} numbers active, "
         f"{len(per_stream)} event streams without exactly 5 events"
@@ -247,7 +308,10 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.to_thread(migrate, pg.url)
         await asyncio.to_thread(temporal.start)
         print(f"servers up: PostgreSQL {pg.url}, Temporal dev server {temporal.address}", flush=True)
-        await bench(args, pg.url, temporal.address)
+        assert pg.process is not None and temporal.process is not None
+        # Both servers run in their own process group (app.embedded.spawn).
+        groups = {"temporal": temporal.process.pid, "postgres": pg.process.pid}
+        await bench(args, pg.url, temporal.address, groups)
     finally:
         temporal.stop()
         pg.stop()

@@ -37,12 +37,13 @@ CREATE INDEX number_inventory_last4
 CREATE INDEX number_inventory_available
     ON number_inventory (number) WHERE status = 'available';
 
--- Rare pattern tags and tiers (under 2% of numbers each): a partial index in
+-- Pattern tags and tiers held by under 4% of numbers: a partial index in
 -- number order answers "tag X, first page" without reading the other rows,
--- and keeps a rare tag combined with other filters (carrier, ends with, no 4)
--- fast. Frequent tags and tiers need none: walking number_inventory_available
--- finds a page of them within a few hundred rows. Each index costs the import
--- a pass over the table (about 2 s for 10M numbers). The predicates must be spelled exactly as
+-- and keeps such a tag combined with other filters (carrier, ends with, no 4)
+-- fast. Frequent ones (no_four, has_four, fours_2plus, lucky_digits_3plus,
+-- the standard and economy tiers, bronze) need none: walking
+-- number_inventory_available finds a page of them within a few hundred rows.
+-- Each index costs the import a pass over the table (about 2 s for 10M). The predicates must be spelled exactly as
 -- the repository spells them (tags @> '{x}'::text[], tier = 'x').
 CREATE INDEX number_inventory_tag_aaaaaa ON number_inventory (number) WHERE tags @> '{aaaaaa}'::text[];
 CREATE INDEX number_inventory_tag_aaaaa ON number_inventory (number) WHERE tags @> '{aaaaa}'::text[];
@@ -50,6 +51,8 @@ CREATE INDEX number_inventory_tag_aaaa ON number_inventory (number) WHERE tags @
 CREATE INDEX number_inventory_tag_aaa_end ON number_inventory (number) WHERE tags @> '{aaa_end}'::text[];
 CREATE INDEX number_inventory_tag_mirror ON number_inventory (number) WHERE tags @> '{mirror}'::text[];
 CREATE INDEX number_inventory_tag_lucky_group ON number_inventory (number) WHERE tags @> '{lucky_group}'::text[];
+CREATE INDEX number_inventory_tag_aabb ON number_inventory (number) WHERE tags @> '{aabb}'::text[];
+CREATE INDEX number_inventory_tag_abab ON number_inventory (number) WHERE tags @> '{abab}'::text[];
 CREATE INDEX number_inventory_tag_abcd_up ON number_inventory (number) WHERE tags @> '{abcd_up}'::text[];
 CREATE INDEX number_inventory_tag_abcd_down ON number_inventory (number) WHERE tags @> '{abcd_down}'::text[];
 CREATE INDEX number_inventory_tag_palindrome ON number_inventory (number) WHERE tags @> '{palindrome}'::text[];
@@ -127,6 +130,8 @@ DROP INDEX number_inventory_tag_lucky_group;
 DROP INDEX number_inventory_tag_mirror;
 DROP INDEX number_inventory_tag_aaa_end;
 DROP INDEX number_inventory_tag_abcd_down;
+DROP INDEX number_inventory_tag_abab;
+DROP INDEX number_inventory_tag_aabb;
 DROP INDEX number_inventory_tag_abcd_up;
 DROP INDEX number_inventory_tag_aaaa;
 DROP INDEX number_inventory_tag_aaaaa;

@@ -155,6 +155,11 @@ class RegistrationWorkflow:
             # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
             await self._close_on_cancel()
             raise
+        except ActivityError as err:
+            # A database step failed for good (a conflict no retry fixes). Failing the
+            # workflow would strand the held number; failing the workflow task keeps
+            # the registration where it is, retried until the cause is fixed.
+            raise RuntimeError(f"registration step failed: {err.cause or err}") from err
         # Let Update handlers that queued behind the last transition answer first.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._hand_off()

@@ -29,7 +29,6 @@ input (resolved from settings when the registration started).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -132,6 +131,8 @@ class ServiceWorkflow:
         # Bumped whenever the record moves, so the main loop re-plans its sleep.
         self._moves = 0
         self._bills_this_run = 0
+        self._timer: asyncio.Future[None] | None = None
+        self._timer_at = inp.record.cycle_start
 
     # ------------------------------------------------------------------ run
 
@@ -155,21 +156,26 @@ class ServiceWorkflow:
 
     async def _sleep(self) -> None:
         """Until the next deadline, or until an Update moves the record, or until
-        history says it is time to continue as new."""
+        history says it is time to continue as new.
+
+        A timer is never cancelled: when an Update wakes the loop first, the
+        timer keeps running and is reused, or, if the deadline moved later,
+        left to fire into a wake-up that finds nothing due. Cancelling costs a
+        history event per Update, and the time-skipping test server strands a
+        run whose task cancels a timer that fired meanwhile (sdk-java#3088)."""
         moves = self._moves
-
-        def woken() -> bool:
-            return self._moves != moves or self._should_continue()
-
         due = rules.next_deadline(self._record, self._durations)
-        if due is None:
-            await workflow.wait_condition(woken)
-            return
-        delay = due.at - workflow.now()
-        if delay <= timedelta(0):
-            return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(woken, timeout=delay)
+        if due is not None:
+            delay = due.at - workflow.now()
+            if delay <= timedelta(0):
+                return
+            if self._timer is None or self._timer.done() or self._timer_at > due.at:
+                self._timer = asyncio.ensure_future(workflow.sleep(delay))
+                self._timer_at = due.at
+        timer = self._timer if due is not None else None
+        await workflow.wait_condition(
+            lambda: self._moves != moves or (timer is not None and timer.done()) or self._should_continue()
+        )
 
     def _should_continue(self) -> bool:
         info = workflow.info()

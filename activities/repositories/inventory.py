@@ -320,6 +320,10 @@ async def count_numbers(conn: asyncpg.Connection, prefix: str = "400") -> int:
 #   (last 4 digits, number) index, ...0888 to ...9888.
 # - bounds from the cursor or the random starting point of a sampled page.
 #
+# The legs select numbers only, and the page's rows are read after (see
+# _page_sql). "contains" of 4+ digits is the exception: its trigram matches are
+# gathered first, then filtered and sorted (see _contains).
+#
 # Values are inlined rather than bound: PostgreSQL only uses a partial index or
 # an index on an expression when it can see the constant, and a generic plan for
 # `LIKE $1` would walk the whole table. Everything inlined has been reduced to
@@ -587,15 +591,22 @@ def _page_sql(q: _Query, lo: str, hi: str, limit: int) -> str | None:
             f"SELECT * FROM matches WHERE ({leg.sql}) AND {q.where} AND {bounds} "
             f"ORDER BY number LIMIT {int(limit)}"
         )
+    # Numbers first, rows after: when the filters read only the number (ends
+    # with 1-2 digits, contains 1-3), the inner scan is an index-only scan that
+    # rejects thousands of numbers without reading the table; then only the
+    # page's rows are fetched.
     selects = [
-        f"SELECT {_COLUMNS} FROM number_inventory WHERE ({leg.sql}) AND {q.where} AND {bounds} "
+        f"SELECT number FROM number_inventory WHERE ({leg.sql}) AND {q.where} AND {bounds} "
         f"ORDER BY number LIMIT {int(limit)}"
         for leg in q.legs_within(lo, hi)
     ]
-    if len(selects) <= 1:
-        return selects[0] if selects else None
-    legs = " UNION ALL ".join(f"({sql})" for sql in selects)
-    return f"SELECT * FROM ({legs}) AS legs ORDER BY number LIMIT {int(limit)}"
+    if not selects:
+        return None
+    numbers = selects[0]
+    if len(selects) > 1:
+        legs = " UNION ALL ".join(f"({sql})" for sql in selects)
+        numbers = f"SELECT number FROM ({legs}) AS legs ORDER BY number LIMIT {int(limit)}"
+    return f"SELECT {_COLUMNS} FROM number_inventory WHERE number IN ({numbers}) ORDER BY number"
 
 
 async def _fetch(conn: asyncpg.Connection, q: _Query, lo: str, hi: str, limit: int) -> list[asyncpg.Record]:
