@@ -372,9 +372,7 @@ async def import_numbers(
         )
         with bar:
             if mode == "bulk":
-                inserted, reclassified = await _load_bulk(
-                    conn, scope, carriers, workers, bar, timings
-                )
+                inserted, reclassified = await _load_bulk(conn, scope, carriers, workers, bar, timings)
             else:
                 inserted = reclassified = 0
                 async for first, end, data in _encoded(scope, carriers, workers, timings):

@@ -7,11 +7,11 @@ real work at one worker-local call per transition (no extra round trip through
 the Temporal server), and makes "exactly once" a property of the transaction:
 
 * the workflow chooses the event id (``workflow.uuid4()``, the same on replay);
-* the activity first looks for that id; if the event is stored, the step
-  already committed (a retry, or a worker that died before Temporal recorded
-  the result) and the stored event is returned without doing anything again;
-* otherwise it does the step and appends; a concurrent duplicate loses on the
-  unique event id and its whole transaction rolls back.
+* the activity does the step and appends the event in one transaction; if the
+  event id is already stored, the step committed before (a retry, or a worker
+  that died before Temporal recorded the result): the transaction rolls back,
+  undoing the repetition, and the stored event is returned. A concurrent
+  duplicate waits on the unique event id and ends the same way.
 
 The carrier call is a regular activity (retried with backoff by the server) and
 idempotent by request id at the carrier.
@@ -189,31 +189,37 @@ class RegistrationActivities:
         work: Callable[[asyncpg.Connection], Awaitable[Event]],
     ) -> StepResult:
         async with self._pool.acquire() as conn:
-            stored = await events.find_event(conn, draft.event_id)
-            if stored is not None:
-                log.info(
-                    "step already recorded", extra={"stream": draft.stream_id, "version": stored.version}
-                )
-                return StepResult(event=stored, duplicate=True)
             try:
                 async with conn.transaction():
+                    # The inventory functions are idempotent for the registration, so a
+                    # repeated step redoes its work harmlessly here; the append then finds
+                    # the event stored, and the rollback undoes the repetition.
                     event = await work(conn)
                     if not await events.append(conn, event):
                         raise _AlreadyAppended
                     await events.save_registration(conn, apply_event(before, event), workflow_id)
             except _AlreadyAppended:
-                stored = await events.find_event(conn, draft.event_id)
-                return StepResult(event=stored, duplicate=True)
+                return await self._already_recorded(conn, draft)
             except events.ConcurrencyConflict as exc:
                 raise ApplicationError(str(exc), type=ERR_CONCURRENCY_CONFLICT, non_retryable=True) from exc
             except inventory.InventoryError as exc:
-                # A number in a state this step cannot start from will not change by retrying.
+                # A retry of a step that committed may find the number moved on.
+                if await events.find_event(conn, draft.event_id) is not None:
+                    return await self._already_recorded(conn, draft)
+                # Otherwise the number is in a state this step cannot start from,
+                # which no retry will change.
                 raise ApplicationError(str(exc), type=ERR_INVENTORY, non_retryable=True) from exc
         log.info(
             "registration event recorded",
             extra={"stream": event.stream_id, "version": event.version, "event_type": event.event_type.value},
         )
         return StepResult(event=event)
+
+    async def _already_recorded(self, conn: asyncpg.Connection, draft: Event) -> StepResult:
+        stored = await events.find_event(conn, draft.event_id)
+        assert stored is not None
+        log.info("step already recorded", extra={"stream": stored.stream_id, "version": stored.version})
+        return StepResult(event=stored, duplicate=True)
 
     # -- activities -----------------------------------------------------------
 

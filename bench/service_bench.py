@@ -146,6 +146,7 @@ async def bench(
     unsandboxed: bool,
     cycles_per_run: int,
     data_dir: Path | None,
+    workflow_tasks: int | None,
 ) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="h400-service-bench-", dir=data_dir))
     pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
@@ -185,6 +186,7 @@ async def bench(
                 chunk,
                 unsandboxed,
                 cycles_per_run,
+                workflow_tasks,
             )
         finally:
             await pool.close()
@@ -220,6 +222,7 @@ async def run(
     chunk: int,
     unsandboxed: bool,
     cycles_per_run: int,
+    workflow_tasks: int | None,
 ) -> None:
     registrations = [f"bench-{uuid.uuid4().hex[:20]}" for _ in range(count)]
     numbers = numbers_for(count)
@@ -239,6 +242,7 @@ async def run(
         activities=acts.callables(),
         workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner(),
         max_cached_workflows=cache,
+        max_concurrent_workflow_tasks=workflow_tasks,
     ):
         await asyncio.sleep(1)
         worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
@@ -344,6 +348,12 @@ def main() -> None:
         help="ServiceInput.cycles_per_run: 1 continues as new at the measured bill",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="where the servers keep their data")
+    parser.add_argument(
+        "--workflow-tasks",
+        type=int,
+        default=None,
+        help="worker max_concurrent_workflow_tasks (SDK default if unset)",
+    )
     args = parser.parse_args()
     asyncio.run(
         bench(
@@ -354,6 +364,7 @@ def main() -> None:
             args.unsandboxed,
             args.cycles_per_run,
             args.data_dir,
+            args.workflow_tasks,
         )
     )
 

@@ -39,28 +39,27 @@ async def find_event(conn: asyncpg.Connection, event_id: str) -> Event | None:
 
 async def append(conn: asyncpg.Connection, event: Event) -> bool:
     """Append ``event``. False when an event with its id is already stored (a
-    retry: nothing written); ConcurrencyConflict when its version is taken by
-    a different event."""
+    retry: nothing written); ConcurrencyConflict when its version is taken by a
+    different event, which also aborts the caller's transaction: a step whose
+    event cannot be appended must not happen at all."""
     try:
-        # A savepoint, so that a conflict leaves the caller's transaction usable.
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
-                       reason, correlation_id, payload, occurred_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                   ON CONFLICT (event_id) DO NOTHING
-                   RETURNING position""",
-                event.stream_id,
-                event.version,
-                uuid.UUID(event.event_id),
-                event.event_type.value,
-                event.actor,
-                event.actor_role.value,
-                event.reason,
-                event.correlation_id,
-                event.payload,
-                event.occurred_at,
-            )
+        row = await conn.fetchrow(
+            """INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
+                   reason, correlation_id, payload, occurred_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (event_id) DO NOTHING
+               RETURNING position""",
+            event.stream_id,
+            event.version,
+            uuid.UUID(event.event_id),
+            event.event_type.value,
+            event.actor,
+            event.actor_role.value,
+            event.reason,
+            event.correlation_id,
+            event.payload,
+            event.occurred_at,
+        )
     except asyncpg.UniqueViolationError as exc:
         raise ConcurrencyConflict(event.stream_id, event.version) from exc
     return row is not None

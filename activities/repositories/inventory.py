@@ -68,7 +68,15 @@ NumberStatus = Literal[
     "available", "held", "allocated", "active", "restricted", "suspended", "frozen", "quarantined", "retired"
 ]
 STATUSES: Final[tuple[str, ...]] = (
-    "available", "held", "allocated", "active", "restricted", "suspended", "frozen", "quarantined", "retired",
+    "available",
+    "held",
+    "allocated",
+    "active",
+    "restricted",
+    "suspended",
+    "frozen",
+    "quarantined",
+    "retired",
 )
 PRE_ACTIVATION: Final[tuple[str, ...]] = ("held", "allocated")
 IN_SERVICE: Final[tuple[str, ...]] = ("active", "restricted", "suspended", "frozen")
@@ -614,9 +622,7 @@ async def _fetch(conn: asyncpg.Connection, q: _Query, lo: str, hi: str, limit: i
     return list(await conn.fetch(sql)) if sql else []
 
 
-async def _random_start(
-    conn: asyncpg.Connection, q: _Query, available_only: bool, rng: random.Random
-) -> str:
+async def _random_start(conn: asyncpg.Connection, q: _Query, available_only: bool, rng: random.Random) -> str:
     """A random number within the part of each range that holds numbers."""
     # Drawing over whole blocks would land most callers beyond the last loaded
     # number (a dev database holds one small block), and they would all wrap
@@ -714,6 +720,7 @@ _TAKEABLE = """(
     OR (status = 'quarantined' AND quarantine_until <= statement_timestamp())
 )"""
 
+
 def _hold_set(registration: str, expires: str) -> str:
     """SET list that makes a row held by the registration bound at ``registration``."""
     return f"""
@@ -763,7 +770,7 @@ async def hold_number(
         row = await _fetchrow_guarded(
             conn,
             f"""
-            UPDATE number_inventory SET {_hold_set('$2', '$3')}
+            UPDATE number_inventory SET {_hold_set("$2", "$3")}
             WHERE number = $1
               AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $2))
             RETURNING {_COLUMNS}
@@ -817,7 +824,7 @@ async def hold_matching(
                         ORDER BY number LIMIT 1
                         FOR UPDATE SKIP LOCKED
                     )
-                    UPDATE number_inventory n SET {_hold_set('$1', '$2')}
+                    UPDATE number_inventory n SET {_hold_set("$1", "$2")}
                     FROM pick WHERE n.number = pick.number AND n.status = 'available'
                     RETURNING {_COLUMNS_N}
                     """,

@@ -277,13 +277,16 @@ async def start_service(
 
 
 async def run_history_lengths(service: Service) -> list[int]:
-    """The history length of every run so far, following continue-as-new."""
+    """The history length of every run so far, following continue-as-new.
+
+    Also checks that no run cancelled a timer (the workflow reuses them)."""
     lengths: list[int] = []
     run_id: str | None = service.first_run_id
     while run_id:
         handle = service.env.client.get_workflow_handle(service.handle.id, run_id=run_id)
         history = await handle.fetch_history()
         lengths.append(len(history.events))
+        assert not any(e.HasField("timer_canceled_event_attributes") for e in history.events)
         last = history.events[-1]
         attrs = last.workflow_execution_continued_as_new_event_attributes
         run_id = (
