@@ -187,17 +187,22 @@ class RegistrationActivities:
         before: RegistrationState | None,
         draft: Event,
         work: Callable[[asyncpg.Connection], Awaitable[Event]],
+        *,
+        changes_inventory: bool = True,
     ) -> StepResult:
         async with self._pool.acquire() as conn:
             try:
-                async with conn.transaction():
-                    # The inventory functions are idempotent for the registration, so a
-                    # repeated step redoes its work harmlessly here; the append then finds
-                    # the event stored, and the rollback undoes the repetition.
+                if changes_inventory:
+                    async with conn.transaction():
+                        # The inventory functions are idempotent for the registration, so
+                        # a repeated step redoes its work harmlessly here; the append then
+                        # finds the event stored, and the rollback undoes the repetition.
+                        event = await work(conn)
+                        await self._append(conn, workflow_id, before, event)
+                else:
+                    # One statement, atomic on its own: no transaction round trips.
                     event = await work(conn)
-                    if not await events.append(conn, event):
-                        raise _AlreadyAppended
-                    await events.save_registration(conn, apply_event(before, event), workflow_id)
+                    await self._append(conn, workflow_id, before, event)
             except _AlreadyAppended:
                 return await self._already_recorded(conn, draft)
             except events.ConcurrencyConflict as exc:
@@ -214,6 +219,13 @@ class RegistrationActivities:
             extra={"stream": event.stream_id, "version": event.version, "event_type": event.event_type.value},
         )
         return StepResult(event=event)
+
+    @staticmethod
+    async def _append(
+        conn: asyncpg.Connection, workflow_id: str, before: RegistrationState | None, event: Event
+    ) -> None:
+        if not await events.append_and_save(conn, event, apply_event(before, event), workflow_id):
+            raise _AlreadyAppended
 
     async def _already_recorded(self, conn: asyncpg.Connection, draft: Event) -> StepResult:
         stored = await events.find_event(conn, draft.event_id)
@@ -338,7 +350,7 @@ class RegistrationActivities:
             }
             return cmd.event.model_copy(update={"payload": payload})
 
-        return await self._commit(cmd.workflow_id, state, cmd.event, work)
+        return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=False)
 
     @activity.defn(name="registration.approve")
     async def approve(self, cmd: ApproveCommand) -> StepResult:
@@ -382,19 +394,20 @@ class RegistrationActivities:
     @activity.defn(name="registration.record")
     async def record(self, cmd: TransitionCommand) -> StepResult:
         state = cmd.state
+        number = state.number
+        action = cmd.action if number is not None else InventoryAction.NONE
 
         async def work(conn: asyncpg.Connection) -> Event:
-            if state.number is not None:
-                if cmd.action is InventoryAction.RELEASE:
-                    released = await inventory.release(conn, state.number, state.application_id)
-                    return cmd.event.model_copy(
-                        update={"payload": cmd.event.payload | {"released": released}}
-                    )
-                if cmd.action is InventoryAction.ACTIVATE:
-                    await inventory.activate(conn, state.number, state.application_id)
+            if number is not None and action is InventoryAction.RELEASE:
+                released = await inventory.release(conn, number, state.application_id)
+                return cmd.event.model_copy(update={"payload": cmd.event.payload | {"released": released}})
+            if number is not None and action is InventoryAction.ACTIVATE:
+                await inventory.activate(conn, number, state.application_id)
             return cmd.event
 
-        return await self._commit(cmd.workflow_id, state, cmd.event, work)
+        return await self._commit(
+            cmd.workflow_id, state, cmd.event, work, changes_inventory=action is not InventoryAction.NONE
+        )
 
     @activity.defn(name="registration.renew_hold")
     async def renew_hold(self, cmd: RenewHoldCommand) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -136,14 +137,15 @@ async def _warm_pool(pool: asyncpg.Pool, count: int) -> None:
     """Opens ``count`` connections in the background, so that the first burst of
     requests does not pay for connecting (with min_size=0 the pool starts empty,
     which lets the process start while PostgreSQL is down)."""
-    if count <= 0:
-        return
-    try:
-        held = await asyncio.gather(*(pool.acquire(timeout=10) for _ in range(count)))
-    except Exception:  # noqa: BLE001 - PostgreSQL down or slow: /readyz reports it
-        return
-    for conn in held:
-        await pool.release(conn)
+
+    async def hold() -> None:
+        # Held briefly, so that each task makes the pool open a connection of its
+        # own; `async with` releases it even when shutdown cancels this.
+        async with pool.acquire(timeout=10):
+            await asyncio.sleep(0.2)
+
+    # return_exceptions: PostgreSQL down or slow is for /readyz to report.
+    await asyncio.gather(*(hold() for _ in range(count)), return_exceptions=True)
 
 
 ROUTERS = (
@@ -207,6 +209,8 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
             yield
         finally:
             warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm  # its connections are back in the pool before it closes
             await app.state.pool.close()
 
     app = FastAPI(

@@ -15,7 +15,9 @@ How the parts fit:
 * Billing is per cycle (``billing_cycle``, 30 days by default) against the
   prepaid balance. A cycle costs the minimum monthly spend pro rata to the time
   the number was chargeable (active or restricted); suspended and frozen time
-  is free. Integer fen throughout, rounded down in the holder's favour.
+  is free. Integer fen throughout, rounded down in the holder's favour. Usage
+  above the minimum would come from the carrier's call records, which the
+  system does not receive yet, so a cycle costs exactly the minimum.
 * Arrears start when a charge makes the balance negative and walk
   grace -> restricted -> suspended -> frozen -> reclaimed on per-carrier
   durations. A payment that brings the balance back to zero or above before
@@ -24,6 +26,9 @@ How the parts fit:
 * Real-name: a deadline to re-confirm the holder's information; past it a grace
   period, then restricted, then suspended (and no further: the regulation names
   only those two). A confirmation clears it and sets the next deadline.
+* A change of registered details must be reported within 10 Chinese working
+  days; a later report is recorded as late (a finding for the operator, who may
+  suspend) and does not by itself limit the service.
 
 Every change carries ``seq``, its position in this registration's service life,
 so that callers can derive stable idempotency keys from it.

@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.carrier import ProvisionRequest, ProvisionResult
@@ -104,6 +104,8 @@ _DB_RETRY = RetryPolicy(
     non_retryable_error_types=[ERR_CONCURRENCY_CONFLICT, ERR_INVENTORY],
 )
 
+_UNSET = object()
+
 # Claims taken synchronously when a handler starts, read by validators: a second
 # Update of the same kind arriving while the first is being applied is turned
 # away at once instead of queueing behind the lock.
@@ -140,28 +142,31 @@ class RegistrationWorkflow:
         self._claims: set[str] = set()
         self._hold_expires_at: datetime | None = None
         self._provision: workflow.ActivityHandle[ProvisionResult] | None = None
+        self._published: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, inp: RegistrationInput) -> RegistrationResult:
-        self._publish()
         try:
             async with self._lock:
                 await self._apply()
             while self._state.is_open:
+                self._publish()
                 await self._step()
         except asyncio.CancelledError:
             # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
             await self._close_on_cancel()
+            self._publish()
             raise
-        except ActivityError as err:
+        except FailureError as err:
             # A database step failed for good (a conflict no retry fixes). Failing the
             # workflow would strand the held number; failing the workflow task keeps
             # the registration where it is, retried until the cause is fixed.
             raise RuntimeError(f"registration step failed: {err.cause or err}") from err
         # Let Update handlers that queued behind the last transition answer first.
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish()
         return self._hand_off()
 
     def _hand_off(self) -> RegistrationResult:
@@ -252,7 +257,6 @@ class RegistrationWorkflow:
         )
         if result.event is not None:
             self._state = apply_event(self._state, result.event)
-            self._publish()
         return result
 
     async def _record(
@@ -347,7 +351,7 @@ class RegistrationWorkflow:
         t = self._timings
         number = self._state.number
         assert number is not None
-        self._provision = workflow.start_activity_method(
+        self._provision = workflow.start_local_activity_method(
             RegistrationActivities.provision,
             ProvisionRequest(
                 request_id=self._provision_request_id(),
@@ -364,12 +368,21 @@ class RegistrationWorkflow:
                 maximum_attempts=t.carrier_retry_max_attempts,
                 non_retryable_error_types=[ERR_CARRIER_REJECTED],
             ),
+            # Only the first retry waits in the worker; later backoffs are durable
+            # timers between workflow tasks, so a withdrawal (an Update) is handled
+            # during a carrier outage instead of queueing behind it.
+            local_retry_threshold=t.carrier_retry_initial,
+            # A withdrawal cancels the call and then the order: the call must have
+            # settled first, or a late success could follow the cancellation.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         result: ProvisionResult | None = None
         failure: BaseException | None = None
+        # A local activity's failure arrives as the activity's own error (say
+        # ApplicationError), not wrapped in ActivityError.
         try:
             result = await self._provision
-        except (ActivityError, asyncio.CancelledError) as err:
+        except (FailureError, asyncio.CancelledError) as err:
             # A cancelled call is expected only when a withdrawal cancelled it;
             # otherwise the workflow itself is being cancelled.
             if _WITHDRAWAL not in self._claims and isinstance(err, asyncio.CancelledError):
@@ -403,7 +416,7 @@ class RegistrationWorkflow:
     async def _cancel_at_carrier(self) -> None:
         number = self._state.number
         assert number is not None
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             RegistrationActivities.cancel_provisioning,
             CancelProvisioningCommand(
                 request_id=self._provision_request_id(), number=number, carrier=self._state.carrier
@@ -413,6 +426,7 @@ class RegistrationWorkflow:
                 initial_interval=self._timings.carrier_retry_initial,
                 maximum_interval=self._timings.carrier_retry_max_interval,
             ),
+            local_retry_threshold=self._timings.carrier_retry_initial,
         )
 
     async def _withdraw_now(self, actor: Actor, reason: str | None, correlation_id: str | None) -> None:
@@ -422,7 +436,7 @@ class RegistrationWorkflow:
             if handle is not None and not handle.done():
                 handle.cancel()
                 # Wait for the call to settle so that the cancellation below comes after it.
-                with contextlib.suppress(ActivityError, asyncio.CancelledError):
+                with contextlib.suppress(FailureError, asyncio.CancelledError):
                     await handle
             await self._cancel_at_carrier()
         await self._record(
@@ -735,19 +749,32 @@ class RegistrationWorkflow:
         )
 
     def _publish(self) -> None:
-        """Keep the search attributes the Temporal UI filters on current."""
+        """Keep the search attributes the Temporal UI filters on current.
+
+        Called where the workflow is about to wait (and at its end), so that
+        several transitions in one workflow task make one upsert, and only of the
+        attributes that changed: every upsert is a history event and a
+        visibility write on the server.
+        """
         s = self._state
-        deadline = s.next_deadline
-        workflow.upsert_search_attributes(
-            [
-                STAGE.value_set(s.stage.value),
-                CARRIER.value_set(s.carrier),
-                ORGANISATION.value_set(s.organisation_id),
-                OVERDUE.value_set(s.overdue),
-                NEXT_DEADLINE.value_set(deadline) if deadline is not None else NEXT_DEADLINE.value_unset(),
-                SERVICE_NUMBER.value_set(s.number) if s.number is not None else SERVICE_NUMBER.value_unset(),
-            ]
-        )
+        wanted: dict[str, Any] = {
+            STAGE.name: s.stage.value,
+            CARRIER.name: s.carrier,
+            ORGANISATION.name: s.organisation_id,
+            OVERDUE.name: s.overdue,
+            NEXT_DEADLINE.name: s.next_deadline,
+            SERVICE_NUMBER.name: s.number,
+        }
+        changed = [name for name, value in wanted.items() if self._published.get(name, _UNSET) != value]
+        if not changed:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER):
+            if key.name in changed:
+                value = wanted[key.name]
+                updates.append(key.value_set(value) if value is not None else key.value_unset())
+                self._published[key.name] = value
+        workflow.upsert_search_attributes(updates)
 
 
 def _failure_message(failure: BaseException | None) -> str:

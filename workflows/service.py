@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
@@ -131,8 +131,9 @@ class ServiceWorkflow:
         # Bumped whenever the record moves, so the main loop re-plans its sleep.
         self._moves = 0
         self._bills_this_run = 0
+        # The pending timer and the instant it fires at (see _sleep).
         self._timer: asyncio.Future[None] | None = None
-        self._timer_at = inp.record.cycle_start
+        self._timer_at: datetime | None = None
 
     # ------------------------------------------------------------------ run
 
@@ -169,7 +170,7 @@ class ServiceWorkflow:
             delay = due.at - workflow.now()
             if delay <= timedelta(0):
                 return
-            if self._timer is None or self._timer.done() or self._timer_at > due.at:
+            if self._timer is None or self._timer.done() or self._timer_at is None or self._timer_at > due.at:
                 self._timer = asyncio.ensure_future(workflow.sleep(delay))
                 self._timer_at = due.at
         timer = self._timer if due is not None else None

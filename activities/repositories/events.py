@@ -49,20 +49,38 @@ async def append(conn: asyncpg.Connection, event: Event) -> bool:
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (event_id) DO NOTHING
                RETURNING position""",
-            event.stream_id,
-            event.version,
-            uuid.UUID(event.event_id),
-            event.event_type.value,
-            event.actor,
-            event.actor_role.value,
-            event.reason,
-            event.correlation_id,
-            event.payload,
-            event.occurred_at,
+            *_event_args(event),
         )
     except asyncpg.UniqueViolationError as exc:
         raise ConcurrencyConflict(event.stream_id, event.version) from exc
     return row is not None
+
+
+async def append_and_save(
+    conn: asyncpg.Connection, event: Event, state: RegistrationState, workflow_id: str
+) -> bool:
+    """``append`` and ``save_registration`` in one statement (one round trip, atomic
+    on its own): the read-model row is written only if the event was. False when
+    the event id is already stored."""
+    try:
+        appended = await conn.fetchval(
+            f"""WITH ev AS (
+                    INSERT INTO domain_event (stream_id, version, event_id, event_type, actor, actor_role,
+                        reason, correlation_id, payload, occurred_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING 1
+                ), rm AS (
+                    {_upsert_registration(11, only_if="EXISTS (SELECT 1 FROM ev)")}
+                    RETURNING 1
+                )
+                SELECT count(*) FROM ev""",
+            *_event_args(event),
+            *_registration_args(state, workflow_id),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConcurrencyConflict(event.stream_id, event.version) from exc
+    return bool(appended)
 
 
 async def load_stream(conn: asyncpg.Connection, stream_id: str) -> list[Event]:
@@ -79,29 +97,42 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
     unknown to the ``carrier`` table (an application refused for naming one) gets
     no row: the refusal is still in the event log.
     """
-    await conn.execute(
-        """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code, company_name,
-               credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
-               min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
-               created_at, updated_at)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
-           WHERE EXISTS (SELECT 1 FROM carrier WHERE code = $4)
-           ON CONFLICT (id) DO UPDATE SET
-               company_name = EXCLUDED.company_name,
-               number = EXCLUDED.number,
-               stage = EXCLUDED.stage,
-               status = EXCLUDED.status,
-               waiting_for = EXCLUDED.waiting_for,
-               next_deadline = EXCLUDED.next_deadline,
-               overdue = EXCLUDED.overdue,
-               tier = EXCLUDED.tier,
-               min_monthly_spend_fen = EXCLUDED.min_monthly_spend_fen,
-               first_prepayment_fen = EXCLUDED.first_prepayment_fen,
-               balance_fen = EXCLUDED.balance_fen,
-               last_event_version = EXCLUDED.last_event_version,
-               summary = EXCLUDED.summary,
-               updated_at = EXCLUDED.updated_at
-           WHERE registration.last_event_version < EXCLUDED.last_event_version""",
+    await conn.execute(_upsert_registration(1), *_registration_args(state, workflow_id))
+
+
+def _upsert_registration(first: int, only_if: str = "true") -> str:
+    """The read-model upsert with its 20 parameters numbered from ``first`` (see
+    ``_registration_args``); ``only_if`` is a further condition for writing at all."""
+    params = ", ".join(f"${n}" for n in range(first, first + 20))
+    return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
+
+
+_UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code,
+        company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
+        min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
+        created_at, updated_at)
+    SELECT {params}
+    WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
+    ON CONFLICT (id) DO UPDATE SET
+        company_name = EXCLUDED.company_name,
+        number = EXCLUDED.number,
+        stage = EXCLUDED.stage,
+        status = EXCLUDED.status,
+        waiting_for = EXCLUDED.waiting_for,
+        next_deadline = EXCLUDED.next_deadline,
+        overdue = EXCLUDED.overdue,
+        tier = EXCLUDED.tier,
+        min_monthly_spend_fen = EXCLUDED.min_monthly_spend_fen,
+        first_prepayment_fen = EXCLUDED.first_prepayment_fen,
+        balance_fen = EXCLUDED.balance_fen,
+        last_event_version = EXCLUDED.last_event_version,
+        summary = EXCLUDED.summary,
+        updated_at = EXCLUDED.updated_at
+    WHERE registration.last_event_version < EXCLUDED.last_event_version"""
+
+
+def _registration_args(state: RegistrationState, workflow_id: str) -> tuple[object, ...]:
+    return (
         state.application_id,
         workflow_id,
         state.organisation_id,
@@ -122,6 +153,21 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
         _summary(state),
         state.created_at,
         state.updated_at,
+    )
+
+
+def _event_args(event: Event) -> tuple[object, ...]:
+    return (
+        event.stream_id,
+        event.version,
+        uuid.UUID(event.event_id),
+        event.event_type.value,
+        event.actor,
+        event.actor_role.value,
+        event.reason,
+        event.correlation_id,
+        event.payload,
+        event.occurred_at,
     )
 
 
