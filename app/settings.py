@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     durations: CarrierDurations = Field(default_factory=CarrierDurations)
     carrier_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hold_ttl: timedelta = timedelta(minutes=30)
+    inventory_sweep_interval: timedelta = timedelta(minutes=1)
     # Registration fees and carrier provisioning (domain.md defaults).
     first_prepayment_months: int = 3
     first_prepayment_floor_fen: int = 60_000

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.inventory_sweeper import sweep_forever
 from app import registry
 from app.db import create_pool
 from app.settings import Settings
@@ -73,7 +74,11 @@ async def run_worker(settings: Settings) -> None:
         log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
         async with worker:
             heartbeat = asyncio.create_task(_heartbeat(client, settings))
+            # Expired holds (e.g. a crashed caller's) and ended quarantines go back
+            # to the available pool; every worker sweeps, the SQL is safe to race.
+            sweeper = asyncio.create_task(sweep_forever(pool, settings.inventory_sweep_interval, stop))
             await stop.wait()
             heartbeat.cancel()
+            await sweeper
             log.info("worker stopping")
     await pool.close()

@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import importlib.util
 import os
-import py_compile
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from stdnum.cn import ric, uscc
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -118,7 +116,7 @@ def form(number: str) -> ApplicationForm:
     )
 
 
-async def registration(client: Client, task_queue: str, number: str) -> None:
+async def registration(client: Client, task_queue: str, number: str) -> str:
     app_id = f"bench-{uuid.uuid4().hex[:16]}"
     handle = await client.start_workflow(
         WORKFLOW_NAME,
@@ -148,11 +146,26 @@ async def registration(client: Client, task_queue: str, number: str) -> None:
     await handle.execute_update(UPDATE_VERIFY, verification, result_type=RegistrationStatus)
     result = await handle.result()
     assert result.outcome == "active", result
+    return handle.id
 
 
-async def baseline(client: Client, task_queue: str, key: str) -> None:
-    await client.execute_workflow(
-        FiveActivityWorkflow.run, key, id=f"bench-base-{uuid.uuid4().hex[:16]}", task_queue=task_queue
+async def baseline(client: Client, task_queue: str, key: str) -> str:
+    workflow_id = f"bench-base-{uuid.uuid4().hex[:16]}"
+    await client.execute_workflow(FiveActivityWorkflow.run, key, id=workflow_id, task_queue=task_queue)
+    return workflow_id
+
+
+async def round_trips(client: Client, workflow_id: str) -> str:
+    """What one execution cost the server, from its history."""
+    counts: dict[int, int] = {}
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    for event in history.events:
+        counts[event.event_type] = counts.get(event.event_type, 0) + 1
+    return (
+        f"{counts.get(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 0)} workflow tasks, "
+        f"{counts.get(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, 0)} activity tasks, "
+        f"{counts.get(EventType.EVENT_TYPE_MARKER_RECORDED, 0)} local activities, "
+        f"{len(history.events)} history events"
     )
 
 
@@ -199,7 +212,7 @@ class Phase:
 
 
 async def measure(
-    count: int, concurrency: int, one: Callable[[int], Awaitable[None]], groups: dict[str, int]
+    count: int, concurrency: int, one: Callable[[int], Awaitable[object]], groups: dict[str, int]
 ) -> Phase:
     """Runs ``one(i)`` for ``count`` items, at most ``concurrency`` at once."""
     gate = asyncio.Semaphore(concurrency)
@@ -232,7 +245,7 @@ async def bench(
     )
     pool = await create_pool(database_url, min_size=4, max_size=args.pool)
     client = await Client.connect(temporal_address, data_converter=data_converter(settings.encryption_keys))
-    total = args.count * args.rounds + args.warmup
+    total = args.count * args.rounds + args.warmup + 1
     numbers = [f"{PREFIX}{i:06d}" for i in range(total)]
     async with pool.acquire() as conn:
         await inventory.insert_numbers(conn, numbers)
@@ -277,6 +290,8 @@ async def bench(
                     f"registrations {args.count / reg.seconds:7.1f}/s",
                     flush=True,
                 )
+            sample_registration = await registration(client, task_queue, next(free))
+            sample_baseline = await baseline(client, task_queue, "sample")
 
     # Total items over total time, per kind.
     base_rate = args.count * args.rounds / sum(p.seconds for p in base_phases)
@@ -289,12 +304,16 @@ async def bench(
         numbers_active = await conn.fetchval("SELECT count(*) FROM number_inventory WHERE status = 'active'")
     await pool.close()
 
-    registrations = args.count * args.rounds + args.warmup
+    registrations = args.count * args.rounds + args.warmup + 1
+    reg_trips = await round_trips(client, sample_registration)
+    base_trips = await round_trips(client, sample_baseline)
     print()
     shape = f"{args.count} x {args.rounds} rounds, {args.concurrency} at once"
     print(f"registrations per second    {reg_rate:8.1f}   ({shape})")
     print(f"baseline (5 activities) /s  {base_rate:8.1f}")
     print(f"ratio                       {reg_rate / base_rate:8.2f}   (target >= 1.0)")
+    print(f"server work per registration {reg_trips}; 5 client calls")
+    print(f"server work per baseline     {base_trips}; 2 client calls")
     print(f"cpu ms per registration     {cpu_line(reg_phases, args.count)}")
     print(f"cpu ms per baseline         {cpu_line(base_phases, args.count)}")
     print(
@@ -303,24 +322,8 @@ async def bench(
     )
 
 
-def precompile_workflow_modules(cache: Path) -> None:
-    """Bytecode for the modules the workflow sandbox re-imports on every workflow run.
-
-    The sandbox imports a workflow's module afresh for each execution. Without a
-    .pyc (PYTHONDONTWRITEBYTECODE=1, common in containers) that means compiling
-    its source every time, which costs more than the workflow itself. A deployed
-    worker ships bytecode (``python -m compileall``); here it goes to a temporary
-    cache so that the tree is left as it was.
-    """
-    sys.pycache_prefix = str(cache)
-    root = Path(__file__).resolve().parent.parent
-    for path in [*sorted((root / "workflows").glob("*.py")), root / "bench" / "baseline.py"]:
-        py_compile.compile(str(path), cfile=importlib.util.cache_from_source(str(path)), doraise=True)
-
-
 async def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="h400-regbench-"))
-    precompile_workflow_modules(tmp / "pycache")
     pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
     temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
     try:

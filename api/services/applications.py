@@ -356,6 +356,7 @@ async def submit(
     key = _check_idempotency_key(idempotency_key)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)
+    row: asyncpg.Record | None = None
     async with ctx.connection() as conn:
         claimed = await idempotency.get(conn, organisation_id, key)
         if claimed is None:

@@ -1,0 +1,763 @@
+"""The registration's logic: apply, audit, allocate, verify, activate.
+
+``workflows/registration.py`` declares the Temporal workflow (its name, Updates
+and Query) and delegates every call to ``RegistrationFlow`` here.
+
+Why two modules: the workflow sandbox imports a workflow's own module afresh
+for every execution, compiling it when no bytecode is cached
+(PYTHONDONTWRITEBYTECODE, usual in containers) and re-applying
+``@workflow.defn`` to every method. For this much code that cost more CPU than
+the rest of a registration's workflow tasks together. This module is passed
+through the sandbox instead, like ``domain/``: loaded once, shared by every
+execution. It holds no module-level state, and it must not read the clock,
+randomness or do I/O except through ``workflow.*`` (the sandbox does not watch
+passed-through code; the pre-stop check greps ``workflows/`` for such calls).
+
+How it is put together:
+
+* State is a ``RegistrationState`` moved only by ``apply_event`` (domain.timeline),
+  the same fold that rebuilds a registration from the event log. Every transition
+  drafts one event (id from ``workflow.uuid4()``, next version), hands it to ONE
+  local activity that commits the inventory change, the event and the read-model
+  row in one transaction, and applies the event as stored.
+* Operator and applicant actions arrive as Updates. Validators turn away what
+  does not fit the current status before anything is written to history; the
+  handlers then run one at a time under ``self._lock`` and check again, so of
+  two concurrent decisions exactly one is applied and the other gets
+  "already decided".
+* The main loop owns the deadlines: it sleeps until the next one (or until an
+  Update moves the state) and, under the same lock, applies the deadline only if
+  the state is still the one it slept on.
+* Every path that does not end in ACTIVE records a closing event whose
+  transaction releases the number.
+* At ACTIVE the workflow returns ``RegistrationResult``: that is the hand-off
+  point (``_hand_off``) where the service workflow continues under the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+from activities.carrier import ProvisionRequest, ProvisionResult
+from activities.registration import (
+    ERR_CARRIER_REJECTED,
+    ERR_CONCURRENCY_CONFLICT,
+    ERR_INVENTORY,
+    ApplyCommand,
+    ApproveCommand,
+    CancelProvisioningCommand,
+    InventoryAction,
+    RegistrationActivities,
+    RenewHoldCommand,
+    ResubmitCommand,
+    StepResult,
+    TransitionCommand,
+)
+from domain.applicant import ApplicationForm
+from domain.calendar import add_working_days
+from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
+from workflows.contracts import (
+    ERR_ALREADY_DECIDED,
+    ERR_INVALID_APPLICATION,
+    ERR_WRONG_STAGE,
+    SYSTEM_ACTOR,
+    Actor,
+    ChangeRequest,
+    Decision,
+    DecisionRequest,
+    Fees,
+    FieldProblem,
+    PaymentRequest,
+    PaymentResult,
+    RegistrationInput,
+    RegistrationResult,
+    RegistrationStatus,
+    Rejection,
+    RejectionReason,
+    Resubmission,
+    VerificationOutcome,
+    VerificationRequest,
+    WithdrawalRequest,
+    registration_workflow_id,
+)
+from workflows.search_attributes import (
+    CARRIER,
+    NEXT_DEADLINE,
+    ORGANISATION,
+    OVERDUE,
+    SERVICE_NUMBER,
+    STAGE,
+)
+
+# Database steps are short; transient failures (a PostgreSQL restart) are
+# retried without limit, business conflicts are not retried at all.
+_DB_STEP_TIMEOUT = timedelta(seconds=30)
+_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=[ERR_CONCURRENCY_CONFLICT, ERR_INVENTORY],
+)
+
+_UNSET = object()
+
+# Claims taken synchronously when a handler starts, read by validators: a second
+# Update of the same kind arriving while the first is being applied is turned
+# away at once instead of queueing behind the lock.
+_DECISION = "decision"
+_VERIFICATION = "verification"
+_RESUBMISSION = "resubmission"
+_WITHDRAWAL = "withdrawal"
+
+
+def _wrong_stage(message: str) -> NoReturn:
+    raise ApplicationError(message, type=ERR_WRONG_STAGE, non_retryable=True)
+
+
+def _already_decided(message: str) -> NoReturn:
+    raise ApplicationError(message, type=ERR_ALREADY_DECIDED, non_retryable=True)
+
+
+class RegistrationFlow:
+    """One registration's state and behaviour, driven by RegistrationWorkflow."""
+
+    def __init__(self, inp: RegistrationInput) -> None:
+        self._inp = inp
+        self._form: ApplicationForm = inp.form
+        self._timings = inp.timings
+        self._workflow_id = registration_workflow_id(inp.application_id)
+        self._state = RegistrationState(
+            application_id=inp.application_id,
+            organisation_id=inp.form.organisation_id,
+            carrier=inp.form.carrier,
+            company_name=inp.form.company_name,
+            credit_code=inp.form.credit_code,
+        )
+        self._lock = asyncio.Lock()
+        self._claims: set[str] = set()
+        self._hold_expires_at: datetime | None = None
+        self._provision: workflow.ActivityHandle[ProvisionResult] | None = None
+        self._published: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> RegistrationResult:
+        try:
+            async with self._lock:
+                await self._apply()
+            while self._state.is_open:
+                self._publish()
+                await self._step()
+        except asyncio.CancelledError:
+            # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
+            await self._close_on_cancel()
+            self._publish()
+            raise
+        except FailureError as err:
+            # A database step failed for good (a conflict no retry fixes). Failing the
+            # workflow would strand the held number; failing the workflow task keeps
+            # the registration where it is, retried until the cause is fixed.
+            raise RuntimeError(f"registration step failed: {err.cause or err}") from err
+        # Let Update handlers that queued behind the last transition answer first.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._publish()
+        return self._hand_off()
+
+    def _hand_off(self) -> RegistrationResult:
+        # THE HAND-OFF POINT. At ACTIVE the service workflow (billing, arrears,
+        # suspension, reclaim) takes over under the same workflow id with one call:
+        #   if result.outcome == "active":
+        #       workflow.continue_as_new(
+        #           service_input_from_registration(result, self._timings), workflow=ServiceWorkflow.run)
+        # guarded by workflow.patched(...) so that registrations that already
+        # completed (and the committed replay histories) still replay. The result
+        # carries what the service needs: number, fees, balance, the stream's last
+        # event version; self._timings carries the carrier's service durations.
+        return RegistrationResult(
+            application_id=self._inp.application_id,
+            outcome="active" if self._state.stage is Stage.ACTIVE else "closed",
+            status=self._status(),
+            correlation_id=self._inp.correlation_id,
+        )
+
+    async def _step(self) -> None:
+        """Wait for the next deadline or for an Update to move the state; apply the deadline."""
+        if self._state.status is Status.PROVISIONING:
+            await self._provision_number()
+            return
+        version = self._state.version
+        timer = self._next_timer()
+        if timer is None:
+            await workflow.wait_condition(lambda: self._state.version != version)
+            return
+        due, action = timer
+        delay = due - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._state.version != version, timeout=delay)
+                return
+            except TimeoutError:
+                pass
+        async with self._lock:
+            # An Update may have moved the state while this waited for the lock.
+            if self._state.version == version:
+                await action()
+
+    def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
+        s = self._state
+        timers: list[tuple[datetime, Callable[[], Awaitable[None]]]] = []
+        if s.status is Status.IN_REVIEW and not s.overdue and s.review_due is not None:
+            timers.append((s.review_due, self._mark_overdue))
+        elif s.status is Status.CHANGES_REQUESTED and s.change_request is not None:
+            timers.append((s.change_request.resubmit_by, self._abandon))
+        elif s.status is Status.AWAITING_PREPAYMENT and s.pay_by is not None:
+            timers.append((s.pay_by, self._expire_prepayment))
+        elif s.status is Status.AWAITING_VERIFICATION and s.verify_by is not None:
+            timers.append((s.verify_by, self._expire_verification))
+        elif s.status is Status.AWAITING_ACTIVATION and s.activation_at is not None:
+            timers.append((s.activation_at, self._start_provisioning))
+        if s.stage is Stage.AUDIT and self._hold_expires_at is not None:
+            # Renew the lease on the held number halfway through, for as long as the audit lasts.
+            timers.append((self._hold_expires_at - self._timings.hold_lease / 2, self._renew_hold))
+        return min(timers, key=lambda t: t[0]) if timers else None
+
+    # ------------------------------------------------------------ transitions
+
+    def _draft(
+        self,
+        event_type: EventType,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        correlation_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> Event:
+        return Event(
+            stream_id=self._inp.application_id,
+            version=self._state.version + 1,
+            event_id=str(workflow.uuid4()),
+            event_type=event_type,
+            actor=actor.id,
+            actor_role=actor.role,
+            reason=reason,
+            correlation_id=correlation_id or self._inp.correlation_id,
+            occurred_at=workflow.now(),
+            payload=payload or {},
+        )
+
+    async def _db_step(self, fn: Any, cmd: Any) -> StepResult:
+        result: StepResult = await workflow.execute_local_activity_method(
+            fn, cmd, start_to_close_timeout=_DB_STEP_TIMEOUT, retry_policy=_DB_RETRY
+        )
+        if result.event is not None:
+            self._state = apply_event(self._state, result.event)
+        return result
+
+    async def _record(
+        self,
+        event_type: EventType,
+        actor: Actor,
+        *,
+        action: InventoryAction = InventoryAction.NONE,
+        reason: str | None = None,
+        correlation_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        draft = self._draft(event_type, actor, reason=reason, correlation_id=correlation_id, payload=payload)
+        cmd = TransitionCommand(workflow_id=self._workflow_id, state=self._state, event=draft, action=action)
+        await self._db_step(RegistrationActivities.record, cmd)
+
+    async def _apply(self) -> None:
+        now = workflow.now()
+        self._hold_expires_at = now + self._timings.hold_lease
+        activation_at = self._form.activation_at
+        draft = self._draft(
+            EventType.APPLICATION_SUBMITTED,
+            self._inp.submitted_by,
+            payload={
+                "review_due": add_working_days(now, self._timings.review_target_working_days).isoformat(),
+                "activation_at": activation_at.isoformat() if activation_at else None,
+            },
+        )
+        cmd = ApplyCommand(
+            workflow_id=self._workflow_id, event=draft, form=self._form, hold_expires_at=self._hold_expires_at
+        )
+        await self._db_step(RegistrationActivities.apply, cmd)
+
+    async def _mark_overdue(self) -> None:
+        review_due = self._state.review_due
+        await self._record(
+            EventType.REVIEW_OVERDUE,
+            SYSTEM_ACTOR,
+            reason="review target passed without a decision",
+            payload={"review_due": review_due.isoformat() if review_due else None},
+        )
+
+    async def _abandon(self) -> None:
+        await self._record(
+            EventType.APPLICATION_ABANDONED,
+            SYSTEM_ACTOR,
+            action=InventoryAction.RELEASE,
+            reason="no resubmission within the window",
+        )
+
+    async def _expire_prepayment(self) -> None:
+        await self._record(
+            EventType.PREPAYMENT_EXPIRED,
+            SYSTEM_ACTOR,
+            action=InventoryAction.RELEASE,
+            reason="first prepayment not received in time",
+            payload={"paid_fen": self._state.paid_fen, "required_fen": self._state.first_prepayment_fen},
+        )
+
+    async def _expire_verification(self) -> None:
+        await self._record(
+            EventType.VERIFICATION_EXPIRED,
+            SYSTEM_ACTOR,
+            action=InventoryAction.RELEASE,
+            reason="real-name verification not completed in time",
+        )
+
+    async def _renew_hold(self) -> None:
+        number = self._state.number
+        if number is None:
+            return
+        expires_at = workflow.now() + self._timings.hold_lease
+        await workflow.execute_local_activity_method(
+            RegistrationActivities.renew_hold,
+            RenewHoldCommand(registration_id=self._inp.application_id, number=number, expires_at=expires_at),
+            start_to_close_timeout=_DB_STEP_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+        # Renewed or not (a lapsed hold someone took), approval re-checks the
+        # number; the lease clock restarts either way so this does not spin.
+        self._hold_expires_at = expires_at
+
+    async def _start_provisioning(self) -> None:
+        await self._record(EventType.PROVISIONING_STARTED, SYSTEM_ACTOR, reason="activation time reached")
+
+    def _provision_request_id(self) -> str:
+        # Stable for the registration: every retry and every replacement worker
+        # sends the same id, which is what makes the carrier call idempotent.
+        return f"{self._inp.application_id}/provision"
+
+    async def _provision_number(self) -> None:
+        t = self._timings
+        number = self._state.number
+        assert number is not None
+        self._provision = workflow.start_activity_method(
+            RegistrationActivities.provision,
+            ProvisionRequest(
+                request_id=self._provision_request_id(),
+                registration_id=self._inp.application_id,
+                number=number,
+                carrier=self._state.carrier,
+                destinations=list(self._form.destination_numbers),
+            ),
+            start_to_close_timeout=t.carrier_call_timeout,
+            retry_policy=RetryPolicy(
+                initial_interval=t.carrier_retry_initial,
+                backoff_coefficient=2.0,
+                maximum_interval=t.carrier_retry_max_interval,
+                maximum_attempts=t.carrier_retry_max_attempts,
+                non_retryable_error_types=[ERR_CARRIER_REJECTED],
+            ),
+        )
+        result: ProvisionResult | None = None
+        failure: BaseException | None = None
+        try:
+            result = await self._provision
+        except (FailureError, asyncio.CancelledError) as err:
+            # A cancelled call is expected only when a withdrawal cancelled it;
+            # otherwise the workflow itself is being cancelled.
+            if _WITHDRAWAL not in self._claims and isinstance(err, asyncio.CancelledError):
+                raise
+            failure = err
+        async with self._lock:
+            self._provision = None
+            if self._state.status is not Status.PROVISIONING:
+                return  # withdrawn while the call was in flight
+            if result is not None:
+                await self._record(
+                    EventType.NUMBER_ACTIVATED,
+                    SYSTEM_ACTOR,
+                    action=InventoryAction.ACTIVATE,
+                    payload={
+                        "carrier_reference": result.reference,
+                        "carrier_provisioned_at": result.provisioned_at.isoformat(),
+                    },
+                )
+                return
+            # Retries exhausted or refused for good. The carrier may have done part
+            # of the work before failing: cancel the order so nothing rings through.
+            await self._cancel_at_carrier()
+            await self._record(
+                EventType.PROVISIONING_FAILED,
+                SYSTEM_ACTOR,
+                action=InventoryAction.RELEASE,
+                reason=_failure_message(failure),
+            )
+
+    async def _cancel_at_carrier(self) -> None:
+        number = self._state.number
+        assert number is not None
+        await workflow.execute_activity_method(
+            RegistrationActivities.cancel_provisioning,
+            CancelProvisioningCommand(
+                request_id=self._provision_request_id(), number=number, carrier=self._state.carrier
+            ),
+            start_to_close_timeout=self._timings.carrier_call_timeout,
+            retry_policy=RetryPolicy(
+                initial_interval=self._timings.carrier_retry_initial,
+                maximum_interval=self._timings.carrier_retry_max_interval,
+            ),
+        )
+
+    async def _withdraw_now(self, actor: Actor, reason: str | None, correlation_id: str | None) -> None:
+        s = self._state
+        if s.status is Status.PROVISIONING:
+            handle = self._provision
+            if handle is not None and not handle.done():
+                handle.cancel()
+                # Wait for the call to settle so that the cancellation below comes after it.
+                with contextlib.suppress(FailureError, asyncio.CancelledError):
+                    await handle
+            await self._cancel_at_carrier()
+        await self._record(
+            EventType.APPLICATION_WITHDRAWN,
+            actor,
+            action=InventoryAction.RELEASE,
+            reason=reason,
+            correlation_id=correlation_id,
+            payload={"from_stage": s.stage.value, "from_status": s.status.value},
+        )
+
+    async def _close_on_cancel(self) -> None:
+        self._claims.add(_WITHDRAWAL)
+        async with self._lock:
+            if self._state.is_open and self._state.version > 0:
+                await self._withdraw_now(SYSTEM_ACTOR, "registration workflow cancelled", None)
+
+    # --------------------------------------------------------------- Updates
+
+    async def submission(self) -> RegistrationStatus:
+        """Answers once the apply step is done: submitted, or refused and why."""
+        await workflow.wait_condition(lambda: self._state.version > 0)
+        return self._status()
+
+    async def decide(self, req: DecisionRequest) -> RegistrationStatus:
+        self._claim(_DECISION, "a decision on this application is already being recorded")
+        try:
+            # A decision sent right after the start waits for the apply step
+            # rather than failing: callers need not poll for the audit stage.
+            await workflow.wait_condition(lambda: self._state.version > 0)
+            async with self._lock:
+                self._check_decidable()
+                now = workflow.now()
+                if req.decision is Decision.APPROVE:
+                    draft = self._draft(
+                        EventType.APPLICATION_APPROVED,
+                        req.operator,
+                        reason=req.reason,
+                        correlation_id=req.correlation_id,
+                        payload={"pay_by": (now + self._timings.prepayment_window).isoformat()},
+                    )
+                    await self._db_step(
+                        RegistrationActivities.approve,
+                        ApproveCommand(
+                            workflow_id=self._workflow_id,
+                            state=self._state,
+                            event=draft,
+                            prepayment_months=self._timings.prepayment_months,
+                            prepayment_floor_fen=self._timings.prepayment_floor_fen,
+                            hold_expires_at=now + self._timings.hold_lease,
+                        ),
+                    )
+                elif req.decision is Decision.REJECT:
+                    code = req.reason_code or RejectionReason.OTHER
+                    await self._record(
+                        EventType.APPLICATION_REJECTED,
+                        req.operator,
+                        action=InventoryAction.RELEASE,
+                        reason=req.reason,
+                        correlation_id=req.correlation_id,
+                        payload={"reason_code": code.value},
+                    )
+                else:
+                    resubmit_by = add_working_days(now, self._timings.resubmit_working_days)
+                    await self._record(
+                        EventType.CHANGES_REQUESTED,
+                        req.operator,
+                        reason=req.reason,
+                        correlation_id=req.correlation_id,
+                        payload={
+                            "fields": list(req.fields),
+                            "documents": list(req.documents),
+                            "resubmit_by": resubmit_by.isoformat(),
+                        },
+                    )
+                return self._status()
+        finally:
+            self._claims.discard(_DECISION)
+
+    def validate_decide(self, req: DecisionRequest) -> None:
+        if _DECISION in self._claims:
+            _already_decided("a decision on this application is already being recorded")
+        if self._state.stage is not Stage.APPLY:
+            self._check_decidable()
+
+    def _check_decidable(self) -> None:
+        s = self._state
+        if s.status is Status.IN_REVIEW:
+            return
+        if s.status is Status.CHANGES_REQUESTED:
+            _already_decided("already decided: changes were requested, waiting for the applicant to resubmit")
+        if s.status in (Status.INVALID, Status.NUMBER_UNAVAILABLE, Status.WITHDRAWN, Status.ABANDONED):
+            _wrong_stage(f"the application is closed ({s.status.value})")
+        _already_decided(f"the application was already decided (status {s.status.value})")
+
+    async def resubmit(self, req: Resubmission) -> RegistrationStatus:
+        self._claim(_RESUBMISSION, "a resubmission is already being processed")
+        try:
+            async with self._lock:
+                self._check_status(Status.CHANGES_REQUESTED, "a resubmission")
+                now = workflow.now()
+                activation_at = req.form.activation_at
+                draft = self._draft(
+                    EventType.APPLICATION_RESUBMITTED,
+                    req.actor,
+                    correlation_id=req.correlation_id,
+                    payload={
+                        "review_due": add_working_days(
+                            now, self._timings.review_target_working_days
+                        ).isoformat(),
+                        "activation_at": activation_at.isoformat() if activation_at else None,
+                    },
+                )
+                result = await self._db_step(
+                    RegistrationActivities.resubmit,
+                    ResubmitCommand(
+                        workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form
+                    ),
+                )
+                if result.event is None:
+                    problems = [FieldProblem.model_validate(p) for p in result.problems]
+                    raise ApplicationError(
+                        "the resubmitted application has problems: "
+                        + "; ".join(f"{p.field}: {p.code}" for p in problems[:5]),
+                        [p.model_dump() for p in problems],
+                        type=ERR_INVALID_APPLICATION,
+                        non_retryable=True,
+                    )
+                self._form = req.form
+                return self._status()
+        finally:
+            self._claims.discard(_RESUBMISSION)
+
+    def validate_resubmit(self, req: Resubmission) -> None:
+        if _RESUBMISSION in self._claims:
+            _wrong_stage("a resubmission is already being processed")
+        self._check_status(Status.CHANGES_REQUESTED, "a resubmission")
+
+    async def record_payment(self, req: PaymentRequest) -> PaymentResult:
+        async with self._lock:
+            if req.payment_id not in self._state.payment_ids:
+                self._check_status(Status.AWAITING_PREPAYMENT, "a prepayment")
+                s = self._state
+                required = s.first_prepayment_fen or 0
+                paid = s.paid_fen + req.amount_fen
+                payload: dict[str, Any] = {
+                    "payment_id": req.payment_id,
+                    "amount_fen": req.amount_fen,
+                    "paid_fen": paid,
+                    "required_fen": required,
+                    "paid_in_full": paid >= required,
+                }
+                if paid >= required:
+                    payload["verify_by"] = (workflow.now() + self._timings.verification_window).isoformat()
+                await self._record(
+                    EventType.PAYMENT_RECEIVED, req.actor, correlation_id=req.correlation_id, payload=payload
+                )
+                accepted = True
+            else:
+                accepted = False  # a retried call: counted once
+            s = self._state
+            required = s.first_prepayment_fen or 0
+            return PaymentResult(
+                payment_id=req.payment_id,
+                accepted=accepted,
+                paid_fen=s.paid_fen,
+                required_fen=required,
+                paid_in_full=s.paid_fen >= required,
+                status=self._status(),
+            )
+
+    def validate_payment(self, req: PaymentRequest) -> None:
+        if req.payment_id in self._state.payment_ids:
+            return
+        self._check_status(Status.AWAITING_PREPAYMENT, "a prepayment")
+
+    async def verify(self, req: VerificationRequest) -> RegistrationStatus:
+        self._claim(_VERIFICATION, "a verification result is already being recorded")
+        try:
+            async with self._lock:
+                self._check_verifiable()
+                if req.outcome is VerificationOutcome.PASS:
+                    activation_at = max(self._form.activation_at or workflow.now(), workflow.now())
+                    await self._record(
+                        EventType.VERIFICATION_PASSED,
+                        req.operator,
+                        reason=req.reason,
+                        correlation_id=req.correlation_id,
+                        payload={"activation_at": activation_at.isoformat()},
+                    )
+                else:
+                    await self._record(
+                        EventType.VERIFICATION_FAILED,
+                        req.operator,
+                        action=InventoryAction.RELEASE,
+                        reason=req.reason,
+                        correlation_id=req.correlation_id,
+                    )
+                return self._status()
+        finally:
+            self._claims.discard(_VERIFICATION)
+
+    def validate_verify(self, req: VerificationRequest) -> None:
+        if _VERIFICATION in self._claims:
+            _already_decided("a verification result is already being recorded")
+        self._check_verifiable()
+
+    def _check_verifiable(self) -> None:
+        s = self._state
+        if s.status is Status.AWAITING_VERIFICATION:
+            return
+        if s.stage in (Stage.ACTIVATE, Stage.ACTIVE) or s.status is Status.VERIFICATION_FAILED:
+            _already_decided(f"the verification was already recorded (status {s.status.value})")
+        _wrong_stage(f"not waiting for verification (status {s.status.value})")
+
+    async def withdraw(self, req: WithdrawalRequest) -> RegistrationStatus:
+        self._claim(_WITHDRAWAL, "a withdrawal is already being processed")
+        try:
+            async with self._lock:
+                self._check_withdrawable()
+                await self._withdraw_now(req.actor, req.reason, req.correlation_id)
+                return self._status()
+        finally:
+            self._claims.discard(_WITHDRAWAL)
+
+    def validate_withdraw(self, req: WithdrawalRequest) -> None:
+        if _WITHDRAWAL in self._claims:
+            _wrong_stage("a withdrawal is already being processed")
+        self._check_withdrawable()
+
+    def _check_withdrawable(self) -> None:
+        s = self._state
+        if s.stage is Stage.ACTIVE:
+            _wrong_stage("the number is already active: terminate the service instead")
+        if s.stage is Stage.CLOSED:
+            _wrong_stage(f"the registration is already closed ({s.status.value})")
+
+    def _claim(self, kind: str, message: str) -> None:
+        # Validators already refuse a second claim; this covers replay, where
+        # validators do not run, and keeps the handler safe on its own.
+        if kind in self._claims:
+            if kind in (_DECISION, _VERIFICATION):
+                _already_decided(message)
+            _wrong_stage(message)
+        self._claims.add(kind)
+
+    def _check_status(self, wanted: Status, what: str) -> None:
+        status = self._state.status
+        if status is not wanted:
+            _wrong_stage(f"not waiting for {what} (status {status.value})")
+
+    # ---------------------------------------------------------------- Query
+
+    def status(self) -> RegistrationStatus:
+        return self._status()
+
+    def _status(self) -> RegistrationStatus:
+        s = self._state
+        fees = None
+        if s.tier is not None and s.min_monthly_spend_fen is not None and s.first_prepayment_fen is not None:
+            fees = Fees(
+                tier=s.tier,
+                min_monthly_spend_fen=s.min_monthly_spend_fen,
+                first_prepayment_fen=s.first_prepayment_fen,
+            )
+        change_request = None
+        if s.change_request is not None:
+            change_request = ChangeRequest(
+                fields=list(s.change_request.fields),
+                documents=list(s.change_request.documents),
+                reason=s.change_request.reason,
+                requested_at=s.change_request.requested_at,
+                resubmit_by=s.change_request.resubmit_by,
+            )
+        rejection = None
+        if s.rejection_code is not None:
+            rejection = Rejection(reason_code=RejectionReason(s.rejection_code), reason=s.rejection_reason)
+        return RegistrationStatus(
+            application_id=s.application_id,
+            workflow_id=self._workflow_id,
+            stage=s.stage,
+            status=s.status,
+            waiting_for=s.waiting_for,
+            next_deadline=s.next_deadline,
+            overdue=s.overdue,
+            carrier=s.carrier,
+            organisation_id=s.organisation_id,
+            number=s.number,
+            fees=fees,
+            paid_fen=s.paid_fen,
+            change_request=change_request,
+            rejection=rejection,
+            problems=[FieldProblem.model_validate(p) for p in s.problems],
+            activation_at=s.activation_at,
+            activated_at=s.activated_at,
+            last_event_version=s.version,
+            updated_at=s.updated_at,
+        )
+
+    def _publish(self) -> None:
+        """Keep the search attributes the Temporal UI filters on current.
+
+        Called where the workflow is about to wait (and at its end), so that
+        several transitions in one workflow task make one upsert, and only of the
+        attributes that changed: every upsert is a history event and a
+        visibility write on the server.
+        """
+        s = self._state
+        wanted: dict[str, Any] = {
+            STAGE.name: s.stage.value,
+            CARRIER.name: s.carrier,
+            ORGANISATION.name: s.organisation_id,
+            OVERDUE.name: s.overdue,
+            NEXT_DEADLINE.name: s.next_deadline,
+            SERVICE_NUMBER.name: s.number,
+        }
+        changed = [name for name, value in wanted.items() if self._published.get(name, _UNSET) != value]
+        if not changed:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER):
+            if key.name in changed:
+                value = wanted[key.name]
+                updates.append(key.value_set(value) if value is not None else key.value_unset())
+                self._published[key.name] = value
+        workflow.upsert_search_attributes(updates)
+
+
+def _failure_message(failure: BaseException | None) -> str:
+    cause = failure.cause if isinstance(failure, ActivityError) else failure
+    if isinstance(cause, ApplicationError):
+        return f"carrier: {cause.message}"
+    return "carrier provisioning failed"
