@@ -71,6 +71,7 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average when the scenario ended
 
     def pct(self, q: float) -> float:
         if not self.latencies_ms:
@@ -92,13 +93,13 @@ class Result:
         return (
             f"{self.name:<24}{self.rate:>7.0f}{n:>7}{rps:>9.1f}{self.pct(0.50):>9.1f}{self.pct(0.90):>9.1f}"
             f"{self.pct(0.99):>9.1f}{max(self.latencies_ms, default=float('nan')):>9.1f}{mean:>9.1f}"
-            f"  {errors:<8}{verdict}"
+            f"{self.load:>6.1f}  {errors:<8}{verdict}"
         )
 
 
 HEADER = (
     f"{'scenario':<24}{'rate/s':>7}{'n':>7}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-    f"{'max ms':>9}{'mean ms':>9}  {'errors':<8}target"
+    f"{'max ms':>9}{'mean ms':>9}{'load':>6}  {'errors':<8}target"
 )
 
 
@@ -123,7 +124,15 @@ async def open_loop(
 
     await asyncio.gather(*(one(i) for i in range(total)))
     result.elapsed = time.perf_counter() - start
+    result.load = load_average()
     return result
+
+
+def load_average() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 @dataclass
@@ -306,6 +315,13 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
 
 
 async def run(args: argparse.Namespace) -> int:
+    before = load_average()
+    if before > 1.0:
+        print(
+            f"warning: the machine is already busy (1-minute load {before:.1f} on {os.cpu_count()} CPUs); "
+            "latencies will include waiting for CPU that other processes hold",
+            flush=True,
+        )
     tmp = Path(tempfile.mkdtemp(prefix="h400-api-bench-"))
     pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
     temporal = EmbeddedTemporal(tmp / "temporal", free_port(), None)
@@ -441,7 +457,8 @@ async def scenarios(client: httpx.AsyncClient, tokens: dict[str, str], args: arg
     print()
     print(
         f"API latency, open-loop, {d:.0f} s per scenario, {os.cpu_count()} CPUs "
-        "(PostgreSQL, Temporal dev server, worker, API and this load generator share them)"
+        "(PostgreSQL, Temporal dev server, worker, API and this load generator share them); "
+        "load = the machine's 1-minute load average at the end of the scenario"
     )
     print(HEADER)
     for result in results:
