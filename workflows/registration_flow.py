@@ -30,8 +30,8 @@ How it is put together:
   the state is still the one it slept on.
 * Every path that does not end in ACTIVE records a closing event whose
   transaction releases the number.
-* At ACTIVE the workflow returns ``RegistrationResult``: that is the hand-off
-  point (``_hand_off``) where the service workflow continues under the same id.
+* At ACTIVE the workflow continues as new into the service workflow under the
+  same id (``_hand_off``); every other end returns ``RegistrationResult``.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ from workflows.search_attributes import (
     SERVICE_NUMBER,
     STAGE,
 )
+from workflows.service_contracts import SERVICE_WORKFLOW_NAME, service_input_from_registration
 
 # Database steps are short; transient failures (a PostgreSQL restart) are
 # retried without limit, business conflicts are not retried at all.
@@ -107,6 +108,9 @@ _DB_RETRY = RetryPolicy(
 )
 
 _UNSET = object()
+
+# workflow.patched id for the continue-as-new into the service workflow at ACTIVE.
+HAND_OFF_PATCH = "hand-off-to-service"
 
 # Claims taken synchronously when a handler starts, read by validators: a second
 # Update of the same kind arriving while the first is being applied is turned
@@ -171,21 +175,22 @@ class RegistrationFlow:
         return self._hand_off()
 
     def _hand_off(self) -> RegistrationResult:
-        # THE HAND-OFF POINT. At ACTIVE the service workflow (billing, arrears,
-        # suspension, reclaim) takes over under the same workflow id with one call:
-        #   if result.outcome == "active":
-        #       workflow.continue_as_new(
-        #           service_input_from_registration(result, self._timings), workflow=ServiceWorkflow.run)
-        # guarded by workflow.patched(...) so that registrations that already
-        # completed (and the committed replay histories) still replay. The result
-        # carries what the service needs: number, fees, balance, the stream's last
-        # event version; self._timings carries the carrier's service durations.
-        return RegistrationResult(
+        result = RegistrationResult(
             application_id=self._inp.application_id,
             outcome="active" if self._state.stage is Stage.ACTIVE else "closed",
             status=self._status(),
             correlation_id=self._inp.correlation_id,
         )
+        # At ACTIVE the registration lives on as the service workflow (billing,
+        # arrears, suspension, reclaim) under the same workflow id, so callers
+        # keep one id for the number's whole life. Registrations that reached
+        # ACTIVE before the hand-off existed replay without the marker and end here.
+        if result.outcome == "active" and workflow.patched(HAND_OFF_PATCH):
+            workflow.continue_as_new(
+                args=[service_input_from_registration(result, self._timings)],
+                workflow=SERVICE_WORKFLOW_NAME,
+            )
+        return result
 
     async def _step(self) -> None:
         """Wait for the next deadline or for an Update to move the state; apply the deadline."""

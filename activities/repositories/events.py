@@ -12,7 +12,7 @@ import uuid
 
 import asyncpg
 
-from domain.timeline import Event, RegistrationState
+from domain.timeline import Event, EventType, RegistrationState
 
 
 class ConcurrencyConflict(Exception):
@@ -83,11 +83,32 @@ async def append_and_save(
     return bool(appended)
 
 
+# The registration's own event types. From ACTIVE on, the service workflow
+# appends its events (billing, arrears...) to the same stream; those are not
+# part of the registration's fold.
+_REGISTRATION_EVENT_TYPES = [t.value for t in EventType]
+
+
 async def load_stream(conn: asyncpg.Connection, stream_id: str) -> list[Event]:
+    """The registration's events, from application to ACTIVE or to its closing event."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM domain_event WHERE stream_id = $1 ORDER BY version", stream_id
+        f"""SELECT {_COLUMNS} FROM domain_event
+            WHERE stream_id = $1 AND event_type = ANY($2::text[]) ORDER BY version""",
+        stream_id,
+        _REGISTRATION_EVENT_TYPES,
     )
     return [_event(r) for r in rows]
+
+
+async def load_service_events(conn: asyncpg.Connection, stream_id: str) -> list[asyncpg.Record]:
+    """The events the service appended after ACTIVE, oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM domain_event
+            WHERE stream_id = $1 AND NOT event_type = ANY($2::text[]) ORDER BY version""",
+        stream_id,
+        _REGISTRATION_EVENT_TYPES,
+    )
+    return rows
 
 
 async def save_registration(conn: asyncpg.Connection, state: RegistrationState, workflow_id: str) -> None:

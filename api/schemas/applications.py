@@ -142,4 +142,8 @@ class PaymentOut(BaseModel):
     paid_fen: int
     required_fen: int
     paid_in_full: bool
+    balance_fen: int | None = Field(
+        default=None,
+        description="After activation: the prepaid balance once this payment is credited.",
+    )
     registration: Registration

@@ -134,6 +134,11 @@ class TimelineEntry(BaseModel):
     status: Status
     next_deadline: datetime | None
     overdue: bool
+    service_state: str | None = Field(
+        default=None,
+        description="After activation: what the number does after this event (active, restricted, "
+        "suspended, frozen, reclaimed, quarantine, released).",
+    )
 
 
 class Timeline(BaseModel):

@@ -13,6 +13,7 @@ Submission, in order:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
@@ -38,12 +39,13 @@ from api.schemas.applications import (
 )
 from api.schemas.registrations import Registration
 from api.services import registrations
-from api.services.workflow import UpdateRejected, WorkflowGateway
+from api.services.workflow import KNOWN_REJECTIONS, UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
 from domain.applicant import ApplicationForm, check_application
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
+from domain.service_rules import ArrearsStage
 from workflows.contracts import (
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -63,6 +65,7 @@ from workflows.contracts import (
     registration_workflow_id,
     timings_from_settings,
 )
+from workflows.service_contracts import UPDATE_SERVICE_PAY, ServicePaymentResult
 
 CREATE_OPERATION = "create_application"
 PAYMENT_OPERATION = "payment"
@@ -460,6 +463,36 @@ async def _act(
     return await _respond(ctx, await _run_update(ctx, gateway, principal, row, name, arg), row, principal)
 
 
+async def _pay_service(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, arg: PaymentRequest
+) -> PaymentOut:
+    """A payment after activation credits the service's prepaid balance."""
+    for attempt in range(_HAND_OFF_RETRIES):
+        try:
+            result = await gateway.update(row["workflow_id"], UPDATE_SERVICE_PAY, arg, ServicePaymentResult)
+            break
+        except UpdateRejected as rejected:
+            # The read model says ACTIVE as soon as the activation commits; the
+            # registration's run hands over to the service a moment later and
+            # until then has no handler for this Update.
+            if rejected.kind in KNOWN_REJECTIONS or attempt == _HAND_OFF_RETRIES - 1:
+                raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+            await asyncio.sleep(0.1)
+    status = result.status
+    return PaymentOut(
+        payment_id=result.payment_id,
+        accepted=result.accepted,
+        paid_fen=status.paid_fen + status.total_paid_fen,
+        required_fen=status.paid_fen,
+        paid_in_full=status.arrears_stage is ArrearsStage.NONE,
+        balance_fen=result.balance_fen,
+        registration=await _respond(ctx, status, row, principal),
+    )
+
+
+_HAND_OFF_RETRIES = 20
+
+
 async def _load(ctx: Context, principal: Principal, application_id: str) -> asyncpg.Record:
     async with ctx.connection() as conn:
         return await registrations.get_application_row(conn, principal, application_id)
@@ -558,6 +591,8 @@ async def pay(
         actor=_actor(principal, ActorRole.APPLICANT),
         correlation_id=correlation_id(),
     )
+    if row["stage"] == "active":
+        return await _pay_service(ctx, gateway, principal, row, arg)
     try:
         result = await gateway.update(row["workflow_id"], UPDATE_PAY, arg, PaymentResult)
     except UpdateRejected as rejected:

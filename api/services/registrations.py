@@ -287,4 +287,25 @@ async def get_timeline(conn: asyncpg.Connection, principal: Principal, applicati
         )
         for e in timeline(events)
     ]
+    entries += [_service_entry(r, staff) for r in await event_store.load_service_events(conn, application_id)]
     return Timeline(application_id=application_id, entries=entries)
+
+
+def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
+    """An event of the service after ACTIVE: the registration stays active, the
+    number's service state moves."""
+    payload = row["payload"] or {}
+    deadline = payload.get("next_deadline")
+    return TimelineEntry(
+        version=row["version"],
+        occurred_at=row["occurred_at"],
+        event_type=row["event_type"],
+        actor=row["actor"] if staff or row["actor_role"] == "applicant" else row["actor_role"],
+        actor_role=row["actor_role"],
+        reason=row["reason"],
+        stage=Stage.ACTIVE,
+        status=Status.ACTIVE,
+        next_deadline=datetime.fromisoformat(deadline) if deadline else None,
+        overdue=bool(payload.get("overdue", False)),
+        service_state=payload.get("state_after"),
+    )

@@ -135,6 +135,12 @@ class WorkflowGateway:
             raise
 
 
+# The rejections a workflow's validators and handlers give on purpose; anything
+# else (say, no handler for the Update in the running workflow) is the platform's.
+KNOWN_REJECTIONS = frozenset(
+    {ERR_ALREADY_DECIDED, ERR_INVALID_APPLICATION, ERR_INVALID_REQUEST, ERR_WRONG_STAGE}
+)
+
 # Not an ApplicationError type: the workflow had already ended, so no validator
 # said why; the caller works out the code from the registration's final state.
 CLOSED = "Closed"

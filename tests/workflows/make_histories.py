@@ -209,12 +209,14 @@ async def generate(database_url: str) -> list[Path]:
             for name, scenario in scenarios.items():
                 handle = await scenario(env.client, tq, pool)
                 try:
-                    result = await handle.result()
+                    result = await s.result(handle)
                     assert result.status.status is EXPECTED[name], (name, result.status.status)
                 except Exception:
                     if EXPECTED[name] is not None:
                         raise
-                history = await handle.fetch_history()
+                # The registration's own run: at ACTIVE it continued as the service workflow.
+                run = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+                history = await run.fetch_history()
                 path = HISTORIES / f"{name}.json"
                 path.write_text(history.to_json() + "\n")
                 written.append(path)

@@ -30,6 +30,7 @@ def test_there_are_histories_of_every_ending() -> None:
     names = {p.stem for p in HISTORIES}
     assert {
         "active",
+        "active_before_hand_off",
         "rejected",
         "abandoned",
         "verification_expired",
@@ -48,6 +49,21 @@ async def test_committed_history_replays(path: Path, settings: Settings) -> None
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+def test_at_active_the_registration_continues_as_the_service() -> None:
+    """New registrations hand over at ACTIVE; those that reached it before the
+    hand-off existed (no patch marker) completed, and must still replay."""
+
+    def last_event(name: str) -> dict[str, object]:
+        events: list[dict[str, object]] = json.loads(
+            (Path(__file__).parent / "histories" / f"{name}.json").read_text()
+        )["events"]
+        return events[-1]
+
+    handed = last_event("active")["workflowExecutionContinuedAsNewEventAttributes"]
+    assert isinstance(handed, dict) and handed["workflowType"] == {"name": "ServiceWorkflow"}
+    assert "workflowExecutionCompletedEventAttributes" in last_event("active_before_hand_off")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
