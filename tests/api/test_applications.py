@@ -364,6 +364,21 @@ async def test_approve_pay_verify_activate(
     assert late.status_code == 409
     assert late.json()["registration"]["status"] == "active"
 
+    # After activation the service workflow, under the same id, takes payments
+    # into the prepaid balance that monthly billing draws on.
+    top_up = await client.post(
+        f"/v1/applications/{app_id}/payments", json={"amount_fen": 5000}, headers=idem(api_keys)
+    )
+    assert top_up.status_code == 200, top_up.text
+    assert (top_up.json()["accepted"], top_up.json()["balance_fen"]) == (True, required + 5000)
+    assert top_up.json()["registration"]["status"] == "active"
+    timeline = (
+        await client.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("applicant"))
+    ).json()
+    last = timeline["entries"][-1]
+    assert (last["event_type"], last["service_state"]) == ("ServicePaymentReceived", "active")
+    assert [e["version"] for e in timeline["entries"]] == list(range(1, len(timeline["entries"]) + 1))
+
 
 async def test_request_changes_then_resubmit_with_a_replaced_document(
     client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
