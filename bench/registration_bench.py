@@ -35,12 +35,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from stdnum.cn import ric, uscc
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowContinuedAsNewError
 from temporalio.worker import Worker
 
 from activities.repositories import inventory
@@ -120,7 +121,13 @@ def form(number: str) -> ApplicationForm:
     )
 
 
-async def registration(client: Client, task_queue: str, number: str) -> str:
+@dataclass(frozen=True)
+class RunRef:
+    workflow_id: str
+    run_id: str | None = None
+
+
+async def registration(client: Client, task_queue: str, number: str) -> RunRef:
     app_id = f"bench-{uuid.uuid4().hex[:16]}"
     handle = await client.start_workflow(
         WORKFLOW_NAME,
@@ -148,21 +155,25 @@ async def registration(client: Client, task_queue: str, number: str) -> str:
     await handle.execute_update(UPDATE_PAY, payment, result_type=PaymentResult)
     verification = VerificationRequest(outcome=VerificationOutcome.PASS, operator=OPERATOR, reason="bench")
     await handle.execute_update(UPDATE_VERIFY, verification, result_type=RegistrationStatus)
-    result = await handle.result()
-    assert result.outcome == "active", result
-    return handle.id
+    # At ACTIVE the registration continues as the service workflow (billing and
+    # the rest) under the same id: that hand-over is this registration's end.
+    try:
+        result = await handle.result(follow_runs=False)
+    except WorkflowContinuedAsNewError:
+        return RunRef(handle.id, handle.result_run_id)
+    raise AssertionError(f"{handle.id} ended {result.outcome} instead of handing over at ACTIVE")
 
 
-async def baseline(client: Client, task_queue: str, key: str) -> str:
+async def baseline(client: Client, task_queue: str, key: str) -> RunRef:
     workflow_id = f"bench-base-{uuid.uuid4().hex[:16]}"
     await client.execute_workflow(FiveActivityWorkflow.run, key, id=workflow_id, task_queue=task_queue)
-    return workflow_id
+    return RunRef(workflow_id)
 
 
-async def round_trips(client: Client, workflow_id: str) -> str:
+async def round_trips(client: Client, run: RunRef) -> str:
     """What one execution cost the server, from its history."""
     counts: dict[int, int] = {}
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    history = await client.get_workflow_handle(run.workflow_id, run_id=run.run_id).fetch_history()
     for event in history.events:
         counts[event.event_type] = counts.get(event.event_type, 0) + 1
     return (
