@@ -1,68 +1,23 @@
-"""The service workflow: a registration's life after ACTIVE.
+"""The service workflow: a registration's life after ACTIVE (billing, arrears,
+staged suspension, real-name compliance, reclaim).
 
-It continues the registration under the same workflow id (the registration
-workflow hands over with ``continue_as_new(..., workflow=ServiceWorkflow.run)``)
-and runs for as long as the number is in service, which is years.
+It continues the registration under the same workflow id: the registration
+workflow hands over at ACTIVE with ``continue_as_new(..., workflow=SERVICE_WORKFLOW_NAME)``
+and this runs for as long as the number is in service, which is years.
 
-How it is put together:
-
-* All rules are in ``domain.service_rules``: the workflow holds one
-  ``ServiceRecord`` and asks the rules what a deadline or an Update changes.
-  Each ``Change`` they return is carried out by one activity (carrier, inventory,
-  event), in order.
-* The main loop sleeps until the next deadline (billing, an arrears or real-name
-  stage, the end of quarantine) or until an Update moves the record, whichever
-  is first, then takes whatever is due. Updates and the loop change the record
-  under one lock, so changes are applied one at a time and in order.
-* History stays bounded: after ``ServiceInput.cycles_per_run`` billing cycles
-  (a year by default) the workflow continues as new, carrying the whole record,
-  so a run holds at most about a hundred events. It also does when Temporal
-  suggests it or the run's history passes ``ServiceInput.history_limit`` (a
-  burst of Updates). Update handlers are drained first.
-* When the quarantine after reclaim or termination is over the number is
-  released and the workflow completes.
-
-Only ``workflow.now()`` is used for time, and every duration comes from the
-input (resolved from settings when the registration started).
+This module is the Temporal face of the service: the workflow's name, its
+Updates (each with a validator) and its Query, as ``workflows/service_contracts.py``
+names them. Every call goes to ``ServiceFlow`` (workflows/service_flow.py), which
+holds the logic and is passed through the sandbox so that this module, which
+the sandbox re-imports for every execution, stays small.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.service import ApplyServiceChange, ServiceActivities, ServiceChangeResult, ServiceView
-    from domain import service_rules as rules
-    from domain.service_rules import (
-        ArrearsStage,
-        ChangeKind,
-        Outcome,
-        RealnameStage,
-        ServiceRecord,
-        ServiceRuleError,
-        ServiceState,
-    )
-    from workflows.contracts import (
-        ERR_INVALID_REQUEST,
-        ERR_WRONG_STAGE,
-        Actor,
-        ActorRole,
-        PaymentRequest,
-        RegistrationStatus,
-        Stage,
-        Status,
-        WaitingFor,
-        registration_workflow_id,
-    )
-    from workflows.search_attributes import NEXT_DEADLINE, OVERDUE
+    from workflows.contracts import PaymentRequest
     from workflows.service_contracts import (
         QUERY_SERVICE_STATUS,
         SERVICE_WORKFLOW_NAME,
@@ -82,381 +37,67 @@ with workflow.unsafe.imports_passed_through():
         ServiceStatus,
         TerminationRequest,
     )
-
-# Event ids are derived, not drawn: the same change of the same registration
-# always gets the same id, whichever run or worker carries it out.
-_EVENT_NAMESPACE = uuid.UUID("6f0d3a52-8c1e-4b7e-9a55-0c4e1d2b7f31")
-
-_DB_TIMEOUT = timedelta(seconds=30)
-# A decided change has to land: database hiccups are retried without limit.
-_DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
-
-_T = TypeVar("_T")
-
-
-def _rule_error(exc: ServiceRuleError) -> NoReturn:
-    kind = ERR_WRONG_STAGE if exc.code == ServiceRuleError.WRONG_STATE else ERR_INVALID_REQUEST
-    raise ApplicationError(exc.message, type=kind, non_retryable=True) from exc
-
-
-def _checked(fn: Callable[[], _T]) -> _T:
-    try:
-        return fn()
-    except ServiceRuleError as exc:
-        _rule_error(exc)
-
-
-def _require_role(actor: Actor, roles: tuple[ActorRole, ...], what: str) -> None:
-    if actor.role not in roles:
-        allowed = " or ".join(r.value for r in roles)
-        raise ApplicationError(
-            f"only an {allowed} may {what} (got {actor.role.value})",
-            type=ERR_INVALID_REQUEST,
-            non_retryable=True,
-        )
-
-
-def _actor(actor: Actor) -> rules.Actor:
-    return rules.Actor(actor.id, actor.role.value)
+    from workflows.service_flow import ServiceFlow
 
 
 @workflow.defn(name=SERVICE_WORKFLOW_NAME)
 class ServiceWorkflow:
     @workflow.init
     def __init__(self, inp: ServiceInput) -> None:
-        self._inp = inp
-        self._durations = inp.durations
-        self._record: ServiceRecord = inp.record
-        self._lock = asyncio.Lock()
-        # Bumped whenever the record moves, so the main loop re-plans its sleep.
-        self._moves = 0
-        self._bills_this_run = 0
-        # The pending timer and the instant it fires at (see _sleep).
-        self._timer: asyncio.Future[None] | None = None
-        self._timer_at: datetime | None = None
-
-    # ------------------------------------------------------------------ run
+        self._flow = ServiceFlow(inp)
 
     @workflow.run
     async def run(self, inp: ServiceInput) -> ServiceResult:
-        self._publish()
-        while True:
-            async with self._lock:
-                await self._commit(rules.advance(self._record, workflow.now(), self._durations))
-            if self._record.state is ServiceState.RELEASED:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                return self._result()
-            if self._should_continue():
-                # Updates still running belong to this run: let them answer,
-                # then carry their effect over in the record.
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    self._inp.model_copy(update={"record": self._record, "run": self._inp.run + 1})
-                )
-            await self._sleep()
-
-    async def _sleep(self) -> None:
-        """Until the next deadline, or until an Update moves the record, or until
-        history says it is time to continue as new.
-
-        A timer is never cancelled: when an Update wakes the loop first, the
-        timer keeps running and is reused, or, if the deadline moved later,
-        left to fire into a wake-up that finds nothing due. Cancelling costs a
-        history event per Update, and the time-skipping test server strands a
-        run whose task cancels a timer that fired meanwhile (sdk-java#3088)."""
-        moves = self._moves
-        due = rules.next_deadline(self._record, self._durations)
-        if due is not None:
-            delay = due.at - workflow.now()
-            if delay <= timedelta(0):
-                return
-            if self._timer is None or self._timer.done() or self._timer_at is None or self._timer_at > due.at:
-                self._timer = asyncio.ensure_future(workflow.sleep(delay))
-                self._timer_at = due.at
-        timer = self._timer if due is not None else None
-        await workflow.wait_condition(
-            lambda: self._moves != moves or (timer is not None and timer.done()) or self._should_continue()
-        )
-
-    def _should_continue(self) -> bool:
-        info = workflow.info()
-        return (
-            self._bills_this_run >= self._inp.cycles_per_run
-            or info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._inp.history_limit
-        )
-
-    def _result(self) -> ServiceResult:
-        closure = self._record.closure
-        assert closure is not None and closure.released_at is not None
-        return ServiceResult(
-            application_id=self._inp.application_id,
-            outcome=closure.reason.value,
-            number=self._inp.number,
-            released_at=closure.released_at,
-            balance_fen=self._record.balance_fen,
-            status=self._status(),
-        )
-
-    # --------------------------------------------------------------- changes
-
-    async def _commit(self, outcome: Outcome, correlation_id: str | None = None) -> None:
-        """Adopt the new record, then carry out its changes one by one, in order."""
-        if not outcome.changes:
-            return
-        self._record = outcome.record
-        self._moves += 1
-        view = self._view()
-        for change in outcome.changes:
-            cmd = ApplyServiceChange(
-                application_id=self._inp.application_id,
-                number=self._inp.number,
-                carrier=self._inp.carrier,
-                correlation_id=correlation_id or self._inp.correlation_id,
-                event_id=self._event_id(change.seq),
-                change=change,
-                view=view,
-            )
-            result: ServiceChangeResult
-            if change.carrier_action is None:
-                result = await workflow.execute_local_activity_method(
-                    ServiceActivities.apply_change,
-                    cmd,
-                    start_to_close_timeout=_DB_TIMEOUT,
-                    retry_policy=_DB_RETRY,
-                )
-            else:
-                retry = self._inp.retry
-                result = await workflow.execute_activity_method(
-                    ServiceActivities.apply_change,
-                    cmd,
-                    start_to_close_timeout=retry.call_timeout + _DB_TIMEOUT,
-                    retry_policy=RetryPolicy(
-                        initial_interval=retry.initial_interval,
-                        backoff_coefficient=2.0,
-                        maximum_interval=retry.max_interval,
-                    ),
-                )
-            if result.carrier_refused:
-                workflow.logger.error(
-                    "carrier refused %s for %s: %s",
-                    change.carrier_action,
-                    self._inp.number,
-                    result.carrier_refused,
-                )
-            if change.kind is ChangeKind.BILLED:
-                self._bills_this_run += 1
-        self._publish()
-
-    def _event_id(self, seq: int) -> str:
-        return str(uuid.uuid5(_EVENT_NAMESPACE, f"{self._inp.application_id}/service/{seq}"))
-
-    def _view(self) -> ServiceView:
-        r = self._record
-        due = rules.next_compliance_deadline(r, self._durations)
-        return ServiceView(
-            service_state=r.state,
-            arrears_stage=r.arrears_stage,
-            realname_stage=r.realname_stage,
-            realname_due_at=r.realname_due_at if not r.closed else None,
-            balance_fen=r.balance_fen,
-            next_deadline=due.at if due else None,
-            overdue=self._overdue(),
-        )
-
-    def _overdue(self) -> bool:
-        r = self._record
-        return not r.closed and (
-            r.arrears_stage is not ArrearsStage.NONE or r.realname_stage is not RealnameStage.CURRENT
-        )
-
-    def _publish(self) -> None:
-        """Keep the search attributes current; only what changed, since each
-        upsert is a history event and a visibility write, and the common case
-        (a bill) changes neither."""
-        due = rules.next_compliance_deadline(self._record, self._durations)
-        current = workflow.info().typed_search_attributes
-        updates: list[SearchAttributeUpdate[Any]] = []
-        overdue = self._overdue()
-        if current.get(OVERDUE) != overdue:
-            updates.append(OVERDUE.value_set(overdue))
-        if due is None:
-            if current.get(NEXT_DEADLINE) is not None:
-                updates.append(NEXT_DEADLINE.value_unset())
-        elif current.get(NEXT_DEADLINE) != due.at:
-            updates.append(NEXT_DEADLINE.value_set(due.at))
-        if updates:
-            workflow.upsert_search_attributes(updates)
-
-    # --------------------------------------------------------------- Updates
+        return await self._flow.run()
 
     @workflow.update(name=UPDATE_SERVICE_PAY)
     async def pay(self, req: PaymentRequest) -> ServicePaymentResult:
-        async with self._lock:
-            await self._catch_up()
-            accepted = not rules.is_duplicate_payment(self._record, req.payment_id)
-            if accepted:
-                outcome = _checked(
-                    lambda: rules.pay(
-                        self._record, workflow.now(), req.payment_id, req.amount_fen, _actor(req.actor)
-                    )
-                )
-                await self._commit(outcome, req.correlation_id)
-            return ServicePaymentResult(
-                payment_id=req.payment_id,
-                accepted=accepted,
-                balance_fen=self._record.balance_fen,
-                status=self._status(),
-            )
+        return await self._flow.pay(req)
 
     @pay.validator
     def _validate_pay(self, req: PaymentRequest) -> None:
-        if rules.is_duplicate_payment(self._record, req.payment_id):
-            return  # answered with accepted=False, never counted twice
-        _checked(lambda: rules.check_pay(self._record, req.payment_id, req.amount_fen))
+        self._flow.validate_pay(req)
 
     @workflow.update(name=UPDATE_OPERATOR_SUSPEND)
     async def operator_suspend(self, req: OperatorAction) -> ServiceStatus:
-        async with self._lock:
-            await self._catch_up()
-            outcome = _checked(
-                lambda: rules.operator_suspend(self._record, workflow.now(), _actor(req.operator), req.reason)
-            )
-            await self._commit(outcome, req.correlation_id)
-            return self._status()
+        return await self._flow.operator_suspend(req)
 
     @operator_suspend.validator
     def _validate_operator_suspend(self, req: OperatorAction) -> None:
-        _require_role(req.operator, (ActorRole.OPERATOR,), "suspend a number")
-        _checked(lambda: rules.check_operator_suspend(self._record, req.reason))
+        self._flow.validate_operator_suspend(req)
 
     @workflow.update(name=UPDATE_OPERATOR_RESUME)
     async def operator_resume(self, req: OperatorAction) -> ServiceStatus:
-        async with self._lock:
-            await self._catch_up()
-            outcome = _checked(
-                lambda: rules.operator_resume(self._record, workflow.now(), _actor(req.operator), req.reason)
-            )
-            await self._commit(outcome, req.correlation_id)
-            return self._status()
+        return await self._flow.operator_resume(req)
 
     @operator_resume.validator
     def _validate_operator_resume(self, req: OperatorAction) -> None:
-        _require_role(req.operator, (ActorRole.OPERATOR,), "resume a number")
-        _checked(lambda: rules.check_operator_resume(self._record, req.reason))
+        self._flow.validate_operator_resume(req)
 
     @workflow.update(name=UPDATE_TERMINATE)
     async def terminate(self, req: TerminationRequest) -> ServiceStatus:
-        async with self._lock:
-            await self._catch_up()
-            outcome = _checked(
-                lambda: rules.terminate(
-                    self._record, workflow.now(), _actor(req.actor), req.reason, self._durations
-                )
-            )
-            await self._commit(outcome, req.correlation_id)
-            return self._status()
+        return await self._flow.terminate(req)
 
     @terminate.validator
     def _validate_terminate(self, req: TerminationRequest) -> None:
-        _require_role(req.actor, (ActorRole.APPLICANT, ActorRole.OPERATOR), "terminate a number")
-        _checked(lambda: rules.check_terminate(self._record))
+        self._flow.validate_terminate(req)
 
     @workflow.update(name=UPDATE_REPORT_DETAILS_CHANGE)
     async def report_details_change(self, req: DetailsChangeReport) -> DetailsChangeResult:
-        async with self._lock:
-            await self._catch_up()
-            now = workflow.now()
-            outcome = _checked(
-                lambda: rules.report_details_change(
-                    self._record, now, _actor(req.actor), req.changed_at, req.fields, self._durations
-                )
-            )
-            await self._commit(outcome, req.correlation_id)
-            due = rules.details_change_due(req.changed_at, self._durations)
-            return DetailsChangeResult(due_by=due, late=now > due, status=self._status())
+        return await self._flow.report_details_change(req)
 
     @report_details_change.validator
     def _validate_report_details_change(self, req: DetailsChangeReport) -> None:
-        _require_role(req.actor, (ActorRole.APPLICANT, ActorRole.OPERATOR), "report a change of details")
-        now = workflow.now()
-        _checked(lambda: rules.check_report_details_change(self._record, now, req.changed_at, req.fields))
+        self._flow.validate_report_details_change(req)
 
     @workflow.update(name=UPDATE_CONFIRM_REALNAME)
     async def confirm_realname(self, req: RealnameConfirmation) -> ServiceStatus:
-        async with self._lock:
-            await self._catch_up()
-            outcome = _checked(
-                lambda: rules.confirm_realname(
-                    self._record, workflow.now(), _actor(req.operator), req.reason, self._durations
-                )
-            )
-            await self._commit(outcome, req.correlation_id)
-            return self._status()
+        return await self._flow.confirm_realname(req)
 
     @confirm_realname.validator
     def _validate_confirm_realname(self, req: RealnameConfirmation) -> None:
-        _require_role(req.operator, (ActorRole.OPERATOR,), "confirm real-name registration")
-        _checked(lambda: rules.check_confirm_realname(self._record, req.reason))
-
-    async def _catch_up(self) -> None:
-        # A deadline due at this very instant is taken before the Update, as the
-        # main loop would have had it woken a moment earlier.
-        await self._commit(rules.advance(self._record, workflow.now(), self._durations))
-
-    # ---------------------------------------------------------------- Query
+        self._flow.validate_confirm_realname(req)
 
     @workflow.query(name=QUERY_SERVICE_STATUS)
     def status(self) -> ServiceStatus:
-        return self._status()
-
-    def _status(self) -> ServiceStatus:
-        r = self._record
-        inp = self._inp
-        base = inp.registration or RegistrationStatus(
-            application_id=inp.application_id,
-            workflow_id=registration_workflow_id(inp.application_id),
-            stage=Stage.ACTIVE,
-            status=Status.ACTIVE,
-            waiting_for=WaitingFor.NOTHING,
-            carrier=inp.carrier,
-            organisation_id=inp.organisation_id,
-            number=inp.number,
-        )
-        due = rules.next_compliance_deadline(r, self._durations)
-        if r.closed:
-            waiting = WaitingFor.NOTHING
-        elif r.arrears_stage is not ArrearsStage.NONE:
-            waiting = WaitingFor.PREPAYMENT  # a payment that settles the balance
-        elif r.realname_stage is not RealnameStage.CURRENT:
-            waiting = WaitingFor.VERIFICATION
-        elif r.operator_hold is not None:
-            waiting = WaitingFor.OPERATOR_DECISION
-        else:
-            waiting = WaitingFor.NOTHING
-        return ServiceStatus(
-            **base.model_dump(exclude={"waiting_for", "next_deadline", "overdue", "stage", "status"}),
-            stage=Stage.ACTIVE,
-            status=Status.ACTIVE,
-            waiting_for=waiting,
-            next_deadline=due.at if due else None,
-            next_deadline_kind=due.kind if due else None,
-            overdue=self._overdue(),
-            service_state=r.state,
-            balance_fen=r.balance_fen,
-            min_monthly_spend_fen=r.min_monthly_spend_fen,
-            arrears_stage=r.arrears_stage,
-            arrears_stage_since=r.arrears_stage_at if r.arrears_stage is not ArrearsStage.NONE else None,
-            realname_stage=r.realname_stage,
-            realname_due_at=r.realname_due_at,
-            next_bill_at=None if r.closed else rules.next_bill_at(r, self._durations),
-            cycle_number=r.cycle_number,
-            cycle_start=r.cycle_start,
-            total_charged_fen=r.total_charged_fen,
-            total_paid_fen=r.total_paid_fen,
-            operator_hold=r.operator_hold,
-            closure=r.closure,
-            late_details_reports=r.late_details_reports,
-            change_seq=r.seq,
-            run=inp.run,
-        )
+        return self._flow.status()

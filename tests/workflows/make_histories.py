@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from app.db import create_pool, migrate
@@ -34,7 +34,14 @@ from domain.timeline import Status
 from tests.conftest import TEST_KEYS, register_search_attributes
 from tests.domain.factories import document_dict
 from tests.workflows import support as s
-from workflows.contracts import VerificationOutcome
+from workflows.contracts import PaymentRequest, VerificationOutcome
+from workflows.service_contracts import (
+    UPDATE_SERVICE_PAY,
+    UPDATE_TERMINATE,
+    ServicePaymentResult,
+    ServiceStatus,
+    TerminationRequest,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -173,6 +180,28 @@ EXPECTED: dict[str, Status | None] = {
 }
 
 
+async def service_terminated(env: WorkflowEnvironment, tq: str, pool: asyncpg.Pool) -> WorkflowHistory:
+    """A registration handed over at ACTIVE; its service takes a payment, bills a
+    cycle, is terminated (销号) and, after the quarantine, releases the number."""
+    handle = await active(env.client, tq, pool)
+    await s.result(handle)
+    service = env.client.get_workflow_handle(handle.id)
+    holder = s.APPLICANT
+    await service.execute_update(
+        UPDATE_SERVICE_PAY,
+        PaymentRequest(payment_id="top-up-1", amount_fen=10_000, actor=holder),
+        result_type=ServicePaymentResult,
+    )
+    await env.sleep(timedelta(days=31))
+    await service.execute_update(
+        UPDATE_TERMINATE, TerminationRequest(actor=holder, reason="moving"), result_type=ServiceStatus
+    )
+    await env.sleep(timedelta(days=91))  # the quarantine
+    ended = await service.result()
+    assert ended["outcome"] == "terminated", ended
+    return await service.fetch_history()
+
+
 async def generate(database_url: str) -> list[Path]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -221,6 +250,11 @@ async def generate(database_url: str) -> list[Path]:
                 path.write_text(history.to_json() + "\n")
                 written.append(path)
                 print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
+            history = await service_terminated(env, tq, pool)
+            path = HISTORIES / "service_terminated.json"
+            path.write_text(history.to_json() + "\n")
+            written.append(path)
+            print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
     finally:
         await env.shutdown()
         await pool.close()

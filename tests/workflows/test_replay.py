@@ -1,4 +1,5 @@
-"""Committed histories of finished registrations replay against the current workflow code.
+"""Committed histories of finished registrations (and of a service run after
+ACTIVE, ``service_*``) replay against the current workflow code.
 
 A failure here means a change to RegistrationWorkflow would break registrations
 already running (non-determinism): version the change with workflow.patched()
@@ -22,6 +23,7 @@ from app.temporal import data_converter
 from app.worker import workflow_runner
 from tests.domain.factories import AGENT_ID, LEGAL_REP_ID
 from workflows.registration import RegistrationWorkflow
+from workflows.service import ServiceWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -31,6 +33,7 @@ def test_there_are_histories_of_every_ending() -> None:
     assert {
         "active",
         "active_before_hand_off",
+        "service_terminated",
         "rejected",
         "abandoned",
         "verification_expired",
@@ -42,7 +45,7 @@ def test_there_are_histories_of_every_ending() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_committed_history_replays(path: Path, settings: Settings) -> None:
     replayer = Replayer(
-        workflows=[RegistrationWorkflow],
+        workflows=[ServiceWorkflow if path.stem.startswith("service_") else RegistrationWorkflow],
         data_converter=data_converter(settings.encryption_keys),
         workflow_runner=workflow_runner(),
     )
