@@ -321,6 +321,7 @@ async def bench(
 
     registrations = args.count * args.rounds + args.warmup + 1
     reg_trips = await round_trips(client, sample_registration)
+    service_trips = await round_trips(client, RunRef(sample_registration.workflow_id))
     base_trips = await round_trips(client, sample_baseline)
     print()
     shape = f"{args.count} x {args.rounds} rounds, {args.concurrency} at once"
@@ -328,6 +329,7 @@ async def bench(
     print(f"baseline (5 activities) /s  {base_rate:8.1f}")
     print(f"ratio                       {reg_rate / base_rate:8.2f}   (target >= 1.0)")
     print(f"server work per registration {reg_trips}; 5 client calls")
+    print(f"  + the service run it hands over to {service_trips} (so far)")
     print(f"server work per baseline     {base_trips}; 2 client calls")
     print(f"cpu ms per registration     {cpu_line(reg_phases, args.count)}")
     print(f"cpu ms per baseline         {cpu_line(base_phases, args.count)}")

@@ -11,7 +11,8 @@ CPU per execution, a fifth of a registration's whole worker CPU. This module is
 passed through the sandbox instead, like ``domain/``: loaded once, shared by
 every execution. It holds no module-level state, and it must not read the clock,
 randomness or do I/O except through ``workflow.*`` (the sandbox does not watch
-passed-through code; the pre-stop check greps ``workflows/`` for such calls).
+passed-through code; tests/workflows/test_determinism_guard.py reads
+``workflows/`` for such calls).
 
 How it is put together:
 
