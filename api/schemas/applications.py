@@ -139,9 +139,11 @@ class WithdrawalIn(BaseModel):
 class PaymentOut(BaseModel):
     payment_id: str
     accepted: bool = Field(description="False when this payment was already recorded (a retry).")
-    paid_fen: int
-    required_fen: int
-    paid_in_full: bool
+    paid_fen: int = Field(description="All paid so far: the prepayment, then top-ups after activation.")
+    required_fen: int = Field(
+        description="Before activation: the first prepayment due. After: what clears the arrears (0 if none)."
+    )
+    paid_in_full: bool = Field(description="Before activation: prepayment complete. After: not in arrears.")
     balance_fen: int | None = Field(
         default=None,
         description="After activation: the prepaid balance once this payment is credited.",

@@ -483,7 +483,7 @@ async def _pay_service(
         payment_id=result.payment_id,
         accepted=result.accepted,
         paid_fen=status.paid_fen + status.total_paid_fen,
-        required_fen=status.paid_fen,
+        required_fen=max(0, -result.balance_fen),  # what clears the arrears
         paid_in_full=status.arrears_stage is ArrearsStage.NONE,
         balance_fen=result.balance_fen,
         registration=await _respond(ctx, status, row, principal),

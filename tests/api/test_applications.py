@@ -371,6 +371,7 @@ async def test_approve_pay_verify_activate(
     )
     assert top_up.status_code == 200, top_up.text
     assert (top_up.json()["accepted"], top_up.json()["balance_fen"]) == (True, required + 5000)
+    assert (top_up.json()["required_fen"], top_up.json()["paid_in_full"]) == (0, True)  # no arrears
     assert top_up.json()["registration"]["status"] == "active"
     timeline = (
         await client.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("applicant"))
