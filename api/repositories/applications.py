@@ -20,7 +20,8 @@ _JOINED = """
            coalesce(r.overdue, false) AS overdue, r.tier, r.min_monthly_spend_fen,
            r.first_prepayment_fen, coalesce(r.balance_fen, 0) AS balance_fen,
            coalesce(r.last_event_version, 0) AS last_event_version,
-           coalesce(r.summary, '{}'::jsonb) AS summary
+           coalesce(r.summary, '{}'::jsonb) AS summary,
+           r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at
     FROM application a LEFT JOIN registration r ON r.id = a.id
 """
 

@@ -1,4 +1,5 @@
-"""Applications: what applicants do, and reading one application."""
+"""Applications: what applicants do, and reading one application; once the number
+is in service, terminating it and reporting changed details (staff may too)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api.schemas.applications import APPLICATION_EXAMPLE, Evaluation, PaymentIn,
 from api.schemas.common import Page
 from api.schemas.documents import DocumentList
 from api.schemas.registrations import Registration, Timeline
+from api.schemas.service import DetailsChangeIn, DetailsChangeOut, TerminationIn
 from api.services import applications, documents, registrations
 from workflows.contracts import Stage, Status
 
@@ -216,3 +218,44 @@ async def withdraw(
     body: Annotated[WithdrawalIn | None, Body()] = None,
 ) -> Registration:
     return await applications.withdraw(ctx, gateway, principal, application_id, body or WithdrawalIn())
+
+
+@router.post(
+    "/{application_id}/termination",
+    response_model=Registration,
+    summary="Terminate the number (销号)",
+    description="The holder gives the number up (an operator may file it for them), with an optional "
+    "`reason`: the running month's charge is billed and the number goes to quarantine before it can be "
+    "allocated again. Returns the new state (`service_state` quarantined), or 409 (`wrong_stage`) with "
+    "the current state in `registration` when the number is not in service (before activation: withdraw "
+    "instead) or was already terminated or reclaimed.",
+    **documented(404, 409),
+)
+async def terminate(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)],
+    application_id: ApplicationId,
+    body: Annotated[TerminationIn | None, Body()] = None,
+) -> Registration:
+    return await applications.terminate(ctx, gateway, principal, application_id, body or TerminationIn())
+
+
+@router.post(
+    "/{application_id}/details-changes",
+    response_model=DetailsChangeOut,
+    summary="Report a change of registered details",
+    description="A change of the holder's registered details (address, contact, ...) must be reported "
+    "within 10 Chinese working days of `changed_at`. Returns that deadline (`due_by`), whether this "
+    "report is `late` (recorded as a compliance finding; service goes on) and the registration. 409 "
+    "(`wrong_stage`) with the current state in `registration` when the number is not in service.",
+    **documented(404, 409),
+)
+async def report_details_change(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)],
+    application_id: ApplicationId,
+    body: DetailsChangeIn,
+) -> DetailsChangeOut:
+    return await applications.report_details_change(ctx, gateway, principal, application_id, body)

@@ -1,4 +1,5 @@
-"""What operators do: the review queue, audit decisions, real-name verification."""
+"""What operators do: the review queue, audit decisions, real-name verification,
+and, once a number is in service, suspension, resumption and real-name confirmation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api.routers.applications import ApplicationId
 from api.schemas.applications import DecisionIn, VerificationIn
 from api.schemas.common import Page
 from api.schemas.registrations import Registration
+from api.schemas.service import RealnameConfirmationIn, ResumptionIn, SuspensionIn
 from api.services import applications, registrations
 
 router = APIRouter(tags=["operators"])
@@ -73,3 +75,62 @@ async def verify(
     body: VerificationIn,
 ) -> Registration:
     return await applications.verify(ctx, gateway, principal, application_id, body)
+
+
+@router.post(
+    "/v1/applications/{application_id}/suspension",
+    response_model=Registration,
+    summary="Suspend a number in service",
+    description="An operator suspends the number (complaints, improper marketing, use by a company other "
+    "than the holder), always with a `reason`: calls no longer connect until an operator resumes it. "
+    "Returns the new state (`service_state`), or 409 (`wrong_stage`) with the current state in "
+    "`registration` when the number is not in service (before activation, after termination) or is "
+    "already suspended by an operator.",
+    **documented(404, 409),
+)
+async def suspend(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(*STAFF)],
+    application_id: ApplicationId,
+    body: SuspensionIn,
+) -> Registration:
+    return await applications.suspend(ctx, gateway, principal, application_id, body)
+
+
+@router.post(
+    "/v1/applications/{application_id}/resumption",
+    response_model=Registration,
+    summary="Resume a number an operator suspended",
+    description="Lifts an operator's suspension, with a `reason`; a restriction for arrears or an "
+    "overdue real-name registration stays until it is settled. Returns the new state, or 409 "
+    "(`wrong_stage`) with the current state in `registration` when no operator suspension is in force.",
+    **documented(404, 409),
+)
+async def resume(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(*STAFF)],
+    application_id: ApplicationId,
+    body: ResumptionIn,
+) -> Registration:
+    return await applications.resume(ctx, gateway, principal, application_id, body)
+
+
+@router.post(
+    "/v1/applications/{application_id}/realname-confirmation",
+    response_model=Registration,
+    summary="Confirm the holder's real-name registration",
+    description="The holder's real-name information is registered and current: lifts a real-name "
+    "restriction or suspension and sets the next deadline (`realname_due_at`). A `reason` is required. "
+    "409 (`wrong_stage`) with the current state in `registration` when the number is not in service.",
+    **documented(404, 409),
+)
+async def confirm_realname(
+    ctx: Ctx,
+    gateway: Gateway,
+    principal: Annotated[Principal, allow(*STAFF)],
+    application_id: ApplicationId,
+    body: RealnameConfirmationIn,
+) -> Registration:
+    return await applications.confirm_realname(ctx, gateway, principal, application_id, body)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
 from workflows.contracts import RejectionReason, Stage, Status, WaitingFor
 
 _EXAMPLE: dict[str, Any] = {
@@ -90,6 +91,25 @@ class Registration(BaseModel):
     summary: dict[str, Any] | None = Field(
         default=None,
         description="The application as recorded, with personal data masked (staff views only).",
+    )
+    # The service after activation; null before (the registration stays
+    # stage/status active for the whole service).
+    service_state: ServiceState | None = Field(
+        default=None,
+        description="After activation: what the number does now (active, restricted, suspended, frozen, "
+        "quarantined, released).",
+    )
+    balance_fen: int | None = Field(
+        default=None, description="After activation: the prepaid balance, CNY fen (negative in arrears)."
+    )
+    arrears_stage: ArrearsStage | None = Field(
+        default=None, description="After activation: how far unpaid charges have gone (none when paid up)."
+    )
+    realname_stage: RealnameStage | None = Field(
+        default=None, description="After activation: whether the real-name registration is current."
+    )
+    realname_due_at: datetime | None = Field(
+        default=None, description="After activation: when the real-name registration must next be confirmed."
     )
 
 

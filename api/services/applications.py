@@ -1,5 +1,6 @@
 """Applications: pre-check, submission (idempotent), and the actions that move a
-registration on (Temporal Updates).
+registration on (Temporal Updates), including those on the number in service
+after activation (the service workflow's Updates, under the same workflow id).
 
 Submission, in order:
 1. the body is checked completely (every failing field at once, 422);
@@ -18,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -38,8 +39,16 @@ from api.schemas.applications import (
     WithdrawalIn,
 )
 from api.schemas.registrations import Registration
+from api.schemas.service import (
+    DetailsChangeIn,
+    DetailsChangeOut,
+    RealnameConfirmationIn,
+    ResumptionIn,
+    SuspensionIn,
+    TerminationIn,
+)
 from api.services import registrations
-from api.services.workflow import KNOWN_REJECTIONS, UpdateRejected, WorkflowGateway
+from api.services.workflow import CLOSED, KNOWN_REJECTIONS, UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
 from domain.applicant import ApplicationForm, check_application
@@ -47,6 +56,7 @@ from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
+    ERR_WRONG_STAGE,
     UPDATE_DECIDE,
     UPDATE_PAY,
     UPDATE_RESUBMIT,
@@ -65,7 +75,23 @@ from workflows.contracts import (
     registration_workflow_id,
     timings_from_settings,
 )
-from workflows.service_contracts import UPDATE_SERVICE_PAY, ServicePaymentResult
+from workflows.service_contracts import (
+    UPDATE_CONFIRM_REALNAME,
+    UPDATE_OPERATOR_RESUME,
+    UPDATE_OPERATOR_SUSPEND,
+    UPDATE_REPORT_DETAILS_CHANGE,
+    UPDATE_SERVICE_PAY,
+    UPDATE_TERMINATE,
+    DetailsChangeReport,
+    DetailsChangeResult,
+    OperatorAction,
+    RealnameConfirmation,
+    ServicePaymentResult,
+    ServiceStatus,
+    TerminationRequest,
+)
+
+R = TypeVar("R")
 
 CREATE_OPERATION = "create_application"
 PAYMENT_OPERATION = "payment"
@@ -463,21 +489,56 @@ async def _act(
     return await _respond(ctx, await _run_update(ctx, gateway, principal, row, name, arg), row, principal)
 
 
+async def _run_service_update(
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    row: asyncpg.Record,
+    name: str,
+    arg: Any,
+    result_type: type[R],
+) -> R:
+    """Runs an Update of the service workflow (workflows/service.py), which
+    continues the registration under the same workflow id from ACTIVE on.
+
+    Before that, the registration's workflow has no handler for the Update and
+    the platform refuses it (a kind not in KNOWN_REJECTIONS): 409 wrong_stage,
+    said in our words rather than the SDK's. The read model says ACTIVE as soon
+    as the activation commits; the registration's run hands over to the service
+    a moment later, so while it says active such a refusal is retried briefly.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await gateway.update(row["workflow_id"], name, arg, result_type)
+        except UpdateRejected as rejected:
+            attempt += 1
+            platform = rejected.kind not in KNOWN_REJECTIONS
+            if platform and row["stage"] == "active" and attempt < _HAND_OFF_RETRIES:
+                await asyncio.sleep(0.1)
+                continue
+            if platform and rejected.kind != CLOSED:
+                rejected = UpdateRejected(ERR_WRONG_STAGE, _NOT_IN_SERVICE, None)
+            raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+
+
+_NOT_IN_SERVICE = "The number is not in service: this is possible once the registration is active"
+
+
+async def _act_in_service(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, name: str, arg: Any
+) -> Registration:
+    status = await _run_service_update(ctx, gateway, principal, row, name, arg, ServiceStatus)
+    return await _respond(ctx, status, row, principal)
+
+
 async def _pay_service(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, arg: PaymentRequest
 ) -> PaymentOut:
     """A payment after activation credits the service's prepaid balance."""
-    for attempt in range(_HAND_OFF_RETRIES):
-        try:
-            result = await gateway.update(row["workflow_id"], UPDATE_SERVICE_PAY, arg, ServicePaymentResult)
-            break
-        except UpdateRejected as rejected:
-            # The read model says ACTIVE as soon as the activation commits; the
-            # registration's run hands over to the service a moment later and
-            # until then has no handler for this Update.
-            if rejected.kind in KNOWN_REJECTIONS or attempt == _HAND_OFF_RETRIES - 1:
-                raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
-            await asyncio.sleep(0.1)
+    result = await _run_service_update(
+        ctx, gateway, principal, row, UPDATE_SERVICE_PAY, arg, ServicePaymentResult
+    )
     status = result.status
     return PaymentOut(
         payment_id=result.payment_id,
@@ -603,5 +664,79 @@ async def pay(
         paid_fen=result.paid_fen,
         required_fen=result.required_fen,
         paid_in_full=result.paid_in_full,
+        registration=await _respond(ctx, result.status, row, principal),
+    )
+
+
+# --------------------------------------------------------------------------
+# The number in service (after ACTIVE): the service workflow's Updates
+# --------------------------------------------------------------------------
+
+
+def _acting_role(principal: Principal) -> ActorRole:
+    """How a caller allowed on a holder's action acts: the holder, or staff for them."""
+    return ActorRole.APPLICANT if principal.role is Role.APPLICANT else ActorRole.OPERATOR
+
+
+async def suspend(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: SuspensionIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = OperatorAction(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+    )
+    return await _act_in_service(ctx, gateway, principal, row, UPDATE_OPERATOR_SUSPEND, arg)
+
+
+async def resume(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: ResumptionIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = OperatorAction(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+    )
+    return await _act_in_service(ctx, gateway, principal, row, UPDATE_OPERATOR_RESUME, arg)
+
+
+async def terminate(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: TerminationIn
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = TerminationRequest(
+        actor=_actor(principal, _acting_role(principal)), reason=body.reason, correlation_id=correlation_id()
+    )
+    return await _act_in_service(ctx, gateway, principal, row, UPDATE_TERMINATE, arg)
+
+
+async def confirm_realname(
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    application_id: str,
+    body: RealnameConfirmationIn,
+) -> Registration:
+    row = await _load(ctx, principal, application_id)
+    arg = RealnameConfirmation(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+    )
+    return await _act_in_service(ctx, gateway, principal, row, UPDATE_CONFIRM_REALNAME, arg)
+
+
+async def report_details_change(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: DetailsChangeIn
+) -> DetailsChangeOut:
+    row = await _load(ctx, principal, application_id)
+    arg = DetailsChangeReport(
+        actor=_actor(principal, _acting_role(principal)),
+        changed_at=body.changed_at,
+        fields=body.fields,
+        correlation_id=correlation_id(),
+    )
+    result = await _run_service_update(
+        ctx, gateway, principal, row, UPDATE_REPORT_DETAILS_CHANGE, arg, DetailsChangeResult
+    )
+    return DetailsChangeOut(
+        due_by=result.due_by,
+        late=result.late,
         registration=await _respond(ctx, result.status, row, principal),
     )

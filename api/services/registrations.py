@@ -31,8 +31,10 @@ from api.schemas.registrations import (
     Timeline,
     TimelineEntry,
 )
+from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
 from domain.timeline import timeline
 from workflows.contracts import RegistrationStatus, Stage, Status, WaitingFor
+from workflows.service_contracts import ServiceStatus
 
 
 def display_number(number: str | None) -> str | None:
@@ -104,7 +106,34 @@ def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         summary=masked if staff else None,
+        **_service_fields(row),
     )
+
+
+def _service_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The service columns of a read-model row, once the number is in service;
+    nothing before, so that the fields stay null."""
+    state = row.get("service_state")
+    if state is None:
+        if row["stage"] != Stage.ACTIVE:
+            return {}
+        # Activated, and the service has recorded no change yet (its start writes
+        # none): it starts in service and paid up; the real-name deadline is
+        # filled in by its first change.
+        return {
+            "service_state": ServiceState.ACTIVE,
+            "balance_fen": row["balance_fen"],
+            "arrears_stage": ArrearsStage.NONE,
+            "realname_stage": RealnameStage.CURRENT,
+        }
+    arrears, realname = row.get("arrears_stage"), row.get("realname_stage")
+    return {
+        "service_state": ServiceState(state),
+        "balance_fen": row["balance_fen"],
+        "arrears_stage": ArrearsStage(arrears) if arrears else None,
+        "realname_stage": RealnameStage(realname) if realname else None,
+        "realname_due_at": row.get("realname_due_at"),
+    }
 
 
 def from_status(
@@ -135,6 +164,17 @@ def from_status(
         created_at=application["created_at"],
         updated_at=status.updated_at or application["updated_at"],
         summary=dict(application["summary"] or {}) if staff else None,
+        **(
+            {
+                "service_state": status.service_state,
+                "balance_fen": status.balance_fen,
+                "arrears_stage": status.arrears_stage,
+                "realname_stage": status.realname_stage,
+                "realname_due_at": status.realname_due_at,
+            }
+            if isinstance(status, ServiceStatus)
+            else {}
+        ),
     )
 
 

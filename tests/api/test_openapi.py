@@ -93,3 +93,31 @@ def test_bodies_and_examples(spec: dict[str, Any]) -> None:
     assert spec["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     decision = spec["paths"]["/v1/applications/{application_id}/decision"]["post"]
     assert "409" in decision["responses"] and "404" in decision["responses"]
+
+
+SERVICE_ACTIONS = {
+    "suspension": ("SuspensionIn", "Registration"),
+    "resumption": ("ResumptionIn", "Registration"),
+    "realname-confirmation": ("RealnameConfirmationIn", "Registration"),
+    "termination": ("TerminationIn", "Registration"),
+    "details-changes": ("DetailsChangeIn", "DetailsChangeOut"),
+}
+
+
+@pytest.mark.parametrize("action", sorted(SERVICE_ACTIONS))
+def test_service_actions_are_documented(spec: dict[str, Any], action: str) -> None:
+    schemas = spec["components"]["schemas"]
+    body_model, response_model = SERVICE_ACTIONS[action]
+    op = spec["paths"][f"/v1/applications/{{application_id}}/{action}"]["post"]
+    assert {"404", "409"} <= set(op["responses"]), action
+    ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith(f"/{response_model}"), action
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert body_model in str(body), action
+    assert "example" in schemas[body_model], action
+    path_parameter = next(p for p in op["parameters"] if p["name"] == "application_id")
+    assert path_parameter["schema"]["pattern"].startswith("^app_"), action
+    assert op["tags"], action
+    registration = schemas["Registration"]
+    assert "service_state" in registration["properties"]
+    assert "service_state" not in registration.get("required", [])
