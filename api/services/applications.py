@@ -681,21 +681,27 @@ def _acting_role(principal: Principal) -> ActorRole:
 async def suspend(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: SuspensionIn
 ) -> Registration:
-    row = await _load(ctx, principal, application_id)
-    arg = OperatorAction(
-        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+    return await _operator_action(
+        ctx, gateway, principal, application_id, UPDATE_OPERATOR_SUSPEND, body.reason
     )
-    return await _act_in_service(ctx, gateway, principal, row, UPDATE_OPERATOR_SUSPEND, arg)
 
 
 async def resume(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: ResumptionIn
 ) -> Registration:
+    return await _operator_action(
+        ctx, gateway, principal, application_id, UPDATE_OPERATOR_RESUME, body.reason
+    )
+
+
+async def _operator_action(
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, name: str, reason: str
+) -> Registration:
     row = await _load(ctx, principal, application_id)
     arg = OperatorAction(
-        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+        operator=_actor(principal, ActorRole.OPERATOR), reason=reason, correlation_id=correlation_id()
     )
-    return await _act_in_service(ctx, gateway, principal, row, UPDATE_OPERATOR_RESUME, arg)
+    return await _act_in_service(ctx, gateway, principal, row, name, arg)
 
 
 async def terminate(
