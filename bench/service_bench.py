@@ -182,6 +182,7 @@ async def bench(
     cycles_per_run: int,
     data_dir: Path | None,
     workflow_tasks: int | None,
+    task_polls: int | None,
 ) -> bool:
     """Runs the bench; True when every registration was billed exactly once."""
     # SIGTERM (kill, timeout) cancels the run like Ctrl-C does, so that the
@@ -228,6 +229,7 @@ async def bench(
                 unsandboxed,
                 cycles_per_run,
                 workflow_tasks,
+                task_polls,
             )
         finally:
             await pool.close()
@@ -303,6 +305,7 @@ async def run(
     unsandboxed: bool,
     cycles_per_run: int,
     workflow_tasks: int | None,
+    task_polls: int | None,
 ) -> bool:
     registrations = [f"bench-{uuid.uuid4().hex[:20]}" for _ in range(count)]
     numbers = numbers_for(count)
@@ -323,6 +326,7 @@ async def run(
         workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner(),
         max_cached_workflows=cache,
         max_concurrent_workflow_tasks=workflow_tasks,
+        max_concurrent_workflow_task_polls=task_polls or 5,  # 5: the SDK's default
     ):
         await asyncio.sleep(1)
         worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
@@ -498,6 +502,12 @@ def main() -> None:
         default=None,
         help="worker max_concurrent_workflow_tasks (SDK default if unset)",
     )
+    parser.add_argument(
+        "--task-polls",
+        type=int,
+        default=None,
+        help="worker max_concurrent_workflow_task_polls (SDK default if unset)",
+    )
     args = parser.parse_args()
     if args.count < 1:
         parser.error("--count must be at least 1")
@@ -515,6 +525,7 @@ def main() -> None:
                 args.cycles_per_run,
                 args.data_dir,
                 args.workflow_tasks,
+                args.task_polls,
             )
         )
     except BenchAborted as exc:
