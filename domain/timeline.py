@@ -184,6 +184,9 @@ class RegistrationState(BaseModel):
     verify_by: datetime | None = None
     activation_at: datetime | None = None
     activated_at: datetime | None = None
+    # When the holder's real-name information must next be re-confirmed: the
+    # first deadline of the number in service (the service workflow keeps it after).
+    realname_due_at: datetime | None = None
     carrier_reference: str | None = None
     change_request: ChangeRequestState | None = None
     rejection_code: str | None = None
@@ -211,6 +214,8 @@ class RegistrationState(BaseModel):
             return self.verify_by
         if self.status is Status.AWAITING_ACTIVATION:
             return self.activation_at
+        if self.status is Status.ACTIVE:
+            return self.realname_due_at
         return None
 
     @property
@@ -330,6 +335,7 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "status": Status.ACTIVE,
             "activated_at": _dt(p.get("activated_at")) or event.occurred_at,
             "carrier_reference": p.get("carrier_reference"),
+            "realname_due_at": _dt(p.get("realname_due_at")),
         }
     elif kind in _CLOSING:
         changes |= {"stage": Stage.CLOSED, "status": _CLOSING[kind], "overdue": False}

@@ -64,6 +64,7 @@ from activities.registration import (
 )
 from domain.applicant import ApplicationForm
 from domain.calendar import add_working_days
+from domain.service_rules import ServiceDurations
 from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
@@ -174,6 +175,10 @@ class RegistrationFlow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish()
         return self._hand_off()
+
+    @property
+    def _service_durations(self) -> ServiceDurations:
+        return ServiceDurations.model_validate(self._timings.carrier_durations)
 
     def _hand_off(self) -> RegistrationResult:
         result = RegistrationResult(
@@ -398,6 +403,11 @@ class RegistrationFlow:
                     payload={
                         "carrier_reference": result.reference,
                         "carrier_provisioned_at": result.provisioned_at.isoformat(),
+                        # The number's first deadline in service, as the service
+                        # workflow computes it from the same instant and durations.
+                        "realname_due_at": (
+                            workflow.now() + self._service_durations.realname_reconfirm_interval
+                        ).isoformat(),
                     },
                 )
                 return

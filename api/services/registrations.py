@@ -118,13 +118,14 @@ def _service_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         if row["stage"] != Stage.ACTIVE:
             return {}
         # Activated, and the service has recorded no change yet (its start writes
-        # none): it starts in service and paid up; the real-name deadline is
-        # filled in by its first change.
+        # none): it starts in service and paid up, and its first deadline, the
+        # real-name re-confirmation, is the activation's next deadline.
         return {
             "service_state": ServiceState.ACTIVE,
             "balance_fen": row["balance_fen"],
             "arrears_stage": ArrearsStage.NONE,
             "realname_stage": RealnameStage.CURRENT,
+            "realname_due_at": row["next_deadline"],
         }
     arrears, realname = row.get("arrears_stage"), row.get("realname_stage")
     return {

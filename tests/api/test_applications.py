@@ -338,6 +338,8 @@ async def test_approve_pay_verify_activate(
             break
         await asyncio.sleep(0.1)
     assert current["status"] == "active"
+    assert current["service_state"] == "active"
+    assert current["realname_due_at"] is not None and current["realname_due_at"] == current["next_deadline"]
 
     timeline = (
         await client.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("applicant"))

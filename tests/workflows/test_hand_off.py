@@ -48,6 +48,14 @@ async def test_an_active_registration_continues_as_the_service(env, pool, task_q
     assert result.status.fees is not None
     prepaid = result.status.fees.first_prepayment_fen
     assert (handed.number, handed.record.balance_fen) == (number, prepaid)
+    # Activation already names the service's first deadline, so dashboards see it
+    # from the start: the real-name re-confirmation a year on.
+    due = handed.record.realname_due_at
+    assert result.status.activated_at is not None
+    assert due - result.status.activated_at == timedelta(days=365)
+    assert result.status.next_deadline == due
+    row = await s.read_model(pool, s.app_id(handle))
+    assert row is not None and row["next_deadline"] == due
 
     # Same id, now the service workflow: the one Query keeps answering.
     latest = await env.client.get_workflow_handle(handle.id).fetch_history()
@@ -62,6 +70,7 @@ async def test_an_active_registration_continues_as_the_service(env, pool, task_q
     )
     assert live.next_bill_at is not None and live.activated_at is not None
     assert live.next_bill_at - live.activated_at == timedelta(days=30)
+    assert (live.next_deadline, live.realname_due_at) == (due, due)
 
     paid: ServicePaymentResult = await handle.execute_update(
         UPDATE_SERVICE_PAY,
