@@ -48,14 +48,14 @@ def unsafe_fields(data: Any, path: str = "") -> list[str]:
     return found
 
 
-def _check(value: str) -> str:
+def check_storable(value: str) -> str:
     if is_unsafe(value):
         raise PydanticCustomError("invalid_character", MESSAGE)
     return value
 
 
 # For str fields of request models.
-SafeStr = Annotated[str, AfterValidator(_check)]
+SafeStr = Annotated[str, AfterValidator(check_storable)]
 
 
 class QueryGuardMiddleware:

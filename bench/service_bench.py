@@ -182,7 +182,7 @@ async def bench(
     cycles_per_run: int,
     data_dir: Path | None,
     workflow_tasks: int | None,
-    task_polls: int | None,
+    task_polls: int,
 ) -> bool:
     """Runs the bench; True when every registration was billed exactly once."""
     # SIGTERM (kill, timeout) cancels the run like Ctrl-C does, so that the
@@ -305,7 +305,7 @@ async def run(
     unsandboxed: bool,
     cycles_per_run: int,
     workflow_tasks: int | None,
-    task_polls: int | None,
+    task_polls: int,
 ) -> bool:
     registrations = [f"bench-{uuid.uuid4().hex[:20]}" for _ in range(count)]
     numbers = numbers_for(count)
@@ -326,7 +326,7 @@ async def run(
         workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner(),
         max_cached_workflows=cache,
         max_concurrent_workflow_tasks=workflow_tasks,
-        max_concurrent_workflow_task_polls=task_polls or 5,  # 5: the SDK's default
+        max_concurrent_workflow_task_polls=task_polls,
     ):
         await asyncio.sleep(1)
         worker_before, server_before = rss_mib(), tree_rss_mib(server_pid)
@@ -505,8 +505,8 @@ def main() -> None:
     parser.add_argument(
         "--task-polls",
         type=int,
-        default=None,
-        help="worker max_concurrent_workflow_task_polls (SDK default if unset)",
+        default=5,
+        help="worker max_concurrent_workflow_task_polls (the SDK's default is 5)",
     )
     args = parser.parse_args()
     if args.count < 1:

@@ -439,14 +439,18 @@ def start(
     deadline runs from the last confirmation (the verification before activation).
 
     No change is produced: activation itself is the registration's last event."""
-    confirmed = realname_confirmed_at or activated_at
     return ServiceRecord(
         balance_fen=balance_fen,
         min_monthly_spend_fen=min_monthly_spend_fen,
         cycle_start=activated_at,
         accrual_mark=activated_at,
-        realname_due_at=confirmed + durations.realname_reconfirm_interval,
+        realname_due_at=realname_due(realname_confirmed_at or activated_at, durations),
     )
+
+
+def realname_due(confirmed_at: datetime, durations: ServiceDurations) -> datetime:
+    """When real-name information confirmed at ``confirmed_at`` must be re-confirmed."""
+    return confirmed_at + durations.realname_reconfirm_interval
 
 
 # ---------------------------------------------------------------------------
@@ -670,7 +674,7 @@ def confirm_realname(
     """The holder's information is registered (or re-confirmed): lift the
     real-name hold and start the next interval."""
     check_confirm_realname(record, reason)
-    due = now + durations.realname_reconfirm_interval
+    due = realname_due(now, durations)
     return _transition(
         record,
         now,

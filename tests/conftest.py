@@ -25,6 +25,7 @@ from app.db import create_pool, migrate
 from app.embedded import EmbeddedPostgres, free_port, temporal_cli_path, temporal_test_server_path
 from app.settings import Settings
 from app.temporal import data_converter
+from tests.workflows.support import end_service_runs
 from workflows.search_attributes import ALL_KEYS
 
 # The API suite's fixtures (app, client, keys per role), kept in a module of their
@@ -143,6 +144,4 @@ def task_queue() -> str:
 async def _end_service_runs() -> AsyncIterator[None]:
     """Registrations that a test drove to ACTIVE continue as service workflows; end them."""
     yield
-    from tests.workflows.support import end_service_runs
-
     await end_service_runs()

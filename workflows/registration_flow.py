@@ -64,7 +64,7 @@ from activities.registration import (
 )
 from domain.applicant import ApplicationForm
 from domain.calendar import add_working_days
-from domain.service_rules import ServiceDurations
+from domain.service_rules import ServiceDurations, realname_due
 from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
@@ -403,11 +403,9 @@ class RegistrationFlow:
                     payload={
                         "carrier_reference": result.reference,
                         "carrier_provisioned_at": result.provisioned_at.isoformat(),
-                        # The number's first deadline in service, as the service
-                        # workflow computes it from the same instant and durations.
-                        "realname_due_at": (
-                            workflow.now() + self._service_durations.realname_reconfirm_interval
-                        ).isoformat(),
+                        # The number's first deadline in service: the real-name check
+                        # just passed is re-confirmed a year on (as the service starts).
+                        "realname_due_at": realname_due(workflow.now(), self._service_durations).isoformat(),
                     },
                 )
                 return

@@ -12,7 +12,8 @@ import uuid
 
 import asyncpg
 
-from domain.timeline import Event, EventType, RegistrationState
+from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
+from domain.timeline import Event, EventType, RegistrationState, Stage
 
 
 class ConcurrencyConflict(Exception):
@@ -86,7 +87,7 @@ async def append_and_save(
 # The registration's own event types. From ACTIVE on, the service workflow
 # appends its events (billing, arrears...) to the same stream; those are not
 # part of the registration's fold.
-_REGISTRATION_EVENT_TYPES = [t.value for t in EventType]
+_REGISTRATION_EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
 async def load_stream(conn: asyncpg.Connection, stream_id: str) -> list[Event]:
@@ -95,20 +96,22 @@ async def load_stream(conn: asyncpg.Connection, stream_id: str) -> list[Event]:
         f"""SELECT {_COLUMNS} FROM domain_event
             WHERE stream_id = $1 AND event_type = ANY($2::text[]) ORDER BY version""",
         stream_id,
-        _REGISTRATION_EVENT_TYPES,
+        list(_REGISTRATION_EVENT_TYPES),
     )
     return [_event(r) for r in rows]
 
 
-async def load_service_events(conn: asyncpg.Connection, stream_id: str) -> list[asyncpg.Record]:
-    """The events the service appended after ACTIVE, oldest first."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM domain_event
-            WHERE stream_id = $1 AND NOT event_type = ANY($2::text[]) ORDER BY version""",
-        stream_id,
-        _REGISTRATION_EVENT_TYPES,
+async def load_stream_and_service_events(
+    conn: asyncpg.Connection, stream_id: str
+) -> tuple[list[Event], list[asyncpg.Record]]:
+    """The whole stream in one read: the registration's events, and the rows the
+    service appended after ACTIVE (event types of its own), each oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM domain_event WHERE stream_id = $1 ORDER BY version", stream_id
     )
-    return rows
+    registration = [_event(r) for r in rows if r["event_type"] in _REGISTRATION_EVENT_TYPES]
+    service = [r for r in rows if r["event_type"] not in _REGISTRATION_EVENT_TYPES]
+    return registration, service
 
 
 async def save_registration(conn: asyncpg.Connection, state: RegistrationState, workflow_id: str) -> None:
@@ -122,16 +125,16 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
 
 
 def _upsert_registration(first: int, only_if: str = "true") -> str:
-    """The read-model upsert with its 20 parameters numbered from ``first`` (see
+    """The read-model upsert with its 24 parameters numbered from ``first`` (see
     ``_registration_args``); ``only_if`` is a further condition for writing at all."""
-    params = ", ".join(f"${n}" for n in range(first, first + 20))
+    params = ", ".join(f"${n}" for n in range(first, first + 24))
     return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
 
 
 _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code,
         company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
         min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
-        created_at, updated_at)
+        created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at)
     SELECT {params}
     WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
     ON CONFLICT (id) DO UPDATE SET
@@ -148,7 +151,11 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         balance_fen = EXCLUDED.balance_fen,
         last_event_version = EXCLUDED.last_event_version,
         summary = EXCLUDED.summary,
-        updated_at = EXCLUDED.updated_at
+        updated_at = EXCLUDED.updated_at,
+        service_state = EXCLUDED.service_state,
+        arrears_stage = EXCLUDED.arrears_stage,
+        realname_stage = EXCLUDED.realname_stage,
+        realname_due_at = EXCLUDED.realname_due_at
     WHERE registration.last_event_version < EXCLUDED.last_event_version"""
 
 
@@ -174,6 +181,21 @@ def _registration_args(state: RegistrationState, workflow_id: str) -> tuple[obje
         _summary(state),
         state.created_at,
         state.updated_at,
+        *_opening_service_view(state),
+    )
+
+
+def _opening_service_view(state: RegistrationState) -> tuple[object, ...]:
+    """The service columns as the service starts at ACTIVE (in service, paid up,
+    real-name current); from its first change on the service writes them itself
+    (activities/service.py). Empty before ACTIVE and on every other ending."""
+    if state.stage is not Stage.ACTIVE:
+        return (None, None, None, None)
+    return (
+        ServiceState.ACTIVE.value,
+        ArrearsStage.NONE.value,
+        RealnameStage.CURRENT.value,
+        state.realname_due_at,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.errors import FieldErrorOut
+from api.schemas.common import OptionalReason, Reason
 from api.schemas.registrations import Registration
 from api.textguard import SafeStr
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
@@ -64,7 +65,6 @@ class Evaluation(BaseModel):
     )
 
 
-Reason = Annotated[SafeStr, Field(min_length=1, max_length=1000)]
 
 
 class DecisionIn(BaseModel):
@@ -90,7 +90,7 @@ class DecisionIn(BaseModel):
 
     decision: Decision
     reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
-    reason: Annotated[SafeStr | None, Field(max_length=1000)] = None
+    reason: OptionalReason | None = None
     fields: list[Annotated[SafeStr, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, description="Fields to change (request_changes)."
     )
@@ -133,7 +133,7 @@ class WithdrawalIn(BaseModel):
         extra="forbid", json_schema_extra={"example": {"reason": "Chose another number"}}
     )
 
-    reason: Annotated[str | None, Field(max_length=1000)] = None
+    reason: OptionalReason | None = None
 
 
 class PaymentOut(BaseModel):

@@ -1,16 +1,36 @@
-"""Shared pieces of the API's models: pages and opaque cursors."""
+"""Shared pieces of the API's models: pages, opaque cursors and reasons."""
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from api.errors import InvalidInput, field_error
+from api.textguard import check_storable
 
 T = TypeVar("T")
+
+
+def not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("blank", "Must not be only whitespace.")
+    return value
+
+
+# The length constraints come before the validators, so that pydantic checks
+# them on the string itself (after a validator it reports them about "items").
+Reason = Annotated[
+    str,
+    Field(min_length=1, max_length=1000, description="Why; recorded in the timeline."),
+    AfterValidator(check_storable),
+    AfterValidator(not_blank),
+]
+OptionalReason = Annotated[str, Field(max_length=1000), AfterValidator(check_storable)]
 
 
 class Page(BaseModel, Generic[T]):

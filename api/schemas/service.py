@@ -10,67 +10,37 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api import textguard
+from api.schemas.common import OptionalReason, Reason, not_blank
 from api.schemas.registrations import Registration
+from api.textguard import check_storable
 
-
-def _storable(value: str) -> str:
-    if textguard.is_unsafe(value):
-        raise PydanticCustomError("invalid_character", textguard.MESSAGE)
-    return value
-
-
-def _not_blank(value: str) -> str:
-    value = _storable(value).strip()
-    if not value:
-        raise PydanticCustomError("blank", "Must not be only whitespace.")
-    return value
-
-
-# The length is checked on the string itself (textguard.SafeStr would check it
-# after its own validator, with a message about items). The service workflow
-# refuses a blank reason too, but without naming the field; checked here so
-# that the 422 names it.
-RequiredReason = Annotated[
-    str,
-    Field(min_length=1, max_length=1000, description="Why; recorded in the timeline."),
-    AfterValidator(_not_blank),
+DetailName = Annotated[
+    str, Field(min_length=1, max_length=128), AfterValidator(check_storable), AfterValidator(not_blank)
 ]
-OptionalReason = Annotated[str, Field(max_length=1000), AfterValidator(_storable)]
-DetailName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_not_blank)]
 
 
-class SuspensionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {"reason": "Complaints about unsolicited marketing calls from this number"}
-        },
-    )
+class _ReasonIn(BaseModel):
+    """An operator's action on a number in service: always with a reason."""
 
-    reason: RequiredReason
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
 
 
-class ResumptionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {"reason": "The holder stopped the marketing calls and signed an undertaking"}
-        },
-    )
-
-    reason: RequiredReason
+def _example(reason: str) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"example": {"reason": reason}})
 
 
-class RealnameConfirmationIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "example": {"reason": "Holder's real-name information re-checked against the business licence"}
-        },
-    )
+class SuspensionIn(_ReasonIn):
+    model_config = _example("Complaints about unsolicited marketing calls from this number")
 
-    reason: RequiredReason
+
+class ResumptionIn(_ReasonIn):
+    model_config = _example("The holder stopped the marketing calls and signed an undertaking")
+
+
+class RealnameConfirmationIn(_ReasonIn):
+    model_config = _example("Holder's real-name information re-checked against the business licence")
 
 
 class TerminationIn(BaseModel):

@@ -111,29 +111,17 @@ def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
 
 
 def _service_fields(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The service columns of a read-model row, once the number is in service;
-    nothing before, so that the fields stay null."""
+    """The service columns of a read-model row, set from activation on; nothing
+    before, so that the fields stay null."""
     state = row.get("service_state")
     if state is None:
-        if row["stage"] != Stage.ACTIVE:
-            return {}
-        # Activated, and the service has recorded no change yet (its start writes
-        # none): it starts in service and paid up, and its first deadline, the
-        # real-name re-confirmation, is the activation's next deadline.
-        return {
-            "service_state": ServiceState.ACTIVE,
-            "balance_fen": row["balance_fen"],
-            "arrears_stage": ArrearsStage.NONE,
-            "realname_stage": RealnameStage.CURRENT,
-            "realname_due_at": row["next_deadline"],
-        }
-    arrears, realname = row.get("arrears_stage"), row.get("realname_stage")
+        return {}
     return {
         "service_state": ServiceState(state),
         "balance_fen": row["balance_fen"],
-        "arrears_stage": ArrearsStage(arrears) if arrears else None,
-        "realname_stage": RealnameStage(realname) if realname else None,
-        "realname_due_at": row.get("realname_due_at"),
+        "arrears_stage": ArrearsStage(row["arrears_stage"]),
+        "realname_stage": RealnameStage(row["realname_stage"]),
+        "realname_due_at": row["realname_due_at"],
     }
 
 
@@ -310,26 +298,31 @@ async def review_queue(
 
 async def get_timeline(conn: asyncpg.Connection, principal: Principal, application_id: str) -> Timeline:
     await get_application_row(conn, principal, application_id)
-    events = await event_store.load_stream(conn, application_id)
+    events, service_rows = await event_store.load_stream_and_service_events(conn, application_id)
     staff = principal.role is not Role.APPLICANT
     entries = [
         TimelineEntry(
             version=e.version,
             occurred_at=e.occurred_at,
             event_type=e.event_type.value,
-            # Applicants learn that an operator acted and why, not which operator.
-            actor=e.actor if staff or e.actor_role.value == "applicant" else e.actor_role.value,
+            actor=_shown_actor(e.actor, e.actor_role.value, staff),
             actor_role=e.actor_role.value,
             reason=e.reason,
             stage=Stage(e.stage.value),
             status=Status(e.status.value),
             next_deadline=e.next_deadline,
             overdue=e.overdue,
+            service_state=ServiceState.ACTIVE.value if e.status.value == Status.ACTIVE else None,
         )
         for e in timeline(events)
     ]
-    entries += [_service_entry(r, staff) for r in await event_store.load_service_events(conn, application_id)]
+    entries += [_service_entry(r, staff) for r in service_rows]
     return Timeline(application_id=application_id, entries=entries)
+
+
+def _shown_actor(actor: str, role: str, staff: bool) -> str:
+    # Applicants learn that an operator acted and why, not which operator.
+    return actor if staff or role == "applicant" else role
 
 
 def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
@@ -341,7 +334,7 @@ def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
         version=row["version"],
         occurred_at=row["occurred_at"],
         event_type=row["event_type"],
-        actor=row["actor"] if staff or row["actor_role"] == "applicant" else row["actor_role"],
+        actor=_shown_actor(row["actor"], row["actor_role"], staff),
         actor_role=row["actor_role"],
         reason=row["reason"],
         stage=Stage.ACTIVE,

@@ -202,6 +202,13 @@ async def service_terminated(env: WorkflowEnvironment, tq: str, pool: asyncpg.Po
     return await service.fetch_history()
 
 
+def write(name: str, history: WorkflowHistory) -> Path:
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json() + "\n")
+    print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
+    return path
+
+
 async def generate(database_url: str) -> list[Path]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -245,16 +252,8 @@ async def generate(database_url: str) -> list[Path]:
                         raise
                 # The registration's own run: at ACTIVE it continued as the service workflow.
                 run = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
-                history = await run.fetch_history()
-                path = HISTORIES / f"{name}.json"
-                path.write_text(history.to_json() + "\n")
-                written.append(path)
-                print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
-            history = await service_terminated(env, tq, pool)
-            path = HISTORIES / "service_terminated.json"
-            path.write_text(history.to_json() + "\n")
-            written.append(path)
-            print(f"wrote {path.relative_to(Path.cwd())} ({len(history.events)} events)")
+                written.append(write(name, await run.fetch_history()))
+            written.append(write("service_terminated", await service_terminated(env, tq, pool)))
     finally:
         await env.shutdown()
         await pool.close()

@@ -72,15 +72,21 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
     )
     assert (row["first_prepayment_fen"], row["balance_fen"]) == (state.first_prepayment_fen, state.paid_fen)
     live = await s.query_status(handle)
-    assert (live.stage, live.status, live.last_event_version) == (state.stage, state.status, state.version)
+    # From ACTIVE on the service workflow answers; its first deadline (the
+    # real-name re-confirmation) is the one activation recorded.
+    assert (live.stage, live.status, live.last_event_version, live.next_deadline) == (
+        state.stage,
+        state.status,
+        state.version,
+        state.next_deadline,
+    )
     if state.stage is Stage.ACTIVE:
-        # The service workflow answers from ACTIVE on: its deadlines are the service's.
+        assert state.next_deadline is not None
         service = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
-        assert (service.service_state, service.number) == (ServiceState.ACTIVE, state.number)
-        assert service.next_deadline is not None and state.updated_at is not None
-        assert service.next_deadline > state.updated_at
+        assert (service.service_state, service.realname_due_at) == (ServiceState.ACTIVE, state.next_deadline)
+        assert (row["service_state"], row["realname_due_at"]) == ("active", state.next_deadline)
     else:
-        assert live.next_deadline == state.next_deadline
+        assert row["service_state"] is None
     return state
 
 
