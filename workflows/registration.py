@@ -4,8 +4,8 @@ One execution per application, id ``registration_workflow_id(application_id)``.
 This module is the Temporal face of a registration: the workflow's name, its
 Updates (each with a validator) and its Query, as ``workflows/contracts.py``
 names them. Every call goes to ``RegistrationFlow`` (workflows/registration_flow.py),
-which holds the logic and is passed through the sandbox so that this module,
-which the sandbox re-imports for every execution, stays small.
+which holds the logic. The workflow runs outside the Python SDK's sandbox: see
+``workflows/registration_flow.py`` for why, and for what keeps it deterministic.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.registration_flow import RegistrationFlow
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class RegistrationWorkflow:
     @workflow.init
     def __init__(self, inp: RegistrationInput) -> None:

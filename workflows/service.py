@@ -8,8 +8,8 @@ and this runs for as long as the number is in service, which is years.
 This module is the Temporal face of the service: the workflow's name, its
 Updates (each with a validator) and its Query, as ``workflows/service_contracts.py``
 names them. Every call goes to ``ServiceFlow`` (workflows/service_flow.py), which
-holds the logic and is passed through the sandbox so that this module, which
-the sandbox re-imports for every execution, stays small.
+holds the logic. Like the registration it runs outside the Python SDK's sandbox
+(see ``workflows/registration_flow.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.service_flow import ServiceFlow
 
 
-@workflow.defn(name=SERVICE_WORKFLOW_NAME)
+@workflow.defn(name=SERVICE_WORKFLOW_NAME, sandboxed=False)
 class ServiceWorkflow:
     @workflow.init
     def __init__(self, inp: ServiceInput) -> None:

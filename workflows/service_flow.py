@@ -2,12 +2,11 @@
 
 ``workflows/service.py`` declares the Temporal workflow (its name, Updates and
 Query) and delegates every call to ``ServiceFlow`` here. As with the
-registration (see ``workflows/registration_flow.py``), this module is passed
-through the sandbox: loaded once and shared by every execution instead of being
-re-imported and compiled for each, which matters for the many thousands of
-sleeping service workflows one worker holds. It holds no module-level state and
-must not read the clock, randomness or do I/O except through ``workflow.*``
-(tests/workflows/test_determinism_guard.py checks).
+registration (see ``workflows/registration_flow.py`` for why), the workflow runs
+outside the SDK's sandbox: this module is loaded once and shared by the many
+thousands of sleeping service workflows one worker holds. It holds no
+module-level state and must not read the clock, randomness or do I/O except
+through ``workflow.*`` (tests/workflows/test_determinism_guard.py checks).
 
 It continues the registration under the same workflow id (the registration
 workflow hands over with ``continue_as_new(..., workflow=SERVICE_WORKFLOW_NAME)``)

@@ -642,8 +642,8 @@ def test_mask_phone() -> None:
 
 
 def test_validation_does_no_file_io(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The models are decoded inside the Temporal workflow sandbox, which forbids
-    # opening files; stdnum's full RIC check would read its region database.
+    # The models are decoded inside Temporal workflows, which must not do I/O;
+    # stdnum's full RIC check would read its region database.
     import builtins
     import io
 

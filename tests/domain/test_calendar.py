@@ -162,7 +162,7 @@ def test_between_is_the_largest_k_whose_deadline_has_passed(a: datetime, b: date
 
 
 def test_module_avoids_zoneinfo_and_the_clock() -> None:
-    # It runs inside the Temporal workflow sandbox: no tz database, no now().
+    # It runs inside Temporal workflows, which replay: no tz database, no now().
     tree = ast.parse(inspect.getsource(cal))
     imported = {
         alias.name.split(".")[0]
