@@ -16,7 +16,8 @@ alternating rounds so that drift on a shared machine hits both alike, it runs:
 
 Prints registrations per second, baseline workflows per second and their ratio
 (target >= 1.0); what one execution of each cost the server (workflow tasks,
-activity tasks, local activities, history events, from its history); the CPU
+activity tasks, markers, search-attribute upserts (each a visibility write on
+the server), history events, from its history); the CPU
 milliseconds per execution of this process (worker and driver), the Temporal
 server and PostgreSQL; and checks that every registration is ACTIVE with
 exactly five events. Timers are shortened through the workflow's timings; none
@@ -179,7 +180,8 @@ async def round_trips(client: Client, run: RunRef) -> str:
     return (
         f"{counts.get(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 0)} workflow tasks, "
         f"{counts.get(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, 0)} activity tasks, "
-        f"{counts.get(EventType.EVENT_TYPE_MARKER_RECORDED, 0)} local activities, "
+        f"{counts.get(EventType.EVENT_TYPE_MARKER_RECORDED, 0)} markers (local activities, patches), "
+        f"{counts.get(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, 0)} search-attribute upserts, "
         f"{len(history.events)} history events"
     )
 
