@@ -161,9 +161,7 @@ class EmbeddedPostgres:
         try:
             pwd.getpwnam(_PG_SYSTEM_USER)
         except KeyError:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", _PG_SYSTEM_USER], check=True
-            )
+            subprocess.run(["useradd", "--system", "--no-create-home", _PG_SYSTEM_USER], check=True)
         _open_traversal(self.bin_dir.parent)
         for path in self.bin_dir.parent.rglob("*"):
             path.chmod(

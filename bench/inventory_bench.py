@@ -66,9 +66,7 @@ KINDS: dict[str, Callable[[random.Random], SearchCriteria]] = {
     "ends-with": lambda r: SearchCriteria(
         ends_with=r.choice(LUCKY) if r.random() < 0.5 else _digits(r, 1, 5)
     ),
-    "contains": lambda r: SearchCriteria(
-        contains=r.choice(LUCKY) if r.random() < 0.5 else _digits(r, 2, 5)
-    ),
+    "contains": lambda r: SearchCriteria(contains=r.choice(LUCKY) if r.random() < 0.5 else _digits(r, 2, 5)),
     "starts-with": lambda r: SearchCriteria(starts_with="400" + r.choice("016789") + _digits(r, 0, 3)),
     "carrier": lambda r: SearchCriteria(carrier=r.choice(["china_unicom", "china_telecom", "china_mobile"])),
     "no-4 + price ceiling": lambda r: SearchCriteria(

@@ -65,8 +65,6 @@ class Evaluation(BaseModel):
     )
 
 
-
-
 class DecisionIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

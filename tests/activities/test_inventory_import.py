@@ -101,9 +101,10 @@ async def test_import_loads_and_rerun_changes_nothing(db: asyncpg.Connection, mo
         assert row["min_monthly_spend_fen"] == c.min_monthly_spend_fen
     # Bulk mode set the indexes and foreign keys aside and put them all back.
     assert await db.fetch(_index_defs_sql()) == indexes_before
-    assert await db.fetchval(
+    foreign_keys = await db.fetchval(
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'number_inventory'::regclass AND contype = 'f'"
-    ) == 1
+    )
+    assert foreign_keys == 1
 
     again = await imp.import_numbers(db, imp.prefix_scope(prefix), mode=mode, progress=False)
     assert (again.inserted, again.reclassified) == (0, 0)
