@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import asyncpg
 from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.carrier import CarrierGateway, FakeCarrier
@@ -226,6 +227,20 @@ async def result(handle: Handle) -> RegistrationResult:
             status=handed.registration,
             correlation_id=handed.correlation_id,
         )
+
+
+async def active(env: WorkflowEnvironment, handle: Handle) -> RegistrationResult:
+    """``result`` of a registration expected to reach ACTIVE, waited for in real time.
+
+    Awaiting a result on the time-skipping server lets it skip time. At ACTIVE the
+    run hands over to the service run, which at once sleeps a month until its first
+    bill: were skipping still unlocked in the moment the result takes to reach the
+    test, the server could jump to that bill before the test looks. A test that
+    needs time to pass before the activation skips it first with ``env.sleep``."""
+    with env.auto_time_skipping_disabled():
+        ended = await result(handle)
+    assert ended.outcome == "active", ended
+    return ended
 
 
 async def handed_over(handle: Handle) -> ServiceInput:

@@ -42,8 +42,8 @@ async def test_an_active_registration_continues_as_the_service(env, pool, task_q
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
 
-    result = await s.result(handle)
-    assert (result.outcome, result.status.status) == ("active", Status.ACTIVE)
+    result = await s.active(env, handle)
+    assert result.status.status is Status.ACTIVE
     handed = await s.handed_over(handle)
     assert result.status.fees is not None
     prepaid = result.status.fees.first_prepayment_fen

@@ -148,9 +148,8 @@ async def test_a_registration_goes_from_apply_to_active(env: WorkflowEnvironment
     assert paid.paid_in_full and paid.status.stage is Stage.VERIFY
 
     status = await s.verify(handle)
-    result = await s.result(handle)
+    result = await s.active(env, handle)
 
-    assert result.outcome == "active"
     assert (result.status.stage, result.status.status, result.status.waiting_for) == (
         Stage.ACTIVE,
         Status.ACTIVE,
@@ -541,8 +540,7 @@ async def test_verified_just_before_the_window_closes(env, pool, task_queue) -> 
     assert paid.status.next_deadline is not None
     await sleep_until(env, paid.status.next_deadline - timedelta(minutes=5))
     await s.verify(handle)
-    result = await s.result(handle)
-    assert result.outcome == "active"
+    await s.active(env, handle)
 
 
 # ------------------------------------------------------------------ activate
@@ -567,8 +565,8 @@ async def test_activation_waits_for_the_agreed_time(env, pool, task_queue) -> No
     assert (await s.query_status(handle)).status is Status.AWAITING_ACTIVATION
     assert await s.provision_calls(pool, s.app_id(handle)) == {}, "the carrier is not called early"
 
-    result = await s.result(handle)
-    assert result.outcome == "active"
+    await sleep_until(env, activation_at)
+    result = await s.active(env, handle)
     assert result.status.activated_at is not None and result.status.activated_at >= activation_at
     assert (await event_types(pool, handle))[-2:] == [
         EventType.PROVISIONING_STARTED,
@@ -582,8 +580,7 @@ async def test_carrier_failures_are_retried_until_it_succeeds(env, pool, task_qu
     await s.inject_fault(pool, number, fail_times=3)
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
-    result = await s.result(handle)
-    assert result.outcome == "active"
+    await s.active(env, handle)
     assert await s.provision_calls(pool, s.app_id(handle)) == {"unavailable": 3, "provisioned": 1}
     order = await s.carrier_order(pool, s.app_id(handle))
     assert order is not None and order.provisions == 1
@@ -694,7 +691,7 @@ async def test_no_withdrawal_after_activation_or_closing(env, pool, task_queue) 
     number = await s.fresh_number(pool)
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
-    await s.result(handle)
+    await s.active(env, handle)
     # A finished workflow takes no Updates at all; the Query still answers.
     with pytest.raises(Exception):  # noqa: B017 - the server's own "workflow completed" error
         await s.withdraw(handle)
@@ -725,7 +722,7 @@ async def test_logs_hold_no_plaintext_id_number(env, pool, task_queue, caplog) -
     with caplog.at_level(logging.DEBUG):
         handle = await s.start(env.client, task_queue, s.application(number))
         await s.run_to_active(handle)
-        await s.result(handle)
+        await s.active(env, handle)
     assert "registration event recorded" in caplog.text
     assert LEGAL_REP_ID not in caplog.text and "张伟" not in caplog.text
 
