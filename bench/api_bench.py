@@ -56,7 +56,7 @@ from activities.repositories.inventory import insert_numbers
 from api.auth import Role
 from api.services import keys
 from app.db import migrate
-from app.embedded import EmbeddedPostgres, EmbeddedTemporal, die_with_parent, free_port, stop_process
+from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port, spawn, stop_process
 from app.settings import PROJECT_ROOT
 from tests.domain.factories import valid_application_dict
 
@@ -256,21 +256,6 @@ class RawClient:
         self.idle.clear()
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app", *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            # Killed with this process even when it dies without cleaning up.
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
-        )
-
-
 async def wait_ready(base: str, procs: list[subprocess.Popen[bytes]], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base) as client:
@@ -404,8 +389,9 @@ async def run(args: argparse.Namespace) -> int:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": args.log_level,
         }
-        procs.append(spawn(["worker"], env, tmp / "worker.log"))
-        procs.append(spawn(["api"], env, tmp / "api.log"))
+        for part in ("worker", "api"):
+            command = [sys.executable, "-m", "app", part]
+            procs.append(spawn(command, env=env, log_path=tmp / f"{part}.log", cwd=PROJECT_ROOT))
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base, procs)
         print(f"stack up: API {base}, logs in {tmp}", flush=True)

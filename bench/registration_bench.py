@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from pathlib import Path
 
 from stdnum.cn import ric, uscc
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowContinuedAsNewError
+from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHistory
 from temporalio.worker import Worker
 
 from activities.repositories import inventory
@@ -173,29 +174,32 @@ async def baseline(client: Client, task_queue: str, key: str) -> RunRef:
 
 async def round_trips(client: Client, run: RunRef) -> str:
     """What one execution cost the server, from its history."""
-    counts: dict[int, int] = {}
     history = await client.get_workflow_handle(run.workflow_id, run_id=run.run_id).fetch_history()
-    for event in history.events:
-        counts[event.event_type] = counts.get(event.event_type, 0) + 1
+    return server_work(history)
+
+
+def server_work(history: WorkflowHistory) -> str:
+    counts = Counter(event.event_type for event in history.events)
     return (
-        f"{counts.get(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 0)} workflow tasks, "
-        f"{counts.get(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, 0)} activity tasks, "
-        f"{counts.get(EventType.EVENT_TYPE_MARKER_RECORDED, 0)} markers (local activities, patches), "
-        f"{counts.get(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, 0)} search-attribute upserts, "
+        f"{counts[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]} workflow tasks, "
+        f"{counts[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]} activity tasks, "
+        f"{counts[EventType.EVENT_TYPE_MARKER_RECORDED]} markers (local activities, patches), "
+        f"{counts[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]} search-attribute upserts, "
         f"{len(history.events)} history events"
     )
 
 
 async def service_run_trips(client: Client, workflow_id: str) -> str:
-    """round_trips of the service run a registration handed over to, once its
+    """server_work of the service run a registration handed over to, once its
     first workflow task (start, publish, first timer) is done."""
     latest = client.get_workflow_handle(workflow_id)
+    history = await latest.fetch_history()
     for _ in range(50):
-        history = await latest.fetch_history()
         if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events):
             break
         await asyncio.sleep(0.1)
-    return await round_trips(client, RunRef(workflow_id))
+        history = await latest.fetch_history()
+    return server_work(history)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
