@@ -50,6 +50,9 @@ ERR_WRONG_STAGE = "WrongStage"  # 409: the registration is not waiting for this
 ERR_ALREADY_DECIDED = "AlreadyDecided"  # 409: another decision won
 ERR_INVALID_APPLICATION = "InvalidApplication"  # 422: details carry the FieldErrors
 ERR_INVALID_REQUEST = "InvalidRequest"  # 422: e.g. a reason is missing
+# The registration has reached ACTIVE and is about to continue as the service
+# workflow, whose Updates it does not take itself: retry in a moment.
+ERR_HANDING_OVER = "HandingOver"
 
 
 def registration_workflow_id(application_id: str) -> str:

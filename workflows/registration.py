@@ -10,7 +10,10 @@ which holds the logic. The workflow runs outside the Python SDK's sandbox: see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from temporalio import workflow
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
@@ -89,6 +92,14 @@ class RegistrationWorkflow:
     @withdraw.validator
     def _validate_withdraw(self, req: WithdrawalRequest) -> None:
         self._flow.validate_withdraw(req)
+
+    @workflow.update(dynamic=True)
+    def unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        """Never runs: its validator refuses every Update not declared above."""
+
+    @unknown_update.validator
+    def _validate_unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        self._flow.refuse_unknown_update(name)
 
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> RegistrationStatus:

@@ -69,6 +69,7 @@ from domain.service_rules import ServiceDurations, realname_due
 from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
+    ERR_HANDING_OVER,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
     SYSTEM_ACTOR,
@@ -695,6 +696,21 @@ class RegistrationFlow:
             _wrong_stage(f"not waiting for {what} (status {status.value})")
 
     # ---------------------------------------------------------------- Query
+
+    def refuse_unknown_update(self, name: str) -> NoReturn:
+        """Validator for every Update this workflow has no handler of its own for:
+        above all the service's (pay, suspend, ...), which callers send once the
+        read model says ACTIVE. Refused in words a caller can act on, not the SDK's."""
+        if self._state.stage is Stage.ACTIVE:
+            raise ApplicationError(
+                "the registration is handing over to its service; retry in a moment",
+                type=ERR_HANDING_OVER,
+                non_retryable=True,
+            )
+        _wrong_stage(
+            f"the number is not in service: {name!r} is possible once the registration is active "
+            f"(it is at {self._state.stage.value})"
+        )
 
     def status(self) -> RegistrationStatus:
         return self._status()

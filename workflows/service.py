@@ -14,7 +14,10 @@ holds the logic. Like the registration it runs outside the Python SDK's sandbox
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from temporalio import workflow
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import PaymentRequest
@@ -97,6 +100,14 @@ class ServiceWorkflow:
     @confirm_realname.validator
     def _validate_confirm_realname(self, req: RealnameConfirmation) -> None:
         self._flow.validate_confirm_realname(req)
+
+    @workflow.update(dynamic=True)
+    def unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        """Never runs: its validator refuses every Update not declared above."""
+
+    @unknown_update.validator
+    def _validate_unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        self._flow.refuse_unknown_update(name)
 
     @workflow.query(name=QUERY_SERVICE_STATUS)
     def status(self) -> ServiceStatus:

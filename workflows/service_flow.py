@@ -392,6 +392,16 @@ class ServiceFlow:
 
     # ---------------------------------------------------------------- Query
 
+    def refuse_unknown_update(self, name: str) -> NoReturn:
+        """Validator for every Update this workflow has no handler for: above all
+        the registration's (decide, verify, withdraw, ...), over once the number is
+        in service. Refused in words a caller can act on, not the SDK's."""
+        raise ApplicationError(
+            f"the registration's steps are over: the number is in service, so {name!r} no longer applies",
+            type=ERR_WRONG_STAGE,
+            non_retryable=True,
+        )
+
     def status(self) -> ServiceStatus:
         return self._status()
 

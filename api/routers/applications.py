@@ -186,9 +186,11 @@ async def resubmit_application(
 @router.post(
     "/{application_id}/payments",
     response_model=PaymentOut,
-    summary="Pay the first prepayment",
-    description="Records a payment towards the first prepayment. Idempotent by `Idempotency-Key` (required): "
-    "a retry is counted once (`accepted: false`). 409 with the current state when no payment is due.",
+    summary="Pay the first prepayment, or top up the number's balance",
+    description="Before activation, records a payment towards the first prepayment (409 with the current "
+    "state when none is due). After activation, credits the prepaid balance (`balance_fen`; "
+    "`required_fen` is what clears arrears). Idempotent by `Idempotency-Key` (required): a retry is "
+    "counted once (`accepted: false`).",
     **documented(404, 409),
 )
 async def pay(

@@ -154,10 +154,10 @@ class TimelineEntry(BaseModel):
     status: Status
     next_deadline: datetime | None
     overdue: bool
-    service_state: str | None = Field(
+    service_state: ServiceState | None = Field(
         default=None,
         description="After activation: what the number does after this event (active, restricted, "
-        "suspended, frozen, reclaimed, quarantine, released).",
+        "suspended, frozen, quarantined, released).",
     )
 
 

@@ -27,7 +27,7 @@ from activities.repositories import inventory
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
+from api.errors import Conflict, FieldErrorOut, InvalidInput, ServiceUnavailable, field_error
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -48,7 +48,7 @@ from api.schemas.service import (
     TerminationIn,
 )
 from api.services import registrations
-from api.services.workflow import CLOSED, KNOWN_REJECTIONS, UpdateRejected, WorkflowGateway
+from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
 from domain.applicant import ApplicationForm, check_application
@@ -56,7 +56,7 @@ from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
-    ERR_WRONG_STAGE,
+    ERR_HANDING_OVER,
     UPDATE_DECIDE,
     UPDATE_PAY,
     UPDATE_RESUBMIT,
@@ -452,7 +452,7 @@ async def _current(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record
 ) -> dict[str, Any]:
     """The registration's state for a 409: the live one if the workflow answers, else the read model."""
-    status = await gateway.status(row["workflow_id"])
+    status = await gateway.status(row["workflow_id"], in_service=row["stage"] == "active")
     return (await _respond(ctx, status, row, principal)).model_dump(mode="json")
 
 
@@ -501,28 +501,22 @@ async def _run_service_update(
     """Runs an Update of the service workflow (workflows/service.py), which
     continues the registration under the same workflow id from ACTIVE on.
 
-    Before that, the registration's workflow has no handler for the Update and
-    the platform refuses it (a kind not in KNOWN_REJECTIONS): 409 wrong_stage,
-    said in our words rather than the SDK's. The read model says ACTIVE as soon
-    as the activation commits; the registration's run hands over to the service
-    a moment later, so while it says active such a refusal is retried briefly.
+    Before ACTIVE the registration's workflow refuses it as wrong_stage. The read
+    model says ACTIVE as soon as the activation commits; the registration's run
+    hands over to the service a moment later and refuses what comes in between
+    as handing over, which is retried here for up to a second, then answered 503.
     """
-    attempt = 0
-    while True:
+    for _ in range(_HAND_OFF_RETRIES):
         try:
             return await gateway.update(row["workflow_id"], name, arg, result_type)
         except UpdateRejected as rejected:
-            attempt += 1
-            platform = rejected.kind not in KNOWN_REJECTIONS
-            if platform and row["stage"] == "active" and attempt < _HAND_OFF_RETRIES:
-                await asyncio.sleep(0.1)
-                continue
-            if platform and rejected.kind != CLOSED:
-                rejected = UpdateRejected(ERR_WRONG_STAGE, _NOT_IN_SERVICE, None)
-            raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+            if rejected.kind != ERR_HANDING_OVER:
+                raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+        await asyncio.sleep(0.1)
+    raise ServiceUnavailable("The registration is handing over to its service; retry shortly")
 
 
-_NOT_IN_SERVICE = "The number is not in service: this is possible once the registration is active"
+_HAND_OFF_RETRIES = 10
 
 
 async def _act_in_service(
@@ -549,9 +543,6 @@ async def _pay_service(
         balance_fen=result.balance_fen,
         registration=await _respond(ctx, status, row, principal),
     )
-
-
-_HAND_OFF_RETRIES = 20
 
 
 async def _load(ctx: Context, principal: Principal, application_id: str) -> asyncpg.Record:
@@ -695,10 +686,16 @@ async def resume(
 
 
 async def _operator_action(
-    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, name: str, reason: str
+    ctx: Context,
+    gateway: WorkflowGateway,
+    principal: Principal,
+    application_id: str,
+    name: str,
+    reason: str,
+    request: type[OperatorAction] | type[RealnameConfirmation] = OperatorAction,
 ) -> Registration:
     row = await _load(ctx, principal, application_id)
-    arg = OperatorAction(
+    arg = request(
         operator=_actor(principal, ActorRole.OPERATOR), reason=reason, correlation_id=correlation_id()
     )
     return await _act_in_service(ctx, gateway, principal, row, name, arg)
@@ -721,11 +718,9 @@ async def confirm_realname(
     application_id: str,
     body: RealnameConfirmationIn,
 ) -> Registration:
-    row = await _load(ctx, principal, application_id)
-    arg = RealnameConfirmation(
-        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
+    return await _operator_action(
+        ctx, gateway, principal, application_id, UPDATE_CONFIRM_REALNAME, body.reason, RealnameConfirmation
     )
-    return await _act_in_service(ctx, gateway, principal, row, UPDATE_CONFIRM_REALNAME, arg)
 
 
 async def report_details_change(

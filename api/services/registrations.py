@@ -312,7 +312,7 @@ async def get_timeline(conn: asyncpg.Connection, principal: Principal, applicati
             status=Status(e.status.value),
             next_deadline=e.next_deadline,
             overdue=e.overdue,
-            service_state=ServiceState.ACTIVE.value if e.status.value == Status.ACTIVE else None,
+            service_state=ServiceState.ACTIVE if e.status.value == Status.ACTIVE else None,
         )
         for e in timeline(events)
     ]
@@ -341,5 +341,5 @@ def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
         status=Status.ACTIVE,
         next_deadline=datetime.fromisoformat(deadline) if deadline else None,
         overdue=bool(payload.get("overdue", False)),
-        service_state=payload.get("state_after"),
+        service_state=ServiceState(payload["state_after"]) if payload.get("state_after") else None,
     )

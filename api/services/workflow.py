@@ -34,6 +34,7 @@ from workflows.contracts import (
     RegistrationInput,
     RegistrationStatus,
 )
+from workflows.service_contracts import ServiceStatus
 
 log = logging.getLogger("api.workflow")
 
@@ -92,10 +93,13 @@ class WorkflowGateway:
         except WorkflowUpdateFailedError:
             return None
 
-    async def status(self, workflow_id: str) -> RegistrationStatus | None:
+    async def status(self, workflow_id: str, *, in_service: bool = False) -> RegistrationStatus | None:
+        """The live status Query; ``in_service`` (from ACTIVE on) decodes the service
+        workflow's answer with its service fields."""
+        result_type = ServiceStatus if in_service else RegistrationStatus
         try:
             result: RegistrationStatus = await asyncio.wait_for(
-                self.handle(workflow_id).query(QUERY_STATUS, result_type=RegistrationStatus),
+                self.handle(workflow_id).query(QUERY_STATUS, result_type=result_type),
                 _STATUS_QUERY_SECONDS,
             )
             return result
@@ -134,12 +138,6 @@ class WorkflowGateway:
                 raise UpdateRejected(CLOSED, "The registration has ended", None) from None
             raise
 
-
-# The rejections a workflow's validators and handlers give on purpose; anything
-# else (say, no handler for the Update in the running workflow) is the platform's.
-KNOWN_REJECTIONS = frozenset(
-    {ERR_ALREADY_DECIDED, ERR_INVALID_APPLICATION, ERR_INVALID_REQUEST, ERR_WRONG_STAGE}
-)
 
 # Not an ApplicationError type: the workflow had already ended, so no validator
 # said why; the caller works out the code from the registration's final state.

@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from tests.api.fixtures import Keys
+from workflows.contracts import registration_workflow_id
 
 
 async def _activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
@@ -152,6 +154,42 @@ async def test_service_actions_before_activation_are_409(
         f"/v1/applications/{app_id}/termination", json={}, headers=api_keys.headers("other_applicant")
     )
     assert other.status_code == 404
+
+
+async def test_registration_steps_after_activation_are_409(
+    client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any]
+) -> None:
+    app_id = active["id"]
+    op = api_keys.headers("operator")
+    calls = [
+        ("decision", op, {"decision": "approve"}),
+        ("verification", op, {"outcome": "pass", "reason": "again"}),
+        ("withdraw", api_keys.headers("applicant"), {"reason": "changed our mind"}),
+    ]
+    for action, headers, body in calls:
+        response = await client.post(f"/v1/applications/{app_id}/{action}", json=body, headers=headers)
+        assert response.status_code == 409, (action, response.text)
+        problem = response.json()
+        assert problem["code"] == "wrong_stage", action
+        assert "in service" in problem["detail"], action
+        assert "handler" not in problem["detail"], action  # the SDK's wording stays inside
+        assert problem["registration"]["service_state"] == "active", action
+
+
+async def test_service_actions_once_the_workflow_has_ended_are_409(
+    client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any], temporal_env: WorkflowEnvironment
+) -> None:
+    app_id = active["id"]
+    await temporal_env.client.get_workflow_handle(registration_workflow_id(app_id)).terminate("test")
+    response = await client.post(
+        f"/v1/applications/{app_id}/suspension",
+        json={"reason": "complaints"},
+        headers=api_keys.headers("operator"),
+    )
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["code"] == "wrong_stage"
+    assert "ended" in problem["detail"]
 
 
 async def test_holder_terminates_and_the_number_goes_to_quarantine(

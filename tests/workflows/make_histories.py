@@ -184,7 +184,7 @@ async def service_terminated(env: WorkflowEnvironment, tq: str, pool: asyncpg.Po
     """A registration handed over at ACTIVE; its service takes a payment, bills a
     cycle, is terminated (销号) and, after the quarantine, releases the number."""
     handle = await active(env.client, tq, pool)
-    await s.result(handle)
+    await s.active(env, handle)
     service = env.client.get_workflow_handle(handle.id)
     holder = s.APPLICANT
     await service.execute_update(

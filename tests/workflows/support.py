@@ -121,7 +121,7 @@ async def start(
     **start_options: Any,
 ) -> WorkflowHandle[Any, RegistrationResult]:
     app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
-    _started.append((client, registration_workflow_id(app_id)))
+    track(client, registration_workflow_id(app_id))
     return await client.start_workflow(
         WORKFLOW_NAME,
         RegistrationInput(
@@ -245,9 +245,11 @@ async def active(env: WorkflowEnvironment, handle: Handle) -> RegistrationResult
 
 async def handed_over(handle: Handle) -> ServiceInput:
     """The service workflow's input, from the registration run's continue-as-new."""
-    # The registration's own run: the handle's, or the first one when it names none.
+    # The registration's own run, which a handle from start() always names; without
+    # a run id the history fetched would be the latest run's, the service's.
     run_id = handle.run_id or handle.result_run_id or handle.first_execution_run_id
-    client = handle._client
+    assert run_id is not None, f"{handle.id}: a handle without a run id"
+    client = handle._client  # the SDK's handle has no public accessor for its client
     history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
     for event in reversed(history.events):
         if event.HasField("workflow_execution_continued_as_new_event_attributes"):
@@ -259,8 +261,12 @@ async def handed_over(handle: Handle) -> ServiceInput:
     raise AssertionError(f"{handle.id} did not continue as the service workflow")
 
 
-# Workflow ids started through start(), for end_service_runs().
+# Workflows a test started (start() tracks its own), for end_service_runs().
 _started: list[tuple[Client, str]] = []
+
+
+def track(client: Client, workflow_id: str) -> None:
+    _started.append((client, workflow_id))
 
 
 async def end_service_runs() -> None:

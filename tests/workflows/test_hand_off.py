@@ -3,14 +3,8 @@ workflow id: billing, payments and the event stream continue where it stopped.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import asyncpg
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
-from app.settings import Settings
 from domain.service_rules import ChangeKind, ServiceState
 from domain.timeline import EventType
 from tests.workflows import support as s
@@ -22,14 +16,6 @@ from workflows.service_contracts import (
     ServicePaymentResult,
     ServiceStatus,
 )
-
-
-@pytest.fixture
-async def env(
-    time_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings, task_queue: str
-) -> AsyncIterator[WorkflowEnvironment]:
-    async with s.registration_worker(time_env.client, task_queue, pool, settings):
-        yield time_env
 
 
 async def service_status(handle: s.Handle) -> ServiceStatus:

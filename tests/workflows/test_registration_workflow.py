@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from app.settings import Settings
 from domain.service_rules import ServiceState
 from domain.timeline import EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
@@ -36,15 +34,6 @@ from workflows.contracts import (
 from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def env(
-    time_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings, task_queue: str
-) -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping server with a registration worker on ``task_queue``."""
-    async with s.registration_worker(time_env.client, task_queue, pool, settings):
-        yield time_env
 
 
 # ---------------------------------------------------------------------- helpers
@@ -692,9 +681,12 @@ async def test_no_withdrawal_after_activation_or_closing(env, pool, task_queue) 
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.run_to_active(handle)
     await s.active(env, handle)
-    # A finished workflow takes no Updates at all; the Query still answers.
-    with pytest.raises(Exception):  # noqa: B017 - the server's own "workflow completed" error
+    # The service workflow now runs under the id and refuses the registration's
+    # Updates in words of its own; its Query answers with the service's status.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
         await s.withdraw(handle)
+    error = update_error(refused.value)
+    assert error.type == ERR_WRONG_STAGE and "in service" in error.message
     assert (await s.query_status(handle)).stage is Stage.ACTIVE
     assert (await s.number_row(pool, number))["status"] == "active"
 

@@ -1,6 +1,10 @@
 """Committed histories of finished registrations (and of a service run after
 ACTIVE, ``service_*``) replay against the current workflow code.
 
+``histories/before_hand_off/`` keeps the histories the registration wrote before
+it handed over to the service workflow at ACTIVE (commit d30c4a9): runs that
+started on older code must keep replaying, not only what today's code writes.
+
 A failure here means a change to RegistrationWorkflow would break registrations
 already running (non-determinism): version the change with workflow.patched()
 instead. Regenerate the histories (tests/workflows/make_histories.py) only for an
@@ -25,24 +29,30 @@ from tests.domain.factories import AGENT_ID, LEGAL_REP_ID
 from workflows.registration import RegistrationWorkflow
 from workflows.service import ServiceWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "histories"
+HISTORIES = sorted(ROOT.rglob("*.json"))
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(ROOT).with_suffix(""))
 
 
 def test_there_are_histories_of_every_ending() -> None:
-    names = {p.stem for p in HISTORIES}
+    names = {_id(p) for p in HISTORIES}
     assert {
         "active",
-        "active_before_hand_off",
+        "before_hand_off/active",
+        "before_hand_off/withdrawn_while_provisioning",
         "service_terminated",
         "rejected",
         "abandoned",
         "verification_expired",
         "withdrawn_while_provisioning",
     } <= names
-    assert len(HISTORIES) >= 10
+    assert len(HISTORIES) >= 20
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES, ids=_id)
 async def test_committed_history_replays(path: Path, settings: Settings) -> None:
     replayer = Replayer(
         workflows=[ServiceWorkflow if path.stem.startswith("service_") else RegistrationWorkflow],
@@ -54,22 +64,20 @@ async def test_committed_history_replays(path: Path, settings: Settings) -> None
     assert result.replay_failure is None, result.replay_failure
 
 
-def test_at_active_the_registration_continues_as_the_service() -> None:
+def test_histories_cover_both_sides_of_the_hand_off_patch() -> None:
     """New registrations hand over at ACTIVE; those that reached it before the
-    hand-off existed (no patch marker) completed, and must still replay."""
+    hand-off existed (no patch marker) completed. Both kinds must be here."""
 
     def last_event(name: str) -> dict[str, object]:
-        events: list[dict[str, object]] = json.loads(
-            (Path(__file__).parent / "histories" / f"{name}.json").read_text()
-        )["events"]
+        events: list[dict[str, object]] = json.loads((ROOT / f"{name}.json").read_text())["events"]
         return events[-1]
 
     handed = last_event("active")["workflowExecutionContinuedAsNewEventAttributes"]
     assert isinstance(handed, dict) and handed["workflowType"] == {"name": "ServiceWorkflow"}
-    assert "workflowExecutionCompletedEventAttributes" in last_event("active_before_hand_off")
+    assert "workflowExecutionCompletedEventAttributes" in last_event("before_hand_off/active")
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES, ids=_id)
 def test_committed_history_holds_no_plaintext_personal_data(path: Path) -> None:
     text = path.read_text()
     raw = [base64.b64decode(p) for p in _payload_data(json.loads(text))]

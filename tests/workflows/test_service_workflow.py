@@ -11,7 +11,6 @@ the fake carrier, and the event log (with the read model).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ import asyncpg
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,6 +38,7 @@ from domain.timeline import Stage as TimelineStage
 from domain.timeline import Status as TimelineStatus
 from tests.conftest import register_search_attributes
 from tests.factories_inventory import add_fresh_numbers, in_minutes, new_registration_id
+from tests.workflows import support as s
 from workflows.contracts import (
     ERR_INVALID_REQUEST,
     ERR_WRONG_STAGE,
@@ -109,7 +108,6 @@ async def env(
     service_time_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings, task_queue: str
 ) -> AsyncIterator[WorkflowEnvironment]:
     acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
-    _started.clear()
     async with Worker(
         service_time_env.client,
         task_queue=task_queue,
@@ -121,12 +119,7 @@ async def env(
             yield service_time_env
         finally:
             # For the same reason, nothing a test started may outlive its worker.
-            for workflow_id in _started:
-                with contextlib.suppress(RPCError):
-                    await service_time_env.client.get_workflow_handle(workflow_id).terminate("test over")
-
-
-_started: list[str] = []
+            await s.end_service_runs()
 
 
 @dataclass
@@ -264,7 +257,7 @@ async def start_service(
     handle = await env.client.start_workflow(
         ServiceWorkflow.run, inp, id=registration_workflow_id(app_id), task_queue=task_queue
     )
-    _started.append(registration_workflow_id(app_id))
+    s.track(env.client, registration_workflow_id(app_id))
     assert handle.first_execution_run_id is not None
     return Service(
         env=env,
