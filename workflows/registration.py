@@ -6,6 +6,10 @@ Updates (each with a validator) and its Query, as ``workflows/contracts.py``
 names them. Every call goes to ``RegistrationFlow`` (workflows/registration_flow.py),
 which holds the logic. The workflow runs outside the Python SDK's sandbox: see
 ``workflows/registration_flow.py`` for why, and for what keeps it deterministic.
+The split began as a sandbox saving and is now kept for layout: what Temporal
+sees (names, signatures, validators) in one short file, the behaviour in a plain
+class. The passed-through imports below cost nothing unsandboxed and keep the
+module loadable should the sandbox come back.
 """
 
 from __future__ import annotations
