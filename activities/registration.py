@@ -260,7 +260,10 @@ class RegistrationActivities:
             record: inventory.NumberRecord | None = None
             try:
                 if form.requested_number is not None:
-                    current = await inventory.get_number(conn, form.requested_number)
+                    record = await inventory.hold_number(
+                        conn, form.requested_number, reg_id, cmd.hold_expires_at, carrier_code=form.carrier
+                    )
+                    current = None if record else await inventory.get_number(conn, form.requested_number)
                     if current is not None and current.carrier_code != form.carrier:
                         return refused(
                             Status.INVALID,
@@ -275,9 +278,6 @@ class RegistrationActivities:
                                 ]
                             ),
                         )
-                    record = await inventory.hold_number(
-                        conn, form.requested_number, reg_id, cmd.hold_expires_at
-                    )
                 elif form.number_criteria is not None:
                     try:
                         criteria = _criteria(form, form.number_criteria)
@@ -363,8 +363,8 @@ class RegistrationActivities:
 
         async def work(conn: asyncpg.Connection) -> Event:
             try:
-                async with conn.transaction():
-                    record = await inventory.allocate(conn, number, state.application_id)
+                # No savepoint: allocate changes nothing when it raises.
+                record = await inventory.allocate(conn, number, state.application_id)
             except inventory.NumberNotHeld:
                 # The hold lapsed (say the worker was down past its lease): take the
                 # number again if nobody else has.

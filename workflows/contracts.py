@@ -6,8 +6,9 @@ callers. Changes here must stay backwards compatible (new fields get defaults),
 because these payloads live in workflow histories for years.
 
 One registration is one workflow execution, id ``registration_workflow_id(application_id)``.
-It starts in stage ``apply`` and ends in ``active`` (handed on to the service
-workflow under the same id) or ``closed`` (its number released).
+It starts in stage ``apply`` and reaches ``active`` (the same run then carries on
+as the number's service, see ``workflows/service_contracts.py``) or ends
+``closed`` (its number released).
 
 Personal data: ``RegistrationInput.form`` and ``Resubmission.form`` carry resident
 ID numbers. They travel through the encryption codec (``app.temporal``), so history
@@ -50,8 +51,9 @@ ERR_WRONG_STAGE = "WrongStage"  # 409: the registration is not waiting for this
 ERR_ALREADY_DECIDED = "AlreadyDecided"  # 409: another decision won
 ERR_INVALID_APPLICATION = "InvalidApplication"  # 422: details carry the FieldErrors
 ERR_INVALID_REQUEST = "InvalidRequest"  # 422: e.g. a reason is missing
-# The registration has reached ACTIVE and is about to continue as the service
-# workflow, whose Updates it does not take itself: retry in a moment.
+# The registration has reached ACTIVE and does not take the service's Updates
+# yet (for a moment within one workflow task; for FLOW_HAND_OFF until it has
+# continued as new into the service workflow): retry in a moment.
 ERR_HANDING_OVER = "HandingOver"
 
 
@@ -126,7 +128,7 @@ class RegistrationTimings(BaseModel):
     carrier_retry_initial: timedelta = timedelta(seconds=1)
     carrier_retry_max_interval: timedelta = timedelta(minutes=5)
     carrier_retry_max_attempts: int = 20
-    # Everything CarrierDurations holds, for the hand-off after activation.
+    # Everything CarrierDurations holds, for the service after activation.
     carrier_durations: dict[str, str | int] = Field(default_factory=dict)
 
 
@@ -149,9 +151,25 @@ def timings_from_settings(settings: Settings, carrier: str) -> RegistrationTimin
     )
 
 
+# Versions of the registration's command sequence. The version travels in the
+# start argument, so telling them apart on replay costs nothing in history:
+# ``workflow.patched()`` would write a marker and a search-attribute upsert into
+# every new registration.
+FLOW_HAND_OFF = 1
+"""Carrier call as an activity task; search attributes upserted before every
+wait; at ACTIVE, continue-as-new into the service workflow. Every history
+written before versions were carried (the start argument has no ``flow``)."""
+FLOW_SERVICE_IN_RUN = 2
+"""Carrier call as a local activity; search attributes upserted once the
+registration has settled; at ACTIVE the same run carries on as the service."""
+CURRENT_FLOW = FLOW_SERVICE_IN_RUN
+
+
 class RegistrationInput(BaseModel):
     """Start argument. ``form`` should already have passed ``check_application``
-    in the API (for a fast 422); the workflow checks it again at apply."""
+    in the API (for a fast 422); the workflow checks it again at apply.
+    Starters pass ``flow=CURRENT_FLOW``; the default is for histories written
+    before the field existed."""
 
     model_config = _MODEL
 
@@ -160,6 +178,7 @@ class RegistrationInput(BaseModel):
     submitted_by: Actor
     correlation_id: Annotated[str, Field(min_length=1, max_length=128)]
     timings: RegistrationTimings = Field(default_factory=RegistrationTimings)
+    flow: Annotated[int, Field(ge=FLOW_HAND_OFF, le=CURRENT_FLOW)] = FLOW_HAND_OFF
 
 
 # --------------------------------------------------------------------------
@@ -308,9 +327,10 @@ class PaymentResult(BaseModel):
 
 
 class RegistrationResult(BaseModel):
-    """What the workflow returns when it ends. At ACTIVE this is also the hand-off
-    to the service workflow (billing, arrears, suspension), which continues under
-    the same workflow id."""
+    """How the registration's steps ended: ``closed`` is also what the workflow
+    returns. At ACTIVE the run carries on as the service (``FLOW_SERVICE_IN_RUN``)
+    and this is what the service starts from; ``FLOW_HAND_OFF`` runs continued
+    as new into the service workflow with it instead."""
 
     model_config = _MODEL
 
@@ -321,10 +341,13 @@ class RegistrationResult(BaseModel):
 
 
 __all__ = [
+    "CURRENT_FLOW",
     "ERR_ALREADY_DECIDED",
     "ERR_INVALID_APPLICATION",
     "ERR_INVALID_REQUEST",
     "ERR_WRONG_STAGE",
+    "FLOW_HAND_OFF",
+    "FLOW_SERVICE_IN_RUN",
     "QUERY_STATUS",
     "SYSTEM_ACTOR",
     "TERMINAL_STATUSES",

@@ -32,8 +32,21 @@ How it is put together:
   the state is still the one it slept on.
 * Every path that does not end in ACTIVE records a closing event whose
   transaction releases the number.
-* At ACTIVE the workflow continues as new into the service workflow under the
-  same id (``_hand_off``); every other end returns ``RegistrationResult``.
+* At ACTIVE ``run`` returns the result to ``RegistrationWorkflow``, whose run
+  carries on as the service; every other end is the workflow's result.
+
+Versions (``RegistrationInput.flow``), told apart on replay by the start
+argument, so that a new registration pays nothing for them in history:
+
+* ``FLOW_SERVICE_IN_RUN``, every registration started now: the carrier call is
+  a local activity in the task that reached PROVISIONING (``_call_carrier``);
+  search attributes are published once the registration has settled
+  (``_settled``); the run carries on as the service at ACTIVE. Per registration
+  that spares an activity task, a workflow task, three upserts and a whole run.
+* ``FLOW_HAND_OFF``, every history written before: the carrier call is an
+  activity task, attributes are published before every wait, and at ACTIVE the
+  run continues as new into the service workflow (``_hand_off``) if it has the
+  hand-off's patch marker, and completes if it started before that existed.
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from typing import Any, NoReturn
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as CallTimedOut
 
 from activities.carrier import ProvisionRequest, ProvisionResult
 from activities.registration import (
@@ -72,6 +86,7 @@ from workflows.contracts import (
     ERR_HANDING_OVER,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
+    FLOW_SERVICE_IN_RUN,
     SYSTEM_ACTOR,
     Actor,
     ChangeRequest,
@@ -151,8 +166,9 @@ class RegistrationFlow:
         self._lock = asyncio.Lock()
         self._claims: set[str] = set()
         self._hold_expires_at: datetime | None = None
-        self._provision: workflow.ActivityHandle[ProvisionResult] | None = None
+        self._provision: asyncio.Future[ProvisionResult] | None = None
         self._published: dict[str, Any] = {}
+        self._in_run = inp.flow >= FLOW_SERVICE_IN_RUN
 
     # ------------------------------------------------------------------ run
 
@@ -161,7 +177,14 @@ class RegistrationFlow:
             async with self._lock:
                 await self._apply()
             while self._state.is_open:
-                self._publish()
+                if self._in_run:
+                    if not await self._settled():
+                        continue
+                    # Provisioning shows its stage itself, should a call fail.
+                    if self._state.status is not Status.PROVISIONING:
+                        self._publish()
+                else:
+                    self._publish()
                 await self._step()
         except asyncio.CancelledError:
             # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
@@ -178,6 +201,26 @@ class RegistrationFlow:
         self._publish()
         return self._hand_off()
 
+    async def _settled(self) -> bool:
+        """Whether the registration has settled, for ``FLOW_SERVICE_IN_RUN``: no
+        Update is being applied, so what the search attributes would show now
+        is what the Temporal UI sees once this workflow task completes.
+
+        Only a workflow task's end reaches visibility, so publishing between two
+        transitions of one task costs an upsert (a history event and a
+        visibility write) that nobody sees: typically an operator's decision
+        sent straight after the start, applied in the same task as the apply
+        step. Updates delivered with this task get their turn first; while one
+        runs, this waits for it to move the state or finish, and says no."""
+        await workflow.wait_condition(lambda: True)
+        if workflow.all_handlers_finished():
+            return True
+        version = self._state.version
+        await workflow.wait_condition(
+            lambda: self._state.version != version or workflow.all_handlers_finished()
+        )
+        return False
+
     @property
     def _service_durations(self) -> ServiceDurations:
         return ServiceDurations.model_validate(self._timings.carrier_durations)
@@ -189,11 +232,12 @@ class RegistrationFlow:
             status=self._status(),
             correlation_id=self._inp.correlation_id,
         )
-        # At ACTIVE the registration lives on as the service workflow (billing,
-        # arrears, suspension, reclaim) under the same workflow id, so callers
-        # keep one id for the number's whole life. Registrations that reached
-        # ACTIVE before the hand-off existed replay without the marker and end here.
-        if result.outcome == "active" and workflow.patched(HAND_OFF_PATCH):
+        # FLOW_HAND_OFF: at ACTIVE the registration lives on as the service
+        # workflow (billing, arrears, suspension, reclaim) under the same workflow
+        # id. Registrations that reached ACTIVE before the hand-off existed replay
+        # without the marker and end here. FLOW_SERVICE_IN_RUN returns the result
+        # to RegistrationWorkflow, which carries on as the service in this run.
+        if result.outcome == "active" and not self._in_run and workflow.patched(HAND_OFF_PATCH):
             workflow.continue_as_new(
                 args=[service_input_from_registration(result, self._timings)],
                 workflow=SERVICE_WORKFLOW_NAME,
@@ -365,24 +409,28 @@ class RegistrationFlow:
         t = self._timings
         number = self._state.number
         assert number is not None
-        self._provision = workflow.start_activity_method(
-            RegistrationActivities.provision,
-            ProvisionRequest(
-                request_id=self._provision_request_id(),
-                registration_id=self._inp.application_id,
-                number=number,
-                carrier=self._state.carrier,
-                destinations=list(self._form.destination_numbers),
-            ),
-            start_to_close_timeout=t.carrier_call_timeout,
-            retry_policy=RetryPolicy(
-                initial_interval=t.carrier_retry_initial,
-                backoff_coefficient=2.0,
-                maximum_interval=t.carrier_retry_max_interval,
-                maximum_attempts=t.carrier_retry_max_attempts,
-                non_retryable_error_types=[ERR_CARRIER_REJECTED],
-            ),
+        request = ProvisionRequest(
+            request_id=self._provision_request_id(),
+            registration_id=self._inp.application_id,
+            number=number,
+            carrier=self._state.carrier,
+            destinations=list(self._form.destination_numbers),
         )
+        if self._in_run:
+            self._provision = asyncio.ensure_future(self._call_carrier(request))
+        else:
+            self._provision = workflow.start_activity_method(
+                RegistrationActivities.provision,
+                request,
+                start_to_close_timeout=t.carrier_call_timeout,
+                retry_policy=RetryPolicy(
+                    initial_interval=t.carrier_retry_initial,
+                    backoff_coefficient=2.0,
+                    maximum_interval=t.carrier_retry_max_interval,
+                    maximum_attempts=t.carrier_retry_max_attempts,
+                    non_retryable_error_types=[ERR_CARRIER_REJECTED],
+                ),
+            )
         result: ProvisionResult | None = None
         failure: BaseException | None = None
         try:
@@ -420,6 +468,38 @@ class RegistrationFlow:
                 action=InventoryAction.RELEASE,
                 reason=_failure_message(failure),
             )
+
+    async def _call_carrier(self, request: ProvisionRequest) -> ProvisionResult:
+        """``FLOW_SERVICE_IN_RUN``: the carrier call as a local activity, retried
+        here with exponential backoff.
+
+        One idempotent request that normally answers at once: as a local activity
+        it runs in the workflow task that reached PROVISIONING, which then also
+        records ACTIVE, instead of an activity task and a workflow task more.
+        The retries are the workflow's own so that a failed attempt can publish
+        the activate stage before the backoff: an outage can last hours, and the
+        Temporal UI should not show the verify stage meanwhile. A worker that
+        dies mid-call leaves no marker; the call is made again on replay, with
+        the same request id."""
+        t = self._timings
+        attempt = 1
+        while True:
+            try:
+                result: ProvisionResult = await workflow.execute_local_activity_method(
+                    RegistrationActivities.provision,
+                    request,
+                    start_to_close_timeout=t.carrier_call_timeout,
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                )
+                return result
+            except FailureError as err:
+                # As in a RetryPolicy, no maximum (0) retries for as long as it takes.
+                if 0 < t.carrier_retry_max_attempts <= attempt or not _worth_retrying(err):
+                    raise
+            self._publish()
+            backoff = t.carrier_retry_initial * 2 ** (attempt - 1)
+            await workflow.sleep(min(backoff, t.carrier_retry_max_interval))
+            attempt += 1
 
     async def _cancel_at_carrier(self) -> None:
         number = self._state.number
@@ -785,6 +865,15 @@ class RegistrationFlow:
                 updates.append(key.value_set(value) if value is not None else key.value_unset())
                 self._published[key.name] = value
         workflow.upsert_search_attributes(updates)
+
+
+def _worth_retrying(err: FailureError) -> bool:
+    """A carrier call that failed for a passing reason: unavailable, timed out.
+    (A local activity's failure comes as its cause, not wrapped in ActivityError.)"""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return not cause.non_retryable and cause.type != ERR_CARRIER_REJECTED
+    return isinstance(cause, CallTimedOut)
 
 
 def _failure_message(failure: BaseException | None) -> str:

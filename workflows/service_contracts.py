@@ -1,17 +1,14 @@
 """The service workflow's public contract: what follows a registration after ACTIVE.
 
-The registration workflow hands over with::
-
-    workflow.continue_as_new(
-        service_input_from_registration(result, self._input.timings),
-        workflow=ServiceWorkflow.run,
-    )
-
-so the service runs under the same workflow id (``registration_workflow_id``)
-and callers keep talking to one id for the registration's whole life. The
-Query keeps the registration's name (``status``) and its result is a superset
-of ``RegistrationStatus``, so a caller that decodes ``RegistrationStatus``
-keeps working after the hand-over; it just ignores the service fields.
+At ACTIVE the registration's run carries on as the service, from
+``service_input_from_registration(result, timings)``, and every later run is
+the service workflow, continued as new with the record carried over (runs of
+``FLOW_HAND_OFF`` registrations continued as new into it at ACTIVE). So the
+service runs under the same workflow id (``registration_workflow_id``) and
+callers keep talking to one id for the registration's whole life. The Query
+keeps the registration's name (``status``) and its result is a superset of
+``RegistrationStatus``, so a caller that decodes ``RegistrationStatus`` keeps
+working after ACTIVE; it just ignores the service fields.
 
 Compatibility: these payloads live in workflow histories for years (the whole
 service state is carried through every continue-as-new), so new fields get

@@ -8,9 +8,10 @@ thousands of sleeping service workflows one worker holds. It holds no
 module-level state and must not read the clock, randomness or do I/O except
 through ``workflow.*`` (tests/workflows/test_determinism_guard.py checks).
 
-It continues the registration under the same workflow id (the registration
-workflow hands over with ``continue_as_new(..., workflow=SERVICE_WORKFLOW_NAME)``)
-and runs for as long as the number is in service, which is years.
+It continues the registration under the same workflow id and runs for as long
+as the number is in service, which is years: first in the registration's own
+run, which carries on as the service at ACTIVE, then as ``ServiceWorkflow``
+(see ``workflows/service.py``).
 
 How it is put together:
 
@@ -71,6 +72,7 @@ from workflows.contracts import (
 )
 from workflows.search_attributes import NEXT_DEADLINE, OVERDUE
 from workflows.service_contracts import (
+    SERVICE_WORKFLOW_NAME,
     DetailsChangeReport,
     DetailsChangeResult,
     OperatorAction,
@@ -148,8 +150,10 @@ class ServiceFlow:
                 # Updates still running belong to this run: let them answer,
                 # then carry their effect over in the record.
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Named: the first run may be the registration's, carrying on at ACTIVE.
                 workflow.continue_as_new(
-                    self._inp.model_copy(update={"record": self._record, "run": self._inp.run + 1})
+                    args=[self._inp.model_copy(update={"record": self._record, "run": self._inp.run + 1})],
+                    workflow=SERVICE_WORKFLOW_NAME,
                 )
             await self._sleep()
 

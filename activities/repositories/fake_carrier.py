@@ -69,6 +69,34 @@ async def record_call(
     )
 
 
+async def provision_first_clear(
+    conn: asyncpg.Connection, request_id: str, number: str, carrier_code: str, reference: str
+) -> bool:
+    """Create the order and record the call, in one statement, if no fault is
+    injected for ``number`` and the request has no order yet. False otherwise,
+    having changed nothing: the caller then goes the long way (faults, repeats,
+    cancelled orders)."""
+    made = await conn.fetchval(
+        """WITH made AS (
+               INSERT INTO fake_carrier_order
+                   (request_id, number, carrier_code, status, reference, provisions)
+               SELECT $1, $2, $3, 'provisioned', $4, 1
+               WHERE NOT EXISTS (SELECT 1 FROM fake_carrier_fault WHERE number = $2)
+               ON CONFLICT (request_id) DO NOTHING
+               RETURNING request_id
+           ), called AS (
+               INSERT INTO fake_carrier_call (request_id, number, operation, outcome)
+               SELECT request_id, $2, 'provision', 'provisioned' FROM made
+           )
+           SELECT count(*) FROM made""",
+        request_id,
+        number,
+        carrier_code,
+        reference,
+    )
+    return bool(made)
+
+
 async def provision_order(
     conn: asyncpg.Connection, request_id: str, number: str, carrier_code: str, reference: str
 ) -> Order:

@@ -755,14 +755,20 @@ async def _fetchrow_guarded(conn: asyncpg.Connection, sql: str, *args: Any) -> a
 
 
 async def hold_number(
-    conn: asyncpg.Connection, number: str, registration_id: str, expires_at: datetime
+    conn: asyncpg.Connection,
+    number: str,
+    registration_id: str,
+    expires_at: datetime,
+    *,
+    carrier_code: str | None = None,
 ) -> NumberRecord | None:
     """Hold ``number`` for ``registration_id`` until ``expires_at``.
 
     Returns the held record; if the registration already holds it, the expiry is
     moved to ``expires_at`` and the record returned. Returns None when the
-    number is not in the inventory or belongs to someone else. Raises
-    RegistrationHoldsAnotherNumber when the registration holds a different one.
+    number is not in the inventory, belongs to someone else, or (given
+    ``carrier_code``) to another carrier. Raises RegistrationHoldsAnotherNumber
+    when the registration holds a different one.
     """
     _check_number(number)
     _check_aware(expires_at, "expires_at")
@@ -773,11 +779,13 @@ async def hold_number(
             UPDATE number_inventory SET {_hold_set("$2", "$3")}
             WHERE number = $1
               AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $2))
+              AND ($4::text IS NULL OR carrier_code = $4)
             RETURNING {_COLUMNS}
             """,
             number,
             registration_id,
             expires_at,
+            carrier_code,
         )
     except asyncpg.UniqueViolationError as exc:
         if not _is_one_per_registration(exc):

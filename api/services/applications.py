@@ -56,6 +56,7 @@ from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
+    CURRENT_FLOW,
     ERR_HANDING_OVER,
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -370,6 +371,7 @@ async def _start(
             submitted_by=_actor(principal, ActorRole.APPLICANT),
             correlation_id=correlation_id(),
             timings=timings_from_settings(ctx.settings, form.carrier),
+            flow=CURRENT_FLOW,
         ),
     )
     async with ctx.connection() as conn:
@@ -498,13 +500,15 @@ async def _run_service_update(
     arg: Any,
     result_type: type[R],
 ) -> R:
-    """Runs an Update of the service workflow (workflows/service.py), which
-    continues the registration under the same workflow id from ACTIVE on.
+    """Runs an Update of the service (workflows/service.py), which continues the
+    registration under the same workflow id from ACTIVE on.
 
     Before ACTIVE the registration's workflow refuses it as wrong_stage. The read
-    model says ACTIVE as soon as the activation commits; the registration's run
-    hands over to the service a moment later and refuses what comes in between
-    as handing over, which is retried here for up to a second, then answered 503.
+    model says ACTIVE as soon as the activation commits, a moment before the
+    registration's run takes the service's Updates (or, for registrations started
+    as ``FLOW_HAND_OFF``, before it continues as new into the service workflow);
+    what comes in between is refused as handing over, retried here for up to a
+    second, then answered 503.
     """
     for _ in range(_HAND_OFF_RETRIES):
         try:

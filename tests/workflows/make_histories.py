@@ -5,10 +5,14 @@
 Runs each scenario to its end on the time-skipping server against a throwaway
 embedded PostgreSQL (or TEST_DATABASE_URL), and writes one JSON history per
 scenario to tests/workflows/histories/. Payloads are encrypted with the test
-key (tests/conftest.py), as any history would be.
+key (tests/conftest.py), as any history would be. Registrations that reach
+ACTIVE carry on as the service in the same run: their history is written once
+the service is asleep (``active*``), or once it has ended (``service_*``).
+The subfolders hold histories of earlier flows, kept as they were written.
 
 Regenerate only when a change to the workflow is meant to be incompatible with
-running registrations (and then version it); otherwise a failing replay test
+running registrations, and then version it and first move the histories of the
+flow it replaces into a subfolder of their own; otherwise a failing replay test
 is the point: it says the change would break registrations already in flight.
 """
 
@@ -36,6 +40,7 @@ from tests.domain.factories import document_dict
 from tests.workflows import support as s
 from workflows.contracts import PaymentRequest, VerificationOutcome
 from workflows.service_contracts import (
+    DEFAULT_CYCLES_PER_RUN,
     UPDATE_SERVICE_PAY,
     UPDATE_TERMINATE,
     ServicePaymentResult,
@@ -78,6 +83,7 @@ async def active_at_agreed_time(
         client, tq, s.application(await s.fresh_number(pool), activation_at=at.isoformat())
     )
     await s.run_to_active(handle)
+    await env.sleep(timedelta(days=3))
     return handle
 
 
@@ -133,10 +139,7 @@ async def withdrawn_while_provisioning(client: Client, tq: str, pool: asyncpg.Po
         client, tq, s.application(number), timings=s.fast_timings(carrier_retry_max_attempts=0)
     )
     await s.run_to_active(handle)
-    for _ in range(200):
-        if (await s.provision_calls(pool, s.app_id(handle))).get("unavailable", 0) >= 2:
-            break
-        await asyncio.sleep(0.05)
+    await s.carrier_failed(pool, handle)
     await s.withdraw(handle)
     return handle
 
@@ -181,11 +184,12 @@ EXPECTED: dict[str, Status | None] = {
 
 
 async def service_terminated(env: WorkflowEnvironment, tq: str, pool: asyncpg.Pool) -> WorkflowHistory:
-    """A registration handed over at ACTIVE; its service takes a payment, bills a
-    cycle, is terminated (销号) and, after the quarantine, releases the number."""
+    """A registration reaches ACTIVE and carries on as the service in the same
+    run, which takes a payment, bills a cycle, is terminated (销号) and, after
+    the quarantine, releases the number: the run completes."""
     handle = await active(env.client, tq, pool)
     await s.active(env, handle)
-    service = env.client.get_workflow_handle(handle.id)
+    service = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
     holder = s.APPLICANT
     await service.execute_update(
         UPDATE_SERVICE_PAY,
@@ -200,6 +204,18 @@ async def service_terminated(env: WorkflowEnvironment, tq: str, pool: asyncpg.Po
     ended = await service.result()
     assert ended["outcome"] == "terminated", ended
     return await service.fetch_history()
+
+
+async def service_continued_as_new(env: WorkflowEnvironment, tq: str, pool: asyncpg.Pool) -> WorkflowHistory:
+    """A registration's run serves its number for a run's worth of billing
+    cycles, then continues as new into ServiceWorkflow."""
+    handle = await active(env.client, tq, pool)
+    await s.active(env, handle)
+    await env.sleep(timedelta(days=30 * DEFAULT_CYCLES_PER_RUN + 1))
+    run = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+    history = await run.fetch_history()
+    assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    return history
 
 
 def write(name: str, history: WorkflowHistory) -> Path:
@@ -244,16 +260,20 @@ async def generate(database_url: str) -> list[Path]:
         async with s.registration_worker(env.client, tq, pool, settings):
             for name, scenario in scenarios.items():
                 handle = await scenario(env.client, tq, pool)
-                try:
-                    result = await s.result(handle)
-                    assert result.status.status is EXPECTED[name], (name, result.status.status)
-                except Exception:
-                    if EXPECTED[name] is not None:
-                        raise
-                # The registration's own run: at ACTIVE it continued as the service workflow.
+                if EXPECTED[name] is Status.ACTIVE:
+                    await s.active(env, handle)
+                    await asyncio.sleep(0.5)  # the service's first task: until asleep
+                else:
+                    try:
+                        result = await s.result(handle)
+                        assert result.status.status is EXPECTED[name], (name, result.status.status)
+                    except Exception:
+                        if EXPECTED[name] is not None:
+                            raise
                 run = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
                 written.append(write(name, await run.fetch_history()))
             written.append(write("service_terminated", await service_terminated(env, tq, pool)))
+            written.append(write("service_continued_as_new", await service_continued_as_new(env, tq, pool)))
     finally:
         await env.shutdown()
         await pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from domain.timeline import Event
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
 from workflows.contracts import (
+    CURRENT_FLOW,
     QUERY_STATUS,
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -46,6 +48,7 @@ from workflows.contracts import (
     RegistrationTimings,
     RejectionReason,
     Resubmission,
+    Stage,
     VerificationOutcome,
     VerificationRequest,
     WithdrawalRequest,
@@ -88,8 +91,9 @@ def registration_worker(
     carrier: CarrierGateway | None = None,
     **kwargs: Any,
 ) -> Worker:
-    """A worker like the production one: the registration and, for the hand-off
-    at ACTIVE, the service workflow with their activities."""
+    """A worker like the production one: the registration and the service
+    workflow (which the service continues as after its first run) with their
+    activities."""
     acts = activities or RegistrationActivities(pool, settings, carrier or FakeCarrier(pool))
     service = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
     return Worker(
@@ -118,6 +122,7 @@ async def start(
     *,
     timings: RegistrationTimings | None = None,
     application_id: str | None = None,
+    flow: int = CURRENT_FLOW,
     **start_options: Any,
 ) -> WorkflowHandle[Any, RegistrationResult]:
     app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
@@ -130,6 +135,7 @@ async def start(
             submitted_by=APPLICANT,
             correlation_id=f"corr-{app_id}",
             timings=timings or fast_timings(),
+            flow=flow,
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,
@@ -212,8 +218,10 @@ async def query_status(handle: Handle) -> RegistrationStatus:
 
 
 async def result(handle: Handle) -> RegistrationResult:
-    """How the registration's run ended. At ACTIVE it continues as the service
-    workflow; its result is then read from what it handed over."""
+    """How a registration's run ended: closed, or (``FLOW_HAND_OFF``) active and
+    continued as the service workflow, read from what it handed over. A
+    ``FLOW_SERVICE_IN_RUN`` registration that reaches ACTIVE carries on in the
+    same run: wait for it with ``active``."""
     # Not a new handle for the run: the time-skipping server skips time only
     # while the handle its client gave out waits for a result.
     try:
@@ -230,17 +238,35 @@ async def result(handle: Handle) -> RegistrationResult:
 
 
 async def active(env: WorkflowEnvironment, handle: Handle) -> RegistrationResult:
-    """``result`` of a registration expected to reach ACTIVE, waited for in real time.
+    """``reached_active`` on the time-skipping server, with time skipping locked.
 
-    Awaiting a result on the time-skipping server lets it skip time. At ACTIVE the
-    run hands over to the service run, which at once sleeps a month until its first
-    bill: were skipping still unlocked in the moment the result takes to reach the
-    test, the server could jump to that bill before the test looks. A test that
-    needs time to pass before the activation skips it first with ``env.sleep``."""
+    At ACTIVE the service starts and at once sleeps a month until its first bill:
+    were skipping unlocked (as awaiting a result does) the server could jump to
+    that bill before the test looks. A test that needs time to pass before the
+    activation skips it first with ``env.sleep``."""
     with env.auto_time_skipping_disabled():
-        ended = await result(handle)
-    assert ended.outcome == "active", ended
-    return ended
+        return await reached_active(handle)
+
+
+async def reached_active(handle: Handle, *, within: float = 60.0) -> RegistrationResult:
+    """A registration expected to reach ACTIVE: its status, from the live Query,
+    once the stage is ACTIVE. The run carries on as the service, so there is no
+    result to await (nor, for ``FLOW_HAND_OFF``, in the run that continued as new)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        status = await query_status(handle)
+        if status.stage in (Stage.ACTIVE, Stage.CLOSED):
+            break
+        assert loop.time() < deadline, f"{handle.id} still at {status.status}"
+        await asyncio.sleep(0.05)
+    assert status.stage is Stage.ACTIVE, status
+    return RegistrationResult(
+        application_id=status.application_id,
+        outcome="active",
+        status=status,
+        correlation_id=f"corr-{status.application_id}",
+    )
 
 
 async def handed_over(handle: Handle) -> ServiceInput:
@@ -270,8 +296,8 @@ def track(client: Client, workflow_id: str) -> None:
 
 
 async def end_service_runs() -> None:
-    """End whatever this test's registrations left running, above all the service
-    runs they handed over to at ACTIVE.
+    """End whatever this test's registrations left running, above all the ones
+    that reached ACTIVE and carry on as the service.
 
     Those sleep until their first bill, a month ahead, and on the shared
     time-skipping server a timer whose worker is gone stops time skipping for
@@ -291,6 +317,16 @@ async def run_to_active(handle: Handle) -> RegistrationStatus:
     result = await pay(handle, status.fees.first_prepayment_fen)
     assert result.paid_in_full
     return await verify(handle)
+
+
+async def carrier_failed(pool: asyncpg.Pool, handle: Handle, *, times: int = 2) -> None:
+    """Until the fake carrier has answered the registration's provisioning as
+    unavailable ``times`` times (a fault injected, retries without limit)."""
+    for _ in range(200):
+        if (await provision_calls(pool, app_id(handle))).get("unavailable", 0) >= times:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id}: the carrier was not called {times} times")
 
 
 async def stream(pool: asyncpg.Pool, application_id: str) -> list[Event]:

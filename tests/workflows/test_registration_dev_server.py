@@ -20,6 +20,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.repositories import fake_carrier
 from app.settings import Settings
 from domain.timeline import EventType
 from tests.workflows import support as s
@@ -142,6 +143,33 @@ async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, s
         assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("closed", None)
 
 
+async def test_search_attributes_show_the_activate_stage_while_the_carrier_is_down(
+    client, pool, settings, task_queue
+) -> None:
+    """The carrier call normally runs in the same workflow task as the verification
+    and ACTIVE, so the UI skips from verify to active; while the carrier is down
+    the registration must show that it is activating, not still verifying."""
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, fail_times=10_000)
+    async with s.registration_worker(client, task_queue, pool, settings):
+        handle = await s.start(
+            client, task_queue, s.application(number), timings=s.fast_timings(carrier_retry_max_attempts=0)
+        )
+        await s.run_to_active(handle)
+        await s.carrier_failed(pool, handle)
+        attrs = (await handle.describe()).typed_search_attributes
+        assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("activate", None)
+
+        async with pool.acquire() as conn:
+            await fake_carrier.clear_fault(conn, number)
+        result = await s.reached_active(handle)
+        attrs = (await handle.describe()).typed_search_attributes
+        assert attrs.get(STAGE) == "active"
+        assert result.status.next_deadline is not None  # the real-name re-confirmation
+        assert attrs.get(NEXT_DEADLINE) == result.status.next_deadline
+        assert attrs.get(SERVICE_NUMBER) == number
+
+
 async def test_worker_killed_after_a_deadline_step_committed(
     client, pool, settings, task_queue, spawn_worker
 ) -> None:
@@ -193,7 +221,7 @@ async def test_worker_killed_after_an_update_step_committed(
         assert status.fees is not None
         await s.pay(handle, status.fees.first_prepayment_fen)
         await s.verify(handle)
-        result = await s.result(handle)
+        result = await s.reached_active(handle)
 
     assert result.outcome == "active"
     counts = await event_counts(pool, handle)
@@ -221,8 +249,7 @@ async def test_worker_killed_after_the_carrier_provisioned(
     assert order is not None and order.status == "provisioned", "the carrier did the work before the kill"
 
     async with s.registration_worker(client, task_queue, pool, settings):
-        result = await s.result(handle)
-        assert (await s.query_status(handle)).stage is Stage.ACTIVE
+        result = await s.reached_active(handle)
 
     assert result.outcome == "active"
     assert await s.provision_calls(pool, s.app_id(handle)) == {"provisioned": 1, "already_provisioned": 1}

@@ -1,14 +1,20 @@
-"""Committed histories of finished registrations (and of a service run after
-ACTIVE, ``service_*``) replay against the current workflow code.
+"""Committed histories of finished registrations (and of the service that
+carries on after ACTIVE, ``service_*``) replay against the current workflow code.
 
-``histories/before_hand_off/`` keeps the histories the registration wrote before
-it handed over to the service workflow at ACTIVE (commit d30c4a9): runs that
-started on older code must keep replaying, not only what today's code writes.
+Runs that started on older code must keep replaying, not only what today's code
+writes, so each earlier flow keeps its histories as they were written:
+
+* ``histories/`` top level: ``FLOW_SERVICE_IN_RUN``, the run carries on as the
+  service at ACTIVE;
+* ``histories/hand_off/``: ``FLOW_HAND_OFF``, continue-as-new into the service
+  workflow at ACTIVE (commit c588fa8);
+* ``histories/before_hand_off/``: the registration completed at ACTIVE
+  (commit d30c4a9).
 
 A failure here means a change to RegistrationWorkflow would break registrations
-already running (non-determinism): version the change with workflow.patched()
-instead. Regenerate the histories (tests/workflows/make_histories.py) only for an
-intended break.
+already running (non-determinism): version the change instead (a new
+``RegistrationInput.flow``, or ``workflow.patched()``). Regenerate the
+histories (tests/workflows/make_histories.py) only for an intended break.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -43,38 +50,59 @@ def test_there_are_histories_of_every_ending() -> None:
         "active",
         "before_hand_off/active",
         "before_hand_off/withdrawn_while_provisioning",
+        "hand_off/active",
+        "hand_off/service_terminated",
         "service_terminated",
+        "service_continued_as_new",
         "rejected",
         "abandoned",
         "verification_expired",
         "withdrawn_while_provisioning",
     } <= names
-    assert len(HISTORIES) >= 20
+    assert len(HISTORIES) >= 35
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=_id)
 async def test_committed_history_replays(path: Path, settings: Settings) -> None:
+    text = await asyncio.to_thread(path.read_text)
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    workflow = {"RegistrationWorkflow": RegistrationWorkflow, "ServiceWorkflow": ServiceWorkflow}
     replayer = Replayer(
-        workflows=[ServiceWorkflow if path.stem.startswith("service_") else RegistrationWorkflow],
+        workflows=[workflow[started["workflowType"]["name"]]],
         data_converter=data_converter(settings.encryption_keys),
         workflow_runner=workflow_runner(),
     )
-    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+    history = WorkflowHistory.from_json(path.stem, text)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 
-def test_histories_cover_both_sides_of_the_hand_off_patch() -> None:
-    """New registrations hand over at ACTIVE; those that reached it before the
-    hand-off existed (no patch marker) completed. Both kinds must be here."""
+def test_histories_cover_each_flow_through_active() -> None:
+    """Before the hand-off existed a registration completed at ACTIVE; with
+    FLOW_HAND_OFF it continued as new into ServiceWorkflow; now its run carries
+    on as the service, and continues as new into ServiceWorkflow only after a
+    run's worth of billing. Each kind must be here."""
 
-    def last_event(name: str) -> dict[str, object]:
-        events: list[dict[str, object]] = json.loads((ROOT / f"{name}.json").read_text())["events"]
-        return events[-1]
+    def events(name: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads((ROOT / f"{name}.json").read_text())["events"]
+        return found
 
-    handed = last_event("active")["workflowExecutionContinuedAsNewEventAttributes"]
-    assert isinstance(handed, dict) and handed["workflowType"] == {"name": "ServiceWorkflow"}
-    assert "workflowExecutionCompletedEventAttributes" in last_event("before_hand_off/active")
+    def workflow_type(name: str) -> str:
+        started = events(name)[0]["workflowExecutionStartedEventAttributes"]
+        return str(started["workflowType"]["name"])
+
+    assert "workflowExecutionCompletedEventAttributes" in events("before_hand_off/active")[-1]
+    handed = events("hand_off/active")[-1]["workflowExecutionContinuedAsNewEventAttributes"]
+    assert handed["workflowType"] == {"name": "ServiceWorkflow"}
+    assert workflow_type("hand_off/service_terminated") == "ServiceWorkflow"
+
+    in_run = events("active")
+    assert in_run[-1]["eventType"] == "EVENT_TYPE_TIMER_STARTED", "the service asleep, in the same run"
+    assert not any(e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" for e in in_run)
+    assert workflow_type("service_terminated") == "RegistrationWorkflow"
+    assert "workflowExecutionCompletedEventAttributes" in events("service_terminated")[-1]
+    continued = events("service_continued_as_new")[-1]["workflowExecutionContinuedAsNewEventAttributes"]
+    assert continued["workflowType"] == {"name": "ServiceWorkflow"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=_id)
