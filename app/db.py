@@ -21,6 +21,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What a connection needs before going back to the pool: nothing.
+
+    asyncpg rolls back an open transaction either way; without this it also sends
+    its reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), a round
+    trip on every release, six per registration. Nothing that uses a pool leaves
+    session state behind: settings are ``SET LOCAL`` (ended with their
+    transaction) and no LISTEN or cursor outlives a transaction. The one user of
+    session state, the numbers import (an advisory lock, a temporary table),
+    runs on a connection of its own (activities/inventory_cli.py). Keep it that
+    way, or reset here what you add."""
+
+
 def asyncpg_dsn(url: str) -> str:
     """asyncpg does not understand dbmate's ``sslmode=disable`` spelled in all forms; keep it simple."""
     return url
@@ -32,6 +45,7 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 2
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_no_session_state,
         command_timeout=30,
     )
     assert pool is not None
