@@ -83,6 +83,10 @@ async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             yield conn
         finally:
             await tx.rollback()
+            # The numbers import takes a session advisory lock; a test that fails
+            # inside it must not hand the lock on with the connection, since the
+            # pool does not reset sessions (app/db.py).
+            await conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,10 @@ class RegistrationWorkflow(ServiceUpdates):
         """Answers once the apply step is done: submitted, or refused and why."""
         return await self._flow.submission()
 
+    @submission.validator
+    def _validate_submission(self) -> None:
+        self._refuse_in_service(UPDATE_SUBMISSION)
+
     @workflow.update(name=UPDATE_DECIDE)
     async def decide(self, req: DecisionRequest) -> RegistrationStatus:
         return await self._flow.decide(req)

@@ -60,6 +60,7 @@ from typing import Any, NoReturn
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import CancelledError as CallCancelled
 from temporalio.exceptions import TimeoutError as CallTimedOut
 
 from activities.carrier import ProvisionRequest, ProvisionResult
@@ -99,6 +100,7 @@ from workflows.contracts import (
     RegistrationInput,
     RegistrationResult,
     RegistrationStatus,
+    RegistrationTimings,
     Rejection,
     RejectionReason,
     Resubmission,
@@ -437,9 +439,13 @@ class RegistrationFlow:
             result = await self._provision
         except (FailureError, asyncio.CancelledError) as err:
             # A cancelled call is expected only when a withdrawal cancelled it;
-            # otherwise the workflow itself is being cancelled.
-            if _WITHDRAWAL not in self._claims and isinstance(err, asyncio.CancelledError):
-                raise
+            # otherwise the workflow itself is being cancelled. (A cancelled local
+            # activity comes back as a failure caused by the cancellation.)
+            if _WITHDRAWAL not in self._claims:
+                if isinstance(err, asyncio.CancelledError):
+                    raise
+                if self._in_run and isinstance(_cause(err), CallCancelled):
+                    raise asyncio.CancelledError from err
             failure = err
         async with self._lock:
             self._provision = None
@@ -480,7 +486,12 @@ class RegistrationFlow:
         the activate stage before the backoff: an outage can last hours, and the
         Temporal UI should not show the verify stage meanwhile. A worker that
         dies mid-call leaves no marker; the call is made again on replay, with
-        the same request id."""
+        the same request id.
+
+        The price: the task that runs the call answers the operator's
+        verification (and any Query) once the call has answered, or, for a call
+        that outlasts 80% of the workflow task timeout (8 s by default), when the
+        task heartbeats; a cancellation or withdrawal is taken then too."""
         t = self._timings
         attempt = 1
         while True:
@@ -490,6 +501,9 @@ class RegistrationFlow:
                     request,
                     start_to_close_timeout=t.carrier_call_timeout,
                     retry_policy=RetryPolicy(maximum_attempts=1),
+                    # A withdrawal cancels at the carrier once this call has
+                    # stopped, not while it may still be on its way there.
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
                 return result
             except FailureError as err:
@@ -497,8 +511,7 @@ class RegistrationFlow:
                 if 0 < t.carrier_retry_max_attempts <= attempt or not _worth_retrying(err):
                     raise
             self._publish()
-            backoff = t.carrier_retry_initial * 2 ** (attempt - 1)
-            await workflow.sleep(min(backoff, t.carrier_retry_max_interval))
+            await workflow.sleep(carrier_backoff(t, attempt))
             attempt += 1
 
     async def _cancel_at_carrier(self) -> None:
@@ -522,7 +535,10 @@ class RegistrationFlow:
             handle = self._provision
             if handle is not None and not handle.done():
                 handle.cancel()
-                # Wait for the call to settle so that the cancellation below comes after it.
+                # Wait for the call to settle. For FLOW_SERVICE_IN_RUN that is once
+                # the carrier call has stopped, so the cancellation below comes
+                # after it; an activity task's (FLOW_HAND_OFF) settles at once,
+                # and the carrier's idempotency must order the two.
                 with contextlib.suppress(FailureError, asyncio.CancelledError):
                     await handle
             await self._cancel_at_carrier()
@@ -867,17 +883,30 @@ class RegistrationFlow:
         workflow.upsert_search_attributes(updates)
 
 
+def carrier_backoff(timings: RegistrationTimings, attempt: int) -> timedelta:
+    """The wait after failed carrier call ``attempt`` (1 for the first): doubling
+    from ``carrier_retry_initial``, at most ``carrier_retry_max_interval``, for
+    any number of attempts (the doubling stops before it could overflow)."""
+    doubled: timedelta = timings.carrier_retry_initial * 2 ** min(attempt - 1, 30)
+    return min(doubled, timings.carrier_retry_max_interval)
+
+
 def _worth_retrying(err: FailureError) -> bool:
     """A carrier call that failed for a passing reason: unavailable, timed out.
-    (A local activity's failure comes as its cause, not wrapped in ActivityError.)"""
-    cause = err.cause if isinstance(err, ActivityError) else err
+    (The application error a local activity raised comes unwrapped; a timeout or
+    a cancellation comes as the cause of an ActivityError.)"""
+    cause = _cause(err)
     if isinstance(cause, ApplicationError):
         return not cause.non_retryable and cause.type != ERR_CARRIER_REJECTED
     return isinstance(cause, CallTimedOut)
 
 
+def _cause(err: BaseException) -> BaseException | None:
+    return err.cause if isinstance(err, ActivityError) else err
+
+
 def _failure_message(failure: BaseException | None) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) else failure
+    cause = _cause(failure) if failure is not None else None
     if isinstance(cause, ApplicationError):
         return f"carrier: {cause.message}"
     return "carrier provisioning failed"

@@ -81,7 +81,8 @@ class CarrierRetry(BaseModel):
 
 
 class ServiceInput(BaseModel):
-    """Start argument, for the first run and for every continue-as-new."""
+    """What the service starts from: built at ACTIVE (the registration's run
+    carries on with it), and the start argument of every continue-as-new."""
 
     model_config = _MODEL
 
@@ -93,7 +94,7 @@ class ServiceInput(BaseModel):
     durations: ServiceDurations = Field(default_factory=ServiceDurations)
     retry: CarrierRetry = Field(default_factory=CarrierRetry)
     record: ServiceRecord
-    # The registration's status at hand-over, so the Query can keep answering
+    # The registration's status at ACTIVE, so the Query can keep answering
     # the registration fields (fees, dates) without the registration's history.
     registration: RegistrationStatus | None = None
     run: Annotated[int, Field(ge=1)] = 1  # 1 for the first run, +1 per continue-as-new

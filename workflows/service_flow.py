@@ -122,7 +122,8 @@ def _actor(actor: Actor) -> rules.Actor:
 
 
 class ServiceFlow:
-    """One registration's service state and behaviour, driven by ServiceWorkflow."""
+    """One registration's service state and behaviour, driven by ServiceWorkflow
+    and, in its first run, by the registration's run (RegistrationWorkflow)."""
 
     def __init__(self, inp: ServiceInput) -> None:
         self._inp = inp

@@ -4,8 +4,8 @@ the release of its number when the quarantine is over.
 Service events go into the registration's own stream in ``domain_event`` (the
 registration carries on after ACTIVE; one stream tells its whole life). The
 version is taken as the stream's next one inside the appending transaction
-rather than counted by the workflow: after the hand-over the service workflow
-is the stream's only writer, and this way it does not depend on the
+rather than counted by the workflow: from ACTIVE on the service is the
+stream's only writer, and this way it does not depend on the
 registration's count being carried over exactly. Idempotency is by
 ``event_id``, which the workflow derives from the change's sequence number.
 """

@@ -56,7 +56,6 @@ from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
-    CURRENT_FLOW,
     ERR_HANDING_OVER,
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -371,7 +370,7 @@ async def _start(
             submitted_by=_actor(principal, ActorRole.APPLICANT),
             correlation_id=correlation_id(),
             timings=timings_from_settings(ctx.settings, form.carrier),
-            flow=CURRENT_FLOW,
+            flow=ctx.settings.registration_flow,
         ),
     )
     async with ctx.connection() as conn:

@@ -12,19 +12,34 @@ import asyncio
 import os
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.converter import default as default_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.repositories import fake_carrier
 from app.settings import Settings
 from domain.timeline import EventType
 from tests.workflows import support as s
-from workflows.contracts import Stage, Status
+from workflows.contracts import (
+    CURRENT_FLOW,
+    UPDATE_DECIDE,
+    WORKFLOW_NAME,
+    Decision,
+    DecisionRequest,
+    RegistrationInput,
+    RegistrationStatus,
+    Stage,
+    Status,
+    registration_workflow_id,
+)
 from workflows.search_attributes import CARRIER, NEXT_DEADLINE, ORGANISATION, OVERDUE, SERVICE_NUMBER, STAGE
 
 # Short workflow task timeout: the server re-dispatches a task that the killed
@@ -141,6 +156,51 @@ async def test_search_attributes_are_current_for_the_temporal_ui(client, pool, s
         await s.result(handle)
         attrs = (await handle.describe()).typed_search_attributes
         assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("closed", None)
+
+
+async def test_a_decision_that_comes_with_the_start_costs_one_upsert(
+    client, pool, settings, task_queue
+) -> None:
+    """Visibility sees only the end of a workflow task. A decision sent with the
+    start is applied in the apply step's task, so the Temporal UI goes straight
+    to allocate, with one upsert (one visibility write), not two."""
+    number = await s.fresh_number(pool)
+    app_id = f"app-{uuid.uuid4().hex[:16]}"
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        WORKFLOW_NAME,
+        RegistrationInput(
+            application_id=app_id,
+            form=s.application(number),
+            submitted_by=s.APPLICANT,
+            correlation_id=f"corr-{app_id}",
+            timings=s.fast_timings(),
+            flow=CURRENT_FLOW,
+        ),
+        id=registration_workflow_id(app_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    s.track(client, registration_workflow_id(app_id))
+    async with s.registration_worker(client, task_queue, pool, settings):
+        status: RegistrationStatus = await client.execute_update_with_start_workflow(
+            UPDATE_DECIDE,
+            DecisionRequest(decision=Decision.APPROVE, operator=s.OPERATOR),
+            start_workflow_operation=start,
+            result_type=RegistrationStatus,
+        )
+        assert (status.stage, status.status) == (Stage.ALLOCATE, Status.AWAITING_PREPAYMENT)
+        handle = await start.workflow_handle()
+        history = await handle.fetch_history()
+        upserts = [
+            e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            for e in history.events
+            if e.HasField("upsert_workflow_search_attributes_event_attributes")
+        ]
+        assert [default_converter().payload_converter.from_payload(u[STAGE.name], str) for u in upserts] == [
+            "allocate"
+        ]
+        attrs = (await handle.describe()).typed_search_attributes
+        assert (attrs.get(STAGE), attrs.get(NEXT_DEADLINE)) == ("allocate", status.next_deadline)
 
 
 async def test_search_attributes_show_the_activate_stage_while_the_carrier_is_down(

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.service_rules import ServiceState
-from domain.timeline import EventType, RegistrationState, fold
+from domain.timeline import Event, EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
 from tests.workflows import support as s
 from workflows.contracts import (
@@ -25,12 +25,14 @@ from workflows.contracts import (
     DecisionRequest,
     RegistrationResult,
     RegistrationStatus,
+    RegistrationTimings,
     RejectionReason,
     Stage,
     Status,
     VerificationOutcome,
     WaitingFor,
 )
+from workflows.registration_flow import carrier_backoff
 from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
 
 pytestmark = pytest.mark.asyncio
@@ -693,13 +695,75 @@ async def test_cancelling_the_workflow_releases_the_number(env, pool, task_queue
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.submitted(handle)
     await s.approve(handle)
+    withdrawn = await cancelled(pool, handle, number)
+    assert withdrawn.actor == "system"
+
+
+async def cancelled(pool: asyncpg.Pool, handle: s.Handle, number: str) -> Event:
+    """Cancels the workflow; expects it to end cancelled with the number released
+    and the registration withdrawn. Returns the withdrawal event."""
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as caught:
         await s.result(handle)
     assert isinstance(caught.value.cause, CancelledError)
     await assert_released(pool, number)
     events = await s.stream(pool, s.app_id(handle))
-    assert (events[-1].event_type, events[-1].actor) == (EventType.APPLICATION_WITHDRAWN, "system")
+    assert events[-1].event_type is EventType.APPLICATION_WITHDRAWN
+    return events[-1]
+
+
+async def _provisioning_with_the_carrier_slow(
+    env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+) -> tuple[str, s.Handle]:
+    """A registration whose carrier call is in flight: the fake carrier takes
+    seconds to answer (a delay fault), longer than the workflow task lasts.
+
+    The call runs in the workflow task that took the verification, so what
+    comes in meanwhile (a cancel, a withdrawal) is delivered once that task
+    heartbeats, after 80% of the task timeout, shortened here."""
+    number = await s.fresh_number(pool)
+    await s.inject_fault(pool, number, delay_ms=4_000)
+    handle = await s.start(env.client, task_queue, s.application(number), task_timeout=timedelta(seconds=2))
+    status = await s.submitted(handle)
+    status = await s.approve(handle)
+    assert status.fees is not None
+    await s.pay(handle, status.fees.first_prepayment_fen)
+    # Answered at the task's heartbeat, the call still on its way.
+    status = await s.verify(handle)
+    assert status.status is Status.PROVISIONING
+    assert await s.provision_calls(pool, s.app_id(handle)) == {}
+    return number, handle
+
+
+async def test_cancelling_the_workflow_during_the_carrier_call_withdraws(env, pool, task_queue) -> None:
+    """The cancelled call must not pass for a carrier failure: the registration
+    is withdrawn as for a cancel at any other step, and the workflow ends cancelled."""
+    number, handle = await _provisioning_with_the_carrier_slow(env, pool, task_queue)
+    withdrawn = await cancelled(pool, handle, number)
+    assert withdrawn.reason == "registration workflow cancelled"
+    order = await s.carrier_order(pool, s.app_id(handle))
+    assert order is not None and order.status == "cancelled"
+
+
+async def test_withdrawal_during_the_carrier_call_cancels_it_first(env, pool, task_queue) -> None:
+    number, handle = await _provisioning_with_the_carrier_slow(env, pool, task_queue)
+    status = await s.withdraw(handle)
+    assert status.status is Status.WITHDRAWN
+    await closed_with(handle, Status.WITHDRAWN)
+    await assert_released(pool, number)
+    # The call was stopped before the carrier was told to cancel: it never
+    # provisioned, and the order is a cancelled tombstone that refuses a late one.
+    assert await s.provision_calls(pool, s.app_id(handle)) == {}
+    order = await s.carrier_order(pool, s.app_id(handle))
+    assert order is not None and (order.status, order.provisions) == ("cancelled", 0)
+
+
+async def test_carrier_backoff_doubles_up_to_its_cap_for_any_number_of_attempts() -> None:
+    timings = RegistrationTimings(
+        carrier_retry_initial=timedelta(seconds=1), carrier_retry_max_interval=timedelta(minutes=5)
+    )
+    waits = [carrier_backoff(timings, attempt) for attempt in (1, 2, 3, 9, 10, 100, 100_000)]
+    assert waits == [timedelta(seconds=s) for s in (1, 2, 4, 256, 300, 300, 300)]
 
 
 # ------------------------------------------------------------------ personal data
