@@ -190,6 +190,8 @@ def server_work(histories: list[WorkflowHistory]) -> str:
     for history in histories:
         counts.update(event.event_type for event in history.events)
     n = len(histories)
+    if not n:
+        return "(no histories read)"
     events = sum(len(h.events) for h in histories)
     return (
         f"{counts[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED] / n:.1f} workflow tasks, "
