@@ -209,8 +209,8 @@ async def all_active(pool: asyncpg.Pool, expected: int, within: float = 120.0) -
     while await pool.fetchval("SELECT count(*) FROM registration WHERE stage = 'active'") < expected:
         if time.monotonic() > deadline:
             rows = await pool.fetch("SELECT status, count(*) AS n FROM registration GROUP BY status")
-            stages = ", ".join(f"{r['status']} {r['n']}" for r in rows)
-            raise SystemExit(f"not all {expected} registrations ACTIVE after {within:.0f} s: {stages}")
+            statuses = ", ".join(f"{r['status']} {r['n']}" for r in rows)
+            raise SystemExit(f"not all {expected} registrations ACTIVE after {within:.0f} s: {statuses}")
         await asyncio.sleep(0.02)
 
 

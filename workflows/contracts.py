@@ -28,6 +28,9 @@ from domain.applicant import ApplicationForm
 # Defined with the event fold, re-exported here: the names are part of this contract.
 from domain.timeline import TERMINAL_STATUSES, ActorRole, Stage, Status, WaitingFor
 
+# The flows (workflows/flows.py) are part of this contract.
+from workflows.flows import CURRENT_FLOW, FLOW_HAND_OFF, FLOW_SERVICE_IN_RUN
+
 if TYPE_CHECKING:
     from app.settings import Settings
 
@@ -151,25 +154,12 @@ def timings_from_settings(settings: Settings, carrier: str) -> RegistrationTimin
     )
 
 
-# Versions of the registration's command sequence. The version travels in the
-# start argument, so telling them apart on replay costs nothing in history:
-# ``workflow.patched()`` would write a marker and a search-attribute upsert into
-# every new registration.
-FLOW_HAND_OFF = 1
-"""Carrier call as an activity task; search attributes upserted before every
-wait; at ACTIVE, continue-as-new into the service workflow. Every history
-written before versions were carried (the start argument has no ``flow``)."""
-FLOW_SERVICE_IN_RUN = 2
-"""Carrier call as a local activity; search attributes upserted once the
-registration has settled; at ACTIVE the same run carries on as the service."""
-CURRENT_FLOW = FLOW_SERVICE_IN_RUN
-
-
 class RegistrationInput(BaseModel):
     """Start argument. ``form`` should already have passed ``check_application``
     in the API (for a fast 422); the workflow checks it again at apply.
-    Starters pass ``flow=CURRENT_FLOW``; the default is for histories written
-    before the field existed."""
+    The API passes ``flow=settings.registration_flow`` (``CURRENT_FLOW`` unless
+    a rollout says otherwise); the default is for histories written before the
+    field existed."""
 
     model_config = _MODEL
 

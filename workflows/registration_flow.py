@@ -38,7 +38,8 @@ How it is put together:
 Versions (``RegistrationInput.flow``), told apart on replay by the start
 argument, so that a new registration pays nothing for them in history:
 
-* ``FLOW_SERVICE_IN_RUN``, every registration started now: the carrier call is
+* ``FLOW_SERVICE_IN_RUN``, what registrations start with by default
+  (``REGISTRATION_FLOW``): the carrier call is
   a local activity in the task that reached PROVISIONING (``_call_carrier``);
   search attributes are published once the registration has settled
   (``_settled``); the run carries on as the service at ACTIVE. Per registration
@@ -60,7 +61,6 @@ from typing import Any, NoReturn
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
-from temporalio.exceptions import CancelledError as CallCancelled
 from temporalio.exceptions import TimeoutError as CallTimedOut
 
 from activities.carrier import ProvisionRequest, ProvisionResult
@@ -441,12 +441,15 @@ class RegistrationFlow:
             # A cancelled call is expected only when a withdrawal cancelled it;
             # otherwise the workflow itself is being cancelled. (A cancelled local
             # activity comes back as a failure caused by the cancellation.)
-            if _WITHDRAWAL not in self._claims:
-                if isinstance(err, asyncio.CancelledError):
-                    raise
-                if self._in_run and isinstance(_cause(err), CallCancelled):
-                    raise asyncio.CancelledError from err
+            if _WITHDRAWAL not in self._claims and isinstance(err, asyncio.CancelledError):
+                raise
             failure = err
+        if self._in_run and _WITHDRAWAL not in self._claims and workflow.cancellation_reason() is not None:
+            # The workflow was cancelled while the call was on its way. However the
+            # call ended (a local activity's cancellation comes back as a failure,
+            # or the call answered first), run() withdraws and cancels at the
+            # carrier, and the workflow ends cancelled.
+            raise asyncio.CancelledError
         async with self._lock:
             self._provision = None
             if self._state.status is not Status.PROVISIONING:
@@ -885,10 +888,15 @@ class RegistrationFlow:
 
 def carrier_backoff(timings: RegistrationTimings, attempt: int) -> timedelta:
     """The wait after failed carrier call ``attempt`` (1 for the first): doubling
-    from ``carrier_retry_initial``, at most ``carrier_retry_max_interval``, for
-    any number of attempts (the doubling stops before it could overflow)."""
-    doubled: timedelta = timings.carrier_retry_initial * 2 ** min(attempt - 1, 30)
-    return min(doubled, timings.carrier_retry_max_interval)
+    from ``carrier_retry_initial``, at most ``carrier_retry_max_interval``. The
+    doubling stops at the cap, so no number of attempts can overflow it."""
+    cap = timings.carrier_retry_max_interval
+    wait = timings.carrier_retry_initial
+    for _ in range(attempt - 1):
+        if wait <= timedelta(0) or wait >= cap:
+            break
+        wait *= 2
+    return min(wait, cap)
 
 
 def _worth_retrying(err: FailureError) -> bool:

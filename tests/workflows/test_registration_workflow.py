@@ -716,14 +716,21 @@ async def _provisioning_with_the_carrier_slow(
     env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
 ) -> tuple[str, s.Handle]:
     """A registration whose carrier call is in flight: the fake carrier takes
-    seconds to answer (a delay fault), longer than the workflow task lasts.
+    half a minute to answer (a delay fault), far longer than the workflow task.
 
     The call runs in the workflow task that took the verification, so what
     comes in meanwhile (a cancel, a withdrawal) is delivered once that task
-    heartbeats, after 80% of the task timeout, shortened here."""
+    heartbeats, after 80% of the task timeout, shortened here. A cancel cuts
+    the delay short, so a passing test does not wait it out."""
     number = await s.fresh_number(pool)
-    await s.inject_fault(pool, number, delay_ms=4_000)
-    handle = await s.start(env.client, task_queue, s.application(number), task_timeout=timedelta(seconds=2))
+    await s.inject_fault(pool, number, delay_ms=30_000)
+    handle = await s.start(
+        env.client,
+        task_queue,
+        s.application(number),
+        timings=s.fast_timings(carrier_call_timeout=timedelta(seconds=60)),
+        task_timeout=timedelta(seconds=3),
+    )
     status = await s.submitted(handle)
     status = await s.approve(handle)
     assert status.fees is not None
@@ -745,14 +752,16 @@ async def test_cancelling_the_workflow_during_the_carrier_call_withdraws(env, po
     assert order is not None and order.status == "cancelled"
 
 
-async def test_withdrawal_during_the_carrier_call_cancels_it_first(env, pool, task_queue) -> None:
+async def test_withdrawal_during_the_carrier_call_stops_it_and_cancels_at_the_carrier(
+    env, pool, task_queue
+) -> None:
     number, handle = await _provisioning_with_the_carrier_slow(env, pool, task_queue)
     status = await s.withdraw(handle)
     assert status.status is Status.WITHDRAWN
     await closed_with(handle, Status.WITHDRAWN)
     await assert_released(pool, number)
-    # The call was stopped before the carrier was told to cancel: it never
-    # provisioned, and the order is a cancelled tombstone that refuses a late one.
+    # The call was stopped: it never provisioned, and the order is a cancelled
+    # tombstone that refuses a late one.
     assert await s.provision_calls(pool, s.app_id(handle)) == {}
     order = await s.carrier_order(pool, s.app_id(handle))
     assert order is not None and (order.status, order.provisions) == ("cancelled", 0)
