@@ -1,4 +1,4 @@
-# Everything installs into ./.venv from uv.lock; only Python 3.11+ and make are needed.
+# Everything installs into ./.venv from uv.lock; only Python 3.11-3.13 and make are needed.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -9,9 +9,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 .PHONY: install dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service clean-data
 
 $(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "needs Python 3.11 to 3.13; run make PYTHON=python3.12 ...")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --python $(PY) --no-python-downloads
 	@touch $@
 
 install: $(VENV)/.synced

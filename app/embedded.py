@@ -29,8 +29,8 @@ from workflows.search_attributes import CLI_TYPES
 
 _PR_SET_PDEATHSIG = 1
 _PG_SYSTEM_USER = "embedded_postgres"
-# sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
-_UNIX_SOCKET_PATH_MAX = 107
+# sockaddr_un.sun_path, less its terminating NUL: 108 bytes on Linux, 104 on macOS.
+_UNIX_SOCKET_PATH_MAX = 103 if sys.platform == "darwin" else 107
 
 
 def _open_traversal(path: Path) -> None:

@@ -208,9 +208,9 @@ async def all_active(pool: asyncpg.Pool, expected: int, within: float = 120.0) -
     # Polled: the rows are written by the worker's database steps, not signalled here.
     while await pool.fetchval("SELECT count(*) FROM registration WHERE stage = 'active'") < expected:
         if time.monotonic() > deadline:
-            rows = await pool.fetch("SELECT status, count(*) AS n FROM registration GROUP BY status")
-            statuses = ", ".join(f"{r['status']} {r['n']}" for r in rows)
-            raise SystemExit(f"not all {expected} registrations ACTIVE after {within:.0f} s: {statuses}")
+            rows = await pool.fetch("SELECT stage, count(*) AS n FROM registration GROUP BY stage")
+            stages = ", ".join(f"{r['stage']} {r['n']}" for r in rows)
+            raise SystemExit(f"not all {expected} registrations ACTIVE after {within:.0f} s: {stages}")
         await asyncio.sleep(0.02)
 
 
@@ -356,8 +356,6 @@ async def bench(
                     f"registrations {args.count / reg.seconds:7.1f}/s",
                     flush=True,
                 )
-            # Until the last services, carrying on in the same runs, are asleep.
-            await asyncio.sleep(0.5)
 
     # Total items over total time, per kind.
     base_rate = args.count * args.rounds / sum(p.seconds for p in base_phases)

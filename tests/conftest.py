@@ -37,7 +37,8 @@ TEST_KEYS = "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLi4uLi4="  # 32 bytes, tests on
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    external = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    # Not DATABASE_URL: the tests commit rows, and that one may be a real database.
+    external = os.environ.get("TEST_DATABASE_URL")
     if external:
         migrate(external)
         yield external
@@ -146,6 +147,6 @@ def task_queue() -> str:
 
 @pytest.fixture(autouse=True)
 async def _end_service_runs() -> AsyncIterator[None]:
-    """Registrations that a test drove to ACTIVE continue as service workflows; end them."""
+    """Registrations that a test drove to ACTIVE carry on as the number's service; end them."""
     yield
     await end_service_runs()

@@ -23,7 +23,6 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
-        FLOW_SERVICE_IN_RUN,
         QUERY_STATUS,
         UPDATE_DECIDE,
         UPDATE_PAY,
@@ -58,7 +57,7 @@ class RegistrationWorkflow(ServiceUpdates):
     @workflow.run
     async def run(self, inp: RegistrationInput) -> RegistrationResult | ServiceResult:
         ended = await self._flow.run()
-        if ended.outcome != "active" or inp.flow < FLOW_SERVICE_IN_RUN:
+        if ended.outcome != "active" or not self._flow.serves_in_run:
             return ended
         # The number is in service: this run carries on as the service until the
         # service continues as new into ServiceWorkflow, sparing every

@@ -172,6 +172,11 @@ class RegistrationFlow:
         self._published: dict[str, Any] = {}
         self._in_run = inp.flow >= FLOW_SERVICE_IN_RUN
 
+    @property
+    def serves_in_run(self) -> bool:
+        """``FLOW_SERVICE_IN_RUN``: at ACTIVE the run carries on as the service."""
+        return self._in_run
+
     # ------------------------------------------------------------------ run
 
     async def run(self) -> RegistrationResult:

@@ -92,13 +92,8 @@ _REGISTRATION_EVENT_TYPES = frozenset(t.value for t in EventType)
 
 async def load_stream(conn: asyncpg.Connection, stream_id: str) -> list[Event]:
     """The registration's events, from application to ACTIVE or to its closing event."""
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM domain_event
-            WHERE stream_id = $1 AND event_type = ANY($2::text[]) ORDER BY version""",
-        stream_id,
-        list(_REGISTRATION_EVENT_TYPES),
-    )
-    return [_event(r) for r in rows]
+    registration, _ = await load_stream_and_service_events(conn, stream_id)
+    return registration
 
 
 async def load_stream_and_service_events(

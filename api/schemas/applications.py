@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.errors import FieldErrorOut
-from api.schemas.common import OptionalReason, Reason
+from api.schemas.common import FieldName, OptionalReason, Reason
 from api.schemas.registrations import Registration
 from api.textguard import SafeStr
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
@@ -89,9 +89,7 @@ class DecisionIn(BaseModel):
     decision: Decision
     reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
     reason: OptionalReason | None = None
-    fields: list[Annotated[SafeStr, Field(min_length=1, max_length=128)]] = Field(
-        default_factory=list, description="Fields to change (request_changes)."
-    )
+    fields: list[FieldName] = Field(default_factory=list, description="Fields to change (request_changes).")
     documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="Document kinds to replace (request_changes)."
     )

@@ -31,6 +31,10 @@ Reason = Annotated[
     AfterValidator(not_blank),
 ]
 OptionalReason = Annotated[str, Field(max_length=1000), AfterValidator(check_storable)]
+# The name of an application field, as a change request or a details report names it.
+FieldName = Annotated[
+    str, Field(min_length=1, max_length=128), AfterValidator(check_storable), AfterValidator(not_blank)
+]
 
 
 class Page(BaseModel, Generic[T]):

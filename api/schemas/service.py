@@ -5,18 +5,12 @@ real-name confirmation and reports of changed details."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import OptionalReason, Reason, not_blank
+from api.schemas.common import FieldName, OptionalReason, Reason
 from api.schemas.registrations import Registration
-from api.textguard import check_storable
-
-DetailName = Annotated[
-    str, Field(min_length=1, max_length=128), AfterValidator(check_storable), AfterValidator(not_blank)
-]
 
 
 class _ReasonIn(BaseModel):
@@ -66,7 +60,7 @@ class DetailsChangeIn(BaseModel):
         description="When the details changed, with its UTC offset; not in the future. The change must "
         "be reported within 10 Chinese working days of it."
     )
-    fields: list[DetailName] = Field(
+    fields: list[FieldName] = Field(
         min_length=1,
         max_length=50,
         description="The registered details that changed, named as in the application.",

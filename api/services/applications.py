@@ -14,7 +14,6 @@ Submission, in order:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from activities.repositories import inventory
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, ServiceUnavailable, field_error
+from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -56,7 +55,6 @@ from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
-    ERR_HANDING_OVER,
     UPDATE_DECIDE,
     UPDATE_PAY,
     UPDATE_RESUBMIT,
@@ -464,14 +462,13 @@ async def _run_update(
     row: asyncpg.Record,
     name: str,
     arg: Any,
-    *,
-    update_id: str | None = None,
-) -> RegistrationStatus:
+    result_type: type[R],
+) -> R:
+    """Runs an Update of the registration, or from ACTIVE on of its service
+    (workflows/service.py, same workflow id); a refusal becomes the API error,
+    with the registration's current state attached."""
     try:
-        result: RegistrationStatus = await gateway.update(
-            row["workflow_id"], name, arg, RegistrationStatus, update_id=update_id
-        )
-        return result
+        return await gateway.update(row["workflow_id"], name, arg, result_type)
     except UpdateRejected as rejected:
         current = await _current(ctx, gateway, principal, row)
         raise rejected.to_api_error(current, decided_by=_DECIDED_BY.get(name, frozenset())) from None
@@ -485,47 +482,16 @@ _DECIDED_BY = {
 
 
 async def _act(
-    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, name: str, arg: Any
-) -> Registration:
-    return await _respond(ctx, await _run_update(ctx, gateway, principal, row, name, arg), row, principal)
-
-
-async def _run_service_update(
     ctx: Context,
     gateway: WorkflowGateway,
     principal: Principal,
     row: asyncpg.Record,
     name: str,
     arg: Any,
-    result_type: type[R],
-) -> R:
-    """Runs an Update of the service (workflows/service.py), which continues the
-    registration under the same workflow id from ACTIVE on.
-
-    Before ACTIVE the registration's workflow refuses it as wrong_stage. The read
-    model says ACTIVE as soon as the activation commits, a moment before the
-    registration's run takes the service's Updates (or, for registrations started
-    as ``FLOW_HAND_OFF``, before it continues as new into the service workflow);
-    what comes in between is refused as handing over, retried here for up to a
-    second, then answered 503.
-    """
-    for _ in range(_HAND_OFF_RETRIES):
-        try:
-            return await gateway.update(row["workflow_id"], name, arg, result_type)
-        except UpdateRejected as rejected:
-            if rejected.kind != ERR_HANDING_OVER:
-                raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
-        await asyncio.sleep(0.1)
-    raise ServiceUnavailable("The registration is handing over to its service; retry shortly")
-
-
-_HAND_OFF_RETRIES = 10
-
-
-async def _act_in_service(
-    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, name: str, arg: Any
+    result_type: type[RegistrationStatus] = RegistrationStatus,
 ) -> Registration:
-    status = await _run_service_update(ctx, gateway, principal, row, name, arg, ServiceStatus)
+    """An Update whose answer is the status (``ServiceStatus`` for the service's)."""
+    status = await _run_update(ctx, gateway, principal, row, name, arg, result_type)
     return await _respond(ctx, status, row, principal)
 
 
@@ -533,9 +499,7 @@ async def _pay_service(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, arg: PaymentRequest
 ) -> PaymentOut:
     """A payment after activation credits the service's prepaid balance."""
-    result = await _run_service_update(
-        ctx, gateway, principal, row, UPDATE_SERVICE_PAY, arg, ServicePaymentResult
-    )
+    result = await _run_update(ctx, gateway, principal, row, UPDATE_SERVICE_PAY, arg, ServicePaymentResult)
     status = result.status
     return PaymentOut(
         payment_id=result.payment_id,
@@ -648,10 +612,7 @@ async def pay(
     )
     if row["stage"] == "active":
         return await _pay_service(ctx, gateway, principal, row, arg)
-    try:
-        result = await gateway.update(row["workflow_id"], UPDATE_PAY, arg, PaymentResult)
-    except UpdateRejected as rejected:
-        raise rejected.to_api_error(await _current(ctx, gateway, principal, row)) from None
+    result = await _run_update(ctx, gateway, principal, row, UPDATE_PAY, arg, PaymentResult)
     return PaymentOut(
         payment_id=result.payment_id,
         accepted=result.accepted,
@@ -675,33 +636,21 @@ def _acting_role(principal: Principal) -> ActorRole:
 async def suspend(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: SuspensionIn
 ) -> Registration:
-    return await _operator_action(
-        ctx, gateway, principal, application_id, UPDATE_OPERATOR_SUSPEND, body.reason
+    row = await _load(ctx, principal, application_id)
+    arg = OperatorAction(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
     )
+    return await _act(ctx, gateway, principal, row, UPDATE_OPERATOR_SUSPEND, arg, ServiceStatus)
 
 
 async def resume(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: ResumptionIn
 ) -> Registration:
-    return await _operator_action(
-        ctx, gateway, principal, application_id, UPDATE_OPERATOR_RESUME, body.reason
-    )
-
-
-async def _operator_action(
-    ctx: Context,
-    gateway: WorkflowGateway,
-    principal: Principal,
-    application_id: str,
-    name: str,
-    reason: str,
-    request: type[OperatorAction] | type[RealnameConfirmation] = OperatorAction,
-) -> Registration:
     row = await _load(ctx, principal, application_id)
-    arg = request(
-        operator=_actor(principal, ActorRole.OPERATOR), reason=reason, correlation_id=correlation_id()
+    arg = OperatorAction(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
     )
-    return await _act_in_service(ctx, gateway, principal, row, name, arg)
+    return await _act(ctx, gateway, principal, row, UPDATE_OPERATOR_RESUME, arg, ServiceStatus)
 
 
 async def terminate(
@@ -711,7 +660,7 @@ async def terminate(
     arg = TerminationRequest(
         actor=_actor(principal, _acting_role(principal)), reason=body.reason, correlation_id=correlation_id()
     )
-    return await _act_in_service(ctx, gateway, principal, row, UPDATE_TERMINATE, arg)
+    return await _act(ctx, gateway, principal, row, UPDATE_TERMINATE, arg, ServiceStatus)
 
 
 async def confirm_realname(
@@ -721,9 +670,11 @@ async def confirm_realname(
     application_id: str,
     body: RealnameConfirmationIn,
 ) -> Registration:
-    return await _operator_action(
-        ctx, gateway, principal, application_id, UPDATE_CONFIRM_REALNAME, body.reason, RealnameConfirmation
+    row = await _load(ctx, principal, application_id)
+    arg = RealnameConfirmation(
+        operator=_actor(principal, ActorRole.OPERATOR), reason=body.reason, correlation_id=correlation_id()
     )
+    return await _act(ctx, gateway, principal, row, UPDATE_CONFIRM_REALNAME, arg, ServiceStatus)
 
 
 async def report_details_change(
@@ -736,7 +687,7 @@ async def report_details_change(
         fields=body.fields,
         correlation_id=correlation_id(),
     )
-    result = await _run_service_update(
+    result = await _run_update(
         ctx, gateway, principal, row, UPDATE_REPORT_DETAILS_CHANGE, arg, DetailsChangeResult
     )
     return DetailsChangeOut(

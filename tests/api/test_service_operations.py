@@ -268,7 +268,9 @@ async def test_operator_confirms_realname(
     state = confirmed.json()
     assert (state["service_state"], state["realname_stage"]) == ("active", "current")
     # The next confirmation is due a reconfirmation interval (a year) from now.
-    assert datetime.fromisoformat(state["realname_due_at"]) > datetime.now(UTC) + timedelta(days=300)
+    due = datetime.fromisoformat(state["realname_due_at"])
+    assert due > datetime.now(UTC) + timedelta(days=300)
+    assert due > datetime.fromisoformat(active["realname_due_at"]), "moved on from the one at activation"
     last = (await _timeline(client, api_keys, app_id))[-1]
     assert (last["event_type"], last["service_state"]) == ("RealnameConfirmed", "active")
 
