@@ -415,8 +415,9 @@ async def test_hold_matching_picks_a_match_and_is_idempotent(db: asyncpg.Connect
     again = await inv.hold_matching(db, reg, SearchCriteria(starts_with=prefix), in_minutes(60))
     assert again is not None and again.number == held.number
     assert again.hold_expires_at is not None and again.hold_expires_at > held.hold_expires_at  # type: ignore[operator]
-    # Nothing matches: None, and nothing taken.
-    empty = SearchCriteria(starts_with=prefix, tags=["aaaaaa"])
+    # Nothing matches (a 4 wanted while fours are excluded): None, and nothing taken.
+    # Not a pattern tag: a random prefix such as 4007111 makes 4007111111 a six-run.
+    empty = SearchCriteria(starts_with=prefix, contains="4", exclude_four=True)
     assert await inv.hold_matching(db, new_registration_id(), empty, in_minutes(5)) is None
 
 
