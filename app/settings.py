@@ -17,8 +17,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workflows.flows import CURRENT_FLOW, FLOW_HAND_OFF
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Development-only placeholder values: refused outside development.
@@ -98,13 +96,6 @@ class Settings(BaseSettings):
     carrier_retry_max_attempts: int = 20
     # Lease on a number held for an application under audit (renewed while it lasts).
     registration_hold_lease: timedelta = timedelta(days=7)
-    # The flow (workflows/flows.py) new registrations start with. In a rollout of
-    # a new flow, deploy every worker first and only then raise this: a worker
-    # from before flows existed ignores the field and runs FLOW_HAND_OFF, writing
-    # a history the new code cannot replay, and a later one refuses a flow it does
-    # not know (its workflow task fails until a worker that knows it takes over).
-    # Lower it again before rolling workers back.
-    registration_flow: int = Field(default=CURRENT_FLOW, ge=FLOW_HAND_OFF, le=CURRENT_FLOW)
     # Numbers `python -m app dev` loads into an empty inventory: a prefix (400 and
     # up to 7 digits). 40060 is 100,000 China Unicom numbers, loaded in seconds.
     default_embedded_block: str = "40060"

@@ -64,7 +64,6 @@ from app.worker import workflow_runner
 from bench.baseline import FiveActivityWorkflow, UnsandboxedFiveActivityWorkflow, step
 from domain.applicant import ApplicationForm
 from workflows.contracts import (
-    CURRENT_FLOW,
     UPDATE_DECIDE,
     UPDATE_PAY,
     UPDATE_VERIFY,
@@ -148,7 +147,6 @@ async def registration(client: Client, task_queue: str, number: str) -> RunRef:
             submitted_by=APPLICANT,
             correlation_id=app_id,
             timings=TIMINGS,
-            flow=CURRENT_FLOW,
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,

@@ -28,9 +28,6 @@ from domain.applicant import ApplicationForm
 # Defined with the event fold, re-exported here: the names are part of this contract.
 from domain.timeline import TERMINAL_STATUSES, ActorRole, Stage, Status, WaitingFor
 
-# The flows (workflows/flows.py) are part of this contract.
-from workflows.flows import CURRENT_FLOW, FLOW_HAND_OFF, FLOW_SERVICE_IN_RUN
-
 if TYPE_CHECKING:
     from app.settings import Settings
 
@@ -54,10 +51,6 @@ ERR_WRONG_STAGE = "WrongStage"  # 409: the registration is not waiting for this
 ERR_ALREADY_DECIDED = "AlreadyDecided"  # 409: another decision won
 ERR_INVALID_APPLICATION = "InvalidApplication"  # 422: details carry the FieldErrors
 ERR_INVALID_REQUEST = "InvalidRequest"  # 422: e.g. a reason is missing
-# The registration has reached ACTIVE and does not take the service's Updates
-# yet (for a moment within one workflow task; for FLOW_HAND_OFF until it has
-# continued as new into the service workflow): retry in a moment.
-ERR_HANDING_OVER = "HandingOver"
 
 
 def registration_workflow_id(application_id: str) -> str:
@@ -156,10 +149,7 @@ def timings_from_settings(settings: Settings, carrier: str) -> RegistrationTimin
 
 class RegistrationInput(BaseModel):
     """Start argument. ``form`` should already have passed ``check_application``
-    in the API (for a fast 422); the workflow checks it again at apply.
-    The API passes ``flow=settings.registration_flow`` (``CURRENT_FLOW`` unless
-    a rollout says otherwise); the default is for histories written before the
-    field existed."""
+    in the API (for a fast 422); the workflow checks it again at apply."""
 
     model_config = _MODEL
 
@@ -168,7 +158,6 @@ class RegistrationInput(BaseModel):
     submitted_by: Actor
     correlation_id: Annotated[str, Field(min_length=1, max_length=128)]
     timings: RegistrationTimings = Field(default_factory=RegistrationTimings)
-    flow: Annotated[int, Field(ge=FLOW_HAND_OFF, le=CURRENT_FLOW)] = FLOW_HAND_OFF
 
 
 # --------------------------------------------------------------------------
@@ -318,9 +307,7 @@ class PaymentResult(BaseModel):
 
 class RegistrationResult(BaseModel):
     """How the registration's steps ended: ``closed`` is also what the workflow
-    returns. At ACTIVE the run carries on as the service (``FLOW_SERVICE_IN_RUN``)
-    and this is what the service starts from; ``FLOW_HAND_OFF`` runs continued
-    as new into the service workflow with it instead."""
+    returns. At ACTIVE the run carries on as the service, which starts from it."""
 
     model_config = _MODEL
 
@@ -331,13 +318,10 @@ class RegistrationResult(BaseModel):
 
 
 __all__ = [
-    "CURRENT_FLOW",
     "ERR_ALREADY_DECIDED",
     "ERR_INVALID_APPLICATION",
     "ERR_INVALID_REQUEST",
     "ERR_WRONG_STAGE",
-    "FLOW_HAND_OFF",
-    "FLOW_SERVICE_IN_RUN",
     "QUERY_STATUS",
     "SYSTEM_ACTOR",
     "TERMINAL_STATUSES",

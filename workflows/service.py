@@ -4,15 +4,14 @@ staged suspension, real-name compliance, reclaim).
 It continues the registration under the same workflow id, for as long as the
 number is in service, which is years. A registration's own run serves as the
 service from ACTIVE until the service first continues as new (a year of billing
-cycles by default); every run after that is this workflow. Registrations started
-before ``FLOW_SERVICE_IN_RUN`` continued as new into it at ACTIVE.
+cycles by default); every run after that is this workflow.
 
 This module is the Temporal face of the service: the workflow's name, its
 Updates (each with a validator, in ``ServiceUpdates``, which the registration
 workflow shares) and its Query, as ``workflows/service_contracts.py``
 names them. Every call goes to ``ServiceFlow`` (workflows/service_flow.py), which
 holds the logic. Like the registration it runs outside the Python SDK's sandbox
-(see ``workflows/registration_flow.py``).
+(see ``workflows/registration.py``).
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
 class ServiceUpdates:
     """The service's Updates, each with its validator, for every workflow that
     can be in service: this one, and the registration, whose run carries on as
-    the service from ACTIVE (``FLOW_SERVICE_IN_RUN``). ``_serving`` names the
+    the service from ACTIVE. ``_serving`` names the
     ``ServiceFlow`` that takes them, or refuses the Update in the caller's words
     while there is none yet."""
 

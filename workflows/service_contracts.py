@@ -2,8 +2,7 @@
 
 At ACTIVE the registration's run carries on as the service, from
 ``service_input_from_registration(result, timings)``, and every later run is
-the service workflow, continued as new with the record carried over (runs of
-``FLOW_HAND_OFF`` registrations continued as new into it at ACTIVE). So the
+the service workflow, continued as new with the record carried over. So the
 service runs under the same workflow id (``registration_workflow_id``) and
 callers keep talking to one id for the registration's whole life. The Query
 keeps the registration's name (``status``) and its result is a superset of

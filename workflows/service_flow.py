@@ -2,7 +2,7 @@
 
 ``workflows/service.py`` declares the Temporal workflow (its name, Updates and
 Query) and delegates every call to ``ServiceFlow`` here. As with the
-registration (see ``workflows/registration_flow.py`` for why), the workflow runs
+registration (see ``workflows/registration.py`` for why), the workflow runs
 outside the SDK's sandbox: this module is loaded once and shared by the many
 thousands of sleeping service workflows one worker holds. It holds no
 module-level state and must not read the clock, randomness or do I/O except

@@ -368,7 +368,6 @@ async def _start(
             submitted_by=_actor(principal, ActorRole.APPLICANT),
             correlation_id=correlation_id(),
             timings=timings_from_settings(ctx.settings, form.carrier),
-            flow=ctx.settings.registration_flow,
         ),
     )
     async with ctx.connection() as conn:

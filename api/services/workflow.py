@@ -25,7 +25,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Conflict, InvalidInput, ServiceUnavailable, field_error
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
-    ERR_HANDING_OVER,
     ERR_INVALID_APPLICATION,
     ERR_INVALID_REQUEST,
     ERR_WRONG_STAGE,
@@ -179,7 +178,7 @@ class UpdateRejected(Exception):
 
     def to_api_error(
         self, current: Any, *, decided_by: frozenset[str] = frozenset()
-    ) -> Conflict | InvalidInput | ServiceUnavailable:
+    ) -> Conflict | InvalidInput:
         """The HTTP error, with ``current`` (the registration's state) attached.
 
         ``decided_by``: final statuses that mean "another caller already did what
@@ -187,14 +186,6 @@ class UpdateRejected(Exception):
         to a decision that also closed the workflow still reads already_decided.
         """
         extra = {"registration": current} if current is not None else {}
-        if self.kind == ERR_HANDING_OVER:
-            # A registration that reached ACTIVE takes its service's Updates a
-            # moment later (FLOW_HAND_OFF: once it has continued as new).
-            return ServiceUnavailable(
-                "The registration is handing over to its service; retry in a moment",
-                retry_after=1,
-                extra={"service": "temporal", **extra},
-            )
         if self.kind == CLOSED:
             status = current.get("status") if isinstance(current, dict) else None
             code = "already_decided" if status in decided_by else "wrong_stage"

@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
 from api.config import ApiSettings
-from api.errors import ServiceUnavailable
 from api.main import create_app
 from api.services.workflow import UpdateRejected
 from app.embedded import free_port
 from app.settings import Settings
 from tests.api.fixtures import Keys, application_body, submit
-from workflows.contracts import ERR_HANDING_OVER, ERR_WRONG_STAGE
+from workflows.contracts import ERR_WRONG_STAGE
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance"}
 
@@ -356,14 +355,8 @@ async def test_fuzzed_actions_never_500(
         assert response.status_code in (200, 409, 422), (path, body, response.text)
 
 
-def test_an_update_refused_while_handing_over_is_a_503_to_retry_shortly() -> None:
-    """A registration that reached ACTIVE takes its service's Updates a moment
-    later; the refusal in between must tell the caller to retry, not that the
-    step is wrong (409)."""
+def test_an_update_the_workflow_refuses_for_its_stage_is_a_409_wrong_stage() -> None:
     current = {"stage": "active", "status": "active"}
-    error = UpdateRejected(ERR_HANDING_OVER, "handing over", None).to_api_error(current)
-    assert isinstance(error, ServiceUnavailable)
-    assert (error.status, error.headers) == (503, {"Retry-After": "1"})
-    assert error.extra == {"service": "temporal", "registration": current}
     wrong_stage = UpdateRejected(ERR_WRONG_STAGE, "not in service", None).to_api_error(current)
     assert (wrong_stage.status, wrong_stage.code) == (409, "wrong_stage")
+    assert wrong_stage.extra == {"registration": current}

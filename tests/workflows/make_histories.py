@@ -8,12 +8,13 @@ scenario to tests/workflows/histories/. Payloads are encrypted with the test
 key (tests/conftest.py), as any history would be. Registrations that reach
 ACTIVE carry on as the service in the same run: their history is written once
 the service is asleep (``active*``), or once it has ended (``service_*``).
-The subfolders hold histories of earlier flows, kept as they were written.
 
-Regenerate only when a change to the workflow is meant to be incompatible with
-running registrations, and then version it and first move the histories of the
-flow it replaces into a subfolder of their own; otherwise a failing replay test
-is the point: it says the change would break registrations already in flight.
+Before the first release (CONTRIBUTING.md) regenerate whenever a change to the
+workflows is meant to change the commands they emit, and review the diff of
+the histories as part of the change. From the first release on, such a change is
+versioned with ``workflow.patched()`` instead, and the histories it would break
+stay as they are: a failing replay test then says the change would break
+registrations already in flight.
 """
 
 from __future__ import annotations

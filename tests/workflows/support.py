@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
-from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -27,7 +27,6 @@ from domain.timeline import Event
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
 from workflows.contracts import (
-    CURRENT_FLOW,
     QUERY_STATUS,
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -56,7 +55,6 @@ from workflows.contracts import (
 )
 from workflows.registration import RegistrationWorkflow
 from workflows.service import ServiceWorkflow
-from workflows.service_contracts import SERVICE_WORKFLOW_NAME, ServiceInput
 
 T = TypeVar("T")
 
@@ -122,7 +120,6 @@ async def start(
     *,
     timings: RegistrationTimings | None = None,
     application_id: str | None = None,
-    flow: int = CURRENT_FLOW,
     **start_options: Any,
 ) -> WorkflowHandle[Any, RegistrationResult]:
     app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
@@ -135,7 +132,6 @@ async def start(
             submitted_by=APPLICANT,
             correlation_id=f"corr-{app_id}",
             timings=timings or fast_timings(),
-            flow=flow,
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,
@@ -218,23 +214,11 @@ async def query_status(handle: Handle) -> RegistrationStatus:
 
 
 async def result(handle: Handle) -> RegistrationResult:
-    """How a registration's run ended: closed, or (``FLOW_HAND_OFF``) active and
-    continued as the service workflow, read from what it handed over. A
-    ``FLOW_SERVICE_IN_RUN`` registration that reaches ACTIVE carries on in the
-    same run: wait for it with ``active``."""
+    """How a registration that closed ended. One that reaches ACTIVE carries on
+    as the service in the same run: wait for it with ``active``."""
     # Not a new handle for the run: the time-skipping server skips time only
     # while the handle its client gave out waits for a result.
-    try:
-        return await handle.result(follow_runs=False)
-    except WorkflowContinuedAsNewError:
-        handed = await handed_over(handle)
-        assert handed.registration is not None
-        return RegistrationResult(
-            application_id=handed.application_id,
-            outcome="active",
-            status=handed.registration,
-            correlation_id=handed.correlation_id,
-        )
+    return await handle.result(follow_runs=False)
 
 
 async def active(env: WorkflowEnvironment, handle: Handle) -> RegistrationResult:
@@ -251,7 +235,7 @@ async def active(env: WorkflowEnvironment, handle: Handle) -> RegistrationResult
 async def reached_active(handle: Handle, *, within: float = 60.0) -> RegistrationResult:
     """A registration expected to reach ACTIVE: its status, from the live Query,
     once the stage is ACTIVE. The run carries on as the service, so there is no
-    result to await (nor, for ``FLOW_HAND_OFF``, in the run that continued as new)."""
+    result to await."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -267,24 +251,6 @@ async def reached_active(handle: Handle, *, within: float = 60.0) -> Registratio
         status=status,
         correlation_id=f"corr-{status.application_id}",
     )
-
-
-async def handed_over(handle: Handle) -> ServiceInput:
-    """The service workflow's input, from the registration run's continue-as-new."""
-    # The registration's own run, which a handle from start() always names; without
-    # a run id the history fetched would be the latest run's, the service's.
-    run_id = handle.run_id or handle.result_run_id or handle.first_execution_run_id
-    assert run_id is not None, f"{handle.id}: a handle without a run id"
-    client = handle._client  # the SDK's handle has no public accessor for its client
-    history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-    for event in reversed(history.events):
-        if event.HasField("workflow_execution_continued_as_new_event_attributes"):
-            attrs = event.workflow_execution_continued_as_new_event_attributes
-            assert attrs.workflow_type.name == SERVICE_WORKFLOW_NAME, attrs.workflow_type.name
-            [handed] = await client.data_converter.decode(attrs.input.payloads, [ServiceInput])
-            assert isinstance(handed, ServiceInput)
-            return handed
-    raise AssertionError(f"{handle.id} did not continue as the service workflow")
 
 
 # Workflows a test started (start() tracks its own), for end_service_runs().

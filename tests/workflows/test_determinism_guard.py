@@ -1,5 +1,5 @@
 """Workflow code must stay deterministic. The workflows run outside the SDK's
-sandbox for speed (workflows/registration_flow.py says why), so nothing watches
+sandbox for speed (workflows/registration.py says why), so nothing watches
 them at run time: this test reads every module under workflows/ and domain/
 (the rules they call) and refuses the calls that would make a replay take a
 different path."""

@@ -29,7 +29,6 @@ from app.settings import Settings
 from domain.timeline import EventType
 from tests.workflows import support as s
 from workflows.contracts import (
-    CURRENT_FLOW,
     UPDATE_DECIDE,
     WORKFLOW_NAME,
     Decision,
@@ -174,7 +173,6 @@ async def test_a_decision_that_comes_with_the_start_costs_one_upsert(
             submitted_by=s.APPLICANT,
             correlation_id=f"corr-{app_id}",
             timings=s.fast_timings(),
-            flow=CURRENT_FLOW,
         ),
         id=registration_workflow_id(app_id),
         task_queue=task_queue,

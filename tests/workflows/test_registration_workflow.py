@@ -32,7 +32,7 @@ from workflows.contracts import (
     VerificationOutcome,
     WaitingFor,
 )
-from workflows.registration_flow import carrier_backoff
+from workflows.registration import carrier_backoff
 from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
 
 pytestmark = pytest.mark.asyncio

@@ -1,20 +1,12 @@
 """Committed histories of finished registrations (and of the service that
 carries on after ACTIVE, ``service_*``) replay against the current workflow code.
 
-Runs that started on older code must keep replaying, not only what today's code
-writes, so each earlier flow keeps its histories as they were written:
-
-* ``histories/`` top level: ``FLOW_SERVICE_IN_RUN``, the run carries on as the
-  service at ACTIVE;
-* ``histories/hand_off/``: ``FLOW_HAND_OFF``, continue-as-new into the service
-  workflow at ACTIVE (commit c588fa8);
-* ``histories/before_hand_off/``: the registration completed at ACTIVE
-  (commit d30c4a9).
-
-A failure here means a change to RegistrationWorkflow would break registrations
-already running (non-determinism): version the change instead (a new
-``RegistrationInput.flow``, or ``workflow.patched()``). Regenerate the
-histories (tests/workflows/make_histories.py) only for an intended break.
+A failure here means a change to the workflows alters the commands a running
+registration emits (non-determinism). Before the first release (see
+CONTRIBUTING.md) regenerate the histories on purpose
+(``python -m tests.workflows.make_histories``) and review the diff; from the
+first release on, version the change with ``workflow.patched()`` and keep the
+old histories replaying.
 """
 
 from __future__ import annotations
@@ -48,10 +40,6 @@ def test_there_are_histories_of_every_ending() -> None:
     names = {_id(p) for p in HISTORIES}
     assert {
         "active",
-        "before_hand_off/active",
-        "before_hand_off/withdrawn_while_provisioning",
-        "hand_off/active",
-        "hand_off/service_terminated",
         "service_terminated",
         "service_continued_as_new",
         "rejected",
@@ -59,7 +47,7 @@ def test_there_are_histories_of_every_ending() -> None:
         "verification_expired",
         "withdrawn_while_provisioning",
     } <= names
-    assert len(HISTORIES) >= 35
+    assert len(HISTORIES) >= 14
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=_id)
@@ -77,11 +65,9 @@ async def test_committed_history_replays(path: Path, settings: Settings) -> None
     assert result.replay_failure is None, result.replay_failure
 
 
-def test_histories_cover_each_flow_through_active() -> None:
-    """Before the hand-off existed a registration completed at ACTIVE; with
-    FLOW_HAND_OFF it continued as new into ServiceWorkflow; now its run carries
-    on as the service, and continues as new into ServiceWorkflow only after a
-    run's worth of billing. Each kind must be here."""
+def test_histories_cover_the_way_through_active() -> None:
+    """At ACTIVE the registration's run carries on as the service, and continues
+    as new into ServiceWorkflow only after a run's worth of billing."""
 
     def events(name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = json.loads((ROOT / f"{name}.json").read_text())["events"]
@@ -90,11 +76,6 @@ def test_histories_cover_each_flow_through_active() -> None:
     def workflow_type(name: str) -> str:
         started = events(name)[0]["workflowExecutionStartedEventAttributes"]
         return str(started["workflowType"]["name"])
-
-    assert "workflowExecutionCompletedEventAttributes" in events("before_hand_off/active")[-1]
-    handed = events("hand_off/active")[-1]["workflowExecutionContinuedAsNewEventAttributes"]
-    assert handed["workflowType"] == {"name": "ServiceWorkflow"}
-    assert workflow_type("hand_off/service_terminated") == "ServiceWorkflow"
 
     in_run = events("active")
     assert in_run[-1]["eventType"] == "EVENT_TYPE_TIMER_STARTED", "the service asleep, in the same run"

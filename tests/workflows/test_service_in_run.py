@@ -1,10 +1,6 @@
 """At ACTIVE the registration carries on as the number's service under the same
-workflow id: billing, payments and the event stream continue where it stopped.
-
-Registrations started now (``FLOW_SERVICE_IN_RUN``) carry on in their own run
-until the service first continues as new into ServiceWorkflow; those started
-before (``FLOW_HAND_OFF``) continue as new into it at ACTIVE, and must keep doing
-so while any is still on its way."""
+workflow id, in its own run, until the service first continues as new into
+ServiceWorkflow: billing, payments and the event stream continue where it stopped."""
 
 from __future__ import annotations
 
@@ -15,9 +11,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from domain.service_rules import ChangeKind, ServiceState
-from domain.timeline import EventType
 from tests.workflows import support as s
-from workflows.contracts import ERR_WRONG_STAGE, FLOW_HAND_OFF, WORKFLOW_NAME, PaymentRequest, Stage, Status
+from workflows.contracts import ERR_WRONG_STAGE, WORKFLOW_NAME, PaymentRequest, Stage, Status
 from workflows.service_contracts import (
     DEFAULT_CYCLES_PER_RUN,
     QUERY_SERVICE_STATUS,
@@ -31,67 +26,6 @@ from workflows.service_contracts import (
 async def service_status(handle: s.Handle) -> ServiceStatus:
     status: ServiceStatus = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
     return status
-
-
-async def test_a_registration_started_before_service_in_run_continues_as_new_into_the_service(
-    env, pool, task_queue
-) -> None:
-    number = await s.fresh_number(pool)
-    handle = await s.start(env.client, task_queue, s.application(number), flow=FLOW_HAND_OFF)
-    await s.run_to_active(handle)
-
-    result = await s.active(env, handle)
-    assert result.status.status is Status.ACTIVE
-    handed = await s.handed_over(handle)
-    assert result.status.fees is not None
-    prepaid = result.status.fees.first_prepayment_fen
-    assert (handed.number, handed.record.balance_fen) == (number, prepaid)
-    # Activation already names the service's first deadline, so dashboards see it
-    # from the start: the real-name re-confirmation a year on.
-    due = handed.record.realname_due_at
-    assert result.status.activated_at is not None
-    assert due - result.status.activated_at == timedelta(days=365)
-    assert result.status.next_deadline == due
-    row = await s.read_model(pool, s.app_id(handle))
-    assert row is not None and row["next_deadline"] == due
-
-    # Same id, now the service workflow: the one Query keeps answering.
-    latest = await env.client.get_workflow_handle(handle.id).fetch_history()
-    started = latest.events[0].workflow_execution_started_event_attributes
-    assert started.workflow_type.name == SERVICE_WORKFLOW_NAME
-    live = await service_status(handle)
-    assert (live.stage, live.status, live.service_state) == (Stage.ACTIVE, Status.ACTIVE, ServiceState.ACTIVE)
-    assert (live.number, live.balance_fen, live.min_monthly_spend_fen) == (
-        number,
-        prepaid,
-        result.status.fees.min_monthly_spend_fen,
-    )
-    assert live.next_bill_at is not None and live.activated_at is not None
-    assert live.next_bill_at - live.activated_at == timedelta(days=30)
-    assert (live.next_deadline, live.realname_due_at) == (due, due)
-
-    paid: ServicePaymentResult = await handle.execute_update(
-        UPDATE_SERVICE_PAY,
-        PaymentRequest(payment_id="top-up-1", amount_fen=10_000, actor=s.APPLICANT),
-        result_type=ServicePaymentResult,
-    )
-    assert (paid.accepted, paid.balance_fen) == (True, prepaid + 10_000)
-
-    # One billing cycle later the stream goes on after the registration's events.
-    await env.sleep(timedelta(days=31))
-    after = await service_status(handle)
-    spend = result.status.fees.min_monthly_spend_fen
-    assert (after.cycle_number, after.balance_fen) == (2, prepaid + 10_000 - spend)
-
-    registration = await s.stream(pool, s.app_id(handle))
-    assert registration[-1].event_type is EventType.NUMBER_ACTIVATED
-    rows = await pool.fetch(
-        "SELECT version, event_type FROM domain_event WHERE stream_id = $1 ORDER BY version", s.app_id(handle)
-    )
-    assert [r["version"] for r in rows] == list(range(1, len(rows) + 1)), "one stream, no gaps"
-    service_types = [r["event_type"] for r in rows[len(registration) :]]
-    assert service_types == [ChangeKind.PAYMENT_RECEIVED.value, ChangeKind.BILLED.value]
-    assert (await s.number_row(pool, number))["status"] == "active"
 
 
 async def test_an_active_registration_carries_on_as_the_service_in_the_same_run(
