@@ -6,15 +6,22 @@ the read-model row commit together or not at all. That keeps a registration's
 real work at one worker-local call per transition (no extra round trip through
 the Temporal server), and makes "exactly once" a property of the transaction:
 
-* the workflow chooses the event id (``workflow.uuid4()``, the same on replay);
+* the workflow derives the event id from what the step is for (the Update
+  that asked for it, or the deadline) and its version: the same step gets the
+  same id on replay, and a different step at the same version never does;
 * the activity does the step and appends the event in one transaction; if the
-  event id is already stored, the step committed before (a retry, or a worker
-  that died before Temporal recorded the result): the transaction rolls back,
-  undoing the repetition, and the stored event is returned. A concurrent
-  duplicate waits on the unique event id and ends the same way.
+  event id is already stored, this very step committed before (a retry, or a
+  worker that died before Temporal recorded the result): the transaction rolls
+  back, undoing the repetition, and the stored event is returned. A concurrent
+  duplicate waits on the unique event id and ends the same way;
+* if the version is taken by another event, a different step committed first
+  (a worker died after its commit, and the replay met an Update before the
+  deadline that step was for): nothing of this step is written, and the stored
+  event is returned as ``superseded``. The workflow applies it, as the fact it
+  is, and decides the pending step again against the new state.
 
-The carrier call is a regular activity (retried with backoff by the server) and
-idempotent by request id at the carrier.
+The carrier call is a local activity retried by the workflow, idempotent by
+request id at the carrier.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from activities.carrier import (
     ProvisionRequest,
     ProvisionResult,
 )
-from activities.repositories import events, inventory
+from activities.repositories import applications, events, inventory
 from app.settings import Settings
 from domain.applicant import ApplicationForm, NumberCriteria, check_application
 from domain.errors import FieldError
@@ -112,13 +119,27 @@ class TransitionCommand(BaseModel):
 
 
 class StepResult(BaseModel):
-    """The event as stored (None when nothing was recorded, e.g. a refused resubmission)."""
+    """The event as stored (None when nothing was recorded, e.g. a refused resubmission).
+
+    ``duplicate``: the step had committed before; ``event`` is its own.
+    ``superseded``: another step took the draft's version first; ``event`` is
+    that step's, and nothing of this one was written."""
 
     model_config = _MODEL
 
     event: Event | None = None
     duplicate: bool = False
+    superseded: bool = False
     problems: list[dict[str, str]] = Field(default_factory=list)
+
+
+class StreamPosition(BaseModel):
+    """Where the workflow's state stands in its stream."""
+
+    model_config = _MODEL
+
+    stream_id: str
+    version: int
 
 
 class RenewHoldCommand(BaseModel):
@@ -170,6 +191,7 @@ class RegistrationActivities:
 
     def callables(self) -> list[Callable[..., Any]]:
         return [
+            self.recorded_after,
             self.apply,
             self.resubmit,
             self.approve,
@@ -206,11 +228,18 @@ class RegistrationActivities:
             except _AlreadyAppended:
                 return await self._already_recorded(conn, draft)
             except events.ConcurrencyConflict as exc:
+                taken = await self._taken_by(conn, draft)
+                if taken is not None:
+                    return taken
                 raise ApplicationError(str(exc), type=ERR_CONCURRENCY_CONFLICT, non_retryable=True) from exc
             except inventory.InventoryError as exc:
-                # A retry of a step that committed may find the number moved on.
+                # A retry of a step that committed may find the number moved on,
+                # and so may a step whose version another step took first.
                 if await events.find_event(conn, draft.event_id) is not None:
                     return await self._already_recorded(conn, draft)
+                taken = await self._taken_by(conn, draft)
+                if taken is not None:
+                    return taken
                 # Otherwise the number is in a state this step cannot start from,
                 # which no retry will change.
                 raise ApplicationError(str(exc), type=ERR_INVENTORY, non_retryable=True) from exc
@@ -230,10 +259,45 @@ class RegistrationActivities:
     async def _already_recorded(self, conn: asyncpg.Connection, draft: Event) -> StepResult:
         stored = await events.find_event(conn, draft.event_id)
         assert stored is not None
+        if (stored.stream_id, stored.version) != (draft.stream_id, draft.version):
+            # Ids are derived per stream and version (the workflow's _draft): an id
+            # stored elsewhere is a bug or tampering, never this step's success.
+            raise ApplicationError(
+                f"event id {draft.event_id} is stored as {stored.stream_id} v{stored.version}, "
+                f"not {draft.stream_id} v{draft.version}",
+                type=ERR_CONCURRENCY_CONFLICT,
+                non_retryable=True,
+            )
         log.info("step already recorded", extra={"stream": stored.stream_id, "version": stored.version})
         return StepResult(event=stored, duplicate=True)
 
+    @staticmethod
+    async def _taken_by(conn: asyncpg.Connection, draft: Event) -> StepResult | None:
+        """The step stored at the draft's version in its place, if any."""
+        stored = await events.registration_events_after(conn, draft.stream_id, draft.version - 1)
+        if not stored or stored[0].version != draft.version:
+            return None
+        first = stored[0]
+        log.warning(
+            "another step was recorded first",
+            extra={
+                "stream": first.stream_id,
+                "version": first.version,
+                "event_type": first.event_type.value,
+                "draft_event_type": draft.event_type.value,
+            },
+        )
+        return StepResult(event=first, superseded=True)
+
     # -- activities -----------------------------------------------------------
+
+    @activity.defn(name="registration.recorded_after")
+    async def recorded_after(self, position: StreamPosition) -> list[Event]:
+        """The registration's events stored after ``position``: steps a worker
+        committed before it died, which the workflow has not applied yet. Read
+        before a step that acts outside (the carrier) on what the state says."""
+        async with self._pool.acquire() as conn:
+            return await events.registration_events_after(conn, position.stream_id, position.version)
 
     @activity.defn(name="registration.apply")
     async def apply(self, cmd: ApplyCommand) -> StepResult:
@@ -253,6 +317,18 @@ class RegistrationActivities:
             )
 
         async def work(conn: asyncpg.Connection) -> Event:
+            # What the applicant sees, should the API have died between the
+            # workflow start and its own insert (see repositories/applications.py).
+            await applications.record_application(
+                conn,
+                application_id=cmd.event.stream_id,
+                organisation_id=form.organisation_id,
+                workflow_id=cmd.workflow_id,
+                carrier_code=form.carrier,
+                company_name=form.company_name,
+                submitted_by=cmd.event.actor,
+                document_ids=[d.document_id for d in form.documents],
+            )
             problems = check_application(form, load_catalogue())
             if problems:
                 return refused(Status.INVALID, _problems(problems))

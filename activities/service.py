@@ -58,6 +58,7 @@ log = logging.getLogger("activities.service")
 
 ERR_CARRIER_UNAVAILABLE = "CarrierUnavailable"
 ERR_INVENTORY = "InventoryError"
+ERR_EVENT_MISMATCH = "EventMismatch"
 
 _MODEL = ConfigDict(frozen=True)
 
@@ -113,8 +114,9 @@ class ServiceActivities:
     @activity.defn(name="service.apply_change")
     async def apply_change(self, cmd: ApplyServiceChange) -> ServiceChangeResult:
         async with self._pool.acquire() as conn:
-            if await service_repo.event_exists(conn, cmd.event_id):
-                return ServiceChangeResult(duplicate=True)
+            stored = await service_repo.stored_event_type(conn, cmd.event_id)
+            if stored is not None:
+                return self._already_recorded(cmd, stored)
             if cmd.change.carrier_action is not None:
                 await self._check_holder(conn, cmd)
         change = cmd.change
@@ -151,7 +153,9 @@ class ServiceActivities:
                     updated_at=change.at,
                 )
         except _Duplicate:
-            return ServiceChangeResult(duplicate=True)
+            async with self._pool.acquire() as conn:
+                stored = await service_repo.stored_event_type(conn, cmd.event_id)
+            return self._already_recorded(cmd, stored or change.kind.value)
         except inventory.InventoryError as exc:
             log.error(
                 "inventory does not match the service change; retrying until repaired",
@@ -163,6 +167,25 @@ class ServiceActivities:
             extra={"stream": cmd.application_id, "version": version, "event_type": change.kind.value},
         )
         return ServiceChangeResult(version=version, carrier_refused=refused, number_released=released)
+
+    @staticmethod
+    def _already_recorded(cmd: ApplyServiceChange, stored_type: str) -> ServiceChangeResult:
+        """The change's event is stored: a retry, or a worker that died after its
+        commit. Only this very change may be answered from it: another change
+        stored under its id (a replay that decided differently) is never
+        reported as this one's success; it stays pending, loudly, for an
+        operator, rather than be lost or counted twice."""
+        if stored_type != cmd.change.kind.value:
+            log.error(
+                "a different service change is stored under this change's id; retrying until repaired",
+                extra={"stream": cmd.application_id, "seq": cmd.change.seq, "event_type": stored_type},
+            )
+            raise ApplicationError(
+                f"change {cmd.change.seq} of {cmd.application_id} is stored as {stored_type}, "
+                f"not {cmd.change.kind.value}",
+                type=ERR_EVENT_MISMATCH,
+            )
+        return ServiceChangeResult(duplicate=True)
 
     async def _check_holder(self, conn: asyncpg.Connection, cmd: ApplyServiceChange) -> None:
         # The carrier is told before the transaction; it must never be told to

@@ -55,6 +55,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Worker
 
 from activities.repositories import inventory
+from api.ids import new_id
 from app import registry
 from app.db import create_pool, migrate
 from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
@@ -138,7 +139,7 @@ class RunRef:
 
 
 async def registration(client: Client, task_queue: str, number: str) -> RunRef:
-    app_id = f"bench-{uuid.uuid4().hex[:16]}"
+    app_id = new_id("app")
     handle = await client.start_workflow(
         WORKFLOW_NAME,
         RegistrationInput(

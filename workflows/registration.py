@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
@@ -64,6 +65,7 @@ from activities.registration import (
     RenewHoldCommand,
     ResubmitCommand,
     StepResult,
+    StreamPosition,
     TransitionCommand,
 )
 from domain.applicant import ApplicationForm
@@ -126,6 +128,13 @@ _DB_RETRY = RetryPolicy(
 
 _UNSET = object()
 
+# Event ids are derived from what a step is for and where it lands in the
+# stream, never drawn: replay gives a step the id it committed under, and a
+# different step at the same version a different one (see _draft).
+_EVENT_NAMESPACE = uuid.UUID("3a9e4c1b-7d52-4f08-b6a1-2e5d9c0f4a17")
+
+_T = TypeVar("_T")
+
 # Claims taken synchronously when a handler starts, read by validators: a second
 # Update of the same kind arriving while the first is being applied is turned
 # away at once instead of queueing behind the lock.
@@ -141,6 +150,16 @@ def _wrong_stage(message: str) -> NoReturn:
 
 def _already_decided(message: str) -> NoReturn:
     raise ApplicationError(message, type=ERR_ALREADY_DECIDED, non_retryable=True)
+
+
+class _Superseded(Exception):
+    """A step found its version taken by another step, stored first (by a worker
+    that died after its commit); that step is applied, and the pending one must
+    be decided again against the state it left."""
+
+    def __init__(self, first: Event) -> None:
+        super().__init__(first.event_type.value)
+        self.first = first
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
@@ -174,7 +193,8 @@ class RegistrationWorkflow(ServiceUpdates):
     async def run(self, inp: RegistrationInput) -> RegistrationResult | ServiceResult:
         try:
             async with self._lock:
-                await self._apply()
+                with contextlib.suppress(_Superseded):
+                    await self._apply()
             while self._state.is_open:
                 if not await self._settled():
                     continue
@@ -255,8 +275,11 @@ class RegistrationWorkflow(ServiceUpdates):
                 pass
         async with self._lock:
             # An Update may have moved the state while this waited for the lock.
+            # A step stored first in this deadline's place moved it too: the loop
+            # plans again from there.
             if self._state.version == version:
-                await action()
+                with contextlib.suppress(_Superseded):
+                    await action()
 
     def _next_timer(self) -> tuple[datetime, Callable[[], Awaitable[None]]] | None:
         s = self._state
@@ -287,10 +310,16 @@ class RegistrationWorkflow(ServiceUpdates):
         correlation_id: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> Event:
+        version = self._state.version + 1
+        # What the step is for: the Update that asked for it (its id is in the
+        # history, so replay sees the same), or else the step itself (a deadline,
+        # the apply step, the carrier's answer).
+        update = workflow.current_update_info()
+        cause = f"update:{update.id}" if update is not None else f"step:{event_type.value}"
         return Event(
             stream_id=self._inp.application_id,
-            version=self._state.version + 1,
-            event_id=str(workflow.uuid4()),
+            version=version,
+            event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{self._inp.application_id}/{version}/{cause}")),
             event_type=event_type,
             actor=actor.id,
             actor_role=actor.role,
@@ -301,12 +330,59 @@ class RegistrationWorkflow(ServiceUpdates):
         )
 
     async def _db_step(self, fn: Any, cmd: Any) -> StepResult:
+        """One step's local activity; its event applied as stored. Raises
+        _Superseded when another step had taken its version (see _Superseded)."""
         result: StepResult = await workflow.execute_local_activity_method(
             fn, cmd, start_to_close_timeout=_DB_STEP_TIMEOUT, retry_policy=_DB_RETRY
         )
         if result.event is not None:
-            self._state = apply_event(self._state, result.event)
+            self._adopt(result.event)
+            if result.superseded:
+                raise _Superseded(result.event)
         return result
+
+    def _adopt(self, event: Event) -> None:
+        self._state = apply_event(self._state, event)
+        if self._state.stage is Stage.ACTIVE and self._service is None:
+            # In service from this instant: the service's Updates are taken from
+            # here on, before run() gets round to serving.
+            self._service = ServiceFlow(service_input_from_registration(self._result(), self._timings))
+
+    async def _catch_up(self) -> None:
+        """Before acting outside on what the state says (cancelling at the
+        carrier): apply any step a dead worker committed after it. Raises
+        _Superseded if there was one."""
+        stored: list[Event] = await workflow.execute_local_activity_method(
+            RegistrationActivities.recorded_after,
+            StreamPosition(stream_id=self._inp.application_id, version=self._state.version),
+            start_to_close_timeout=_DB_STEP_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+        for event in stored:
+            self._adopt(event)
+        if stored:
+            raise _Superseded(stored[0])
+
+    async def _until_decided(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``attempt`` (check the state, then record) until no step stored
+        first takes its place. If the state it then finds refuses it, the
+        refusal says which step came first."""
+        first: Event | None = None
+        while True:
+            try:
+                return await attempt()
+            except _Superseded as superseded:
+                first = first or superseded.first
+            except ApplicationError as err:
+                if first is None or err.type not in (ERR_WRONG_STAGE, ERR_ALREADY_DECIDED):
+                    raise
+                raise ApplicationError(
+                    f"{err.message}; {first.event_type.value} was recorded first, "
+                    f"at {first.occurred_at.isoformat()}",
+                    *err.details,
+                    type=err.type,
+                    non_retryable=True,
+                ) from None
 
     async def _record(
         self,
@@ -426,8 +502,14 @@ class RegistrationWorkflow(ServiceUpdates):
             raise asyncio.CancelledError
         async with self._lock:
             self._provision = None
-            if self._state.status is not Status.PROVISIONING:
-                return  # withdrawn while the call was in flight
+            # Withdrawn while the call was in flight, or a step stored first moved
+            # the state (the main loop plans again from there).
+            with contextlib.suppress(_Superseded):
+                await self._provisioned(result, failure)
+
+    async def _provisioned(self, result: ProvisionResult | None, failure: BaseException | None) -> None:
+        """Record what the carrier call came to, if still provisioning."""
+        if self._state.status is Status.PROVISIONING:
             if result is not None:
                 await self._record(
                     EventType.NUMBER_ACTIVATED,
@@ -441,12 +523,11 @@ class RegistrationWorkflow(ServiceUpdates):
                         "realname_due_at": realname_due(workflow.now(), self._service_durations).isoformat(),
                     },
                 )
-                # In service from this instant: the service's Updates are taken
-                # from here on, before run() gets round to serving.
-                self._service = ServiceFlow(service_input_from_registration(self._result(), self._timings))
                 return
             # Retries exhausted or refused for good. The carrier may have done part
-            # of the work before failing: cancel the order so nothing rings through.
+            # of the work before failing: cancel the order so nothing rings through,
+            # unless a step stored by a worker that died says otherwise.
+            await self._catch_up()
             await self._cancel_at_carrier()
             await self._record(
                 EventType.PROVISIONING_FAILED,
@@ -518,6 +599,9 @@ class RegistrationWorkflow(ServiceUpdates):
                 # below reaches the carrier after it, never before.
                 with contextlib.suppress(FailureError, asyncio.CancelledError):
                     await handle
+            # A worker that died may have recorded the number active already: the
+            # carrier is told to cancel only what our books still say is pending.
+            await self._catch_up()
             await self._cancel_at_carrier()
         await self._record(
             EventType.APPLICATION_WITHDRAWN,
@@ -530,9 +614,13 @@ class RegistrationWorkflow(ServiceUpdates):
 
     async def _close_on_cancel(self) -> None:
         self._claims.add(_WITHDRAWAL)
-        async with self._lock:
+
+        async def attempt() -> None:
             if self._state.is_open and self._state.version > 0:
                 await self._withdraw_now(SYSTEM_ACTOR, "registration workflow cancelled", None)
+
+        async with self._lock:
+            await self._until_decided(attempt)
 
     # --------------------------------------------------------------- Updates
 
@@ -554,53 +642,56 @@ class RegistrationWorkflow(ServiceUpdates):
             # rather than failing: callers need not poll for the audit stage.
             await workflow.wait_condition(lambda: self._state.version > 0)
             async with self._lock:
-                self._check_decidable()
-                now = workflow.now()
-                if req.decision is Decision.APPROVE:
-                    draft = self._draft(
-                        EventType.APPLICATION_APPROVED,
-                        req.operator,
-                        reason=req.reason,
-                        correlation_id=req.correlation_id,
-                        payload={"pay_by": (now + self._timings.prepayment_window).isoformat()},
-                    )
-                    await self._db_step(
-                        RegistrationActivities.approve,
-                        ApproveCommand(
-                            workflow_id=self._workflow_id,
-                            state=self._state,
-                            event=draft,
-                            prepayment_months=self._timings.prepayment_months,
-                            prepayment_floor_fen=self._timings.prepayment_floor_fen,
-                            hold_expires_at=now + self._timings.hold_lease,
-                        ),
-                    )
-                elif req.decision is Decision.REJECT:
-                    code = req.reason_code or RejectionReason.OTHER
-                    await self._record(
-                        EventType.APPLICATION_REJECTED,
-                        req.operator,
-                        action=InventoryAction.RELEASE,
-                        reason=req.reason,
-                        correlation_id=req.correlation_id,
-                        payload={"reason_code": code.value},
-                    )
-                else:
-                    resubmit_by = add_working_days(now, self._timings.resubmit_working_days)
-                    await self._record(
-                        EventType.CHANGES_REQUESTED,
-                        req.operator,
-                        reason=req.reason,
-                        correlation_id=req.correlation_id,
-                        payload={
-                            "fields": list(req.fields),
-                            "documents": list(req.documents),
-                            "resubmit_by": resubmit_by.isoformat(),
-                        },
-                    )
-                return self._status()
+                return await self._until_decided(lambda: self._decide_now(req))
         finally:
             self._claims.discard(_DECISION)
+
+    async def _decide_now(self, req: DecisionRequest) -> RegistrationStatus:
+        self._check_decidable()
+        now = workflow.now()
+        if req.decision is Decision.APPROVE:
+            draft = self._draft(
+                EventType.APPLICATION_APPROVED,
+                req.operator,
+                reason=req.reason,
+                correlation_id=req.correlation_id,
+                payload={"pay_by": (now + self._timings.prepayment_window).isoformat()},
+            )
+            await self._db_step(
+                RegistrationActivities.approve,
+                ApproveCommand(
+                    workflow_id=self._workflow_id,
+                    state=self._state,
+                    event=draft,
+                    prepayment_months=self._timings.prepayment_months,
+                    prepayment_floor_fen=self._timings.prepayment_floor_fen,
+                    hold_expires_at=now + self._timings.hold_lease,
+                ),
+            )
+        elif req.decision is Decision.REJECT:
+            code = req.reason_code or RejectionReason.OTHER
+            await self._record(
+                EventType.APPLICATION_REJECTED,
+                req.operator,
+                action=InventoryAction.RELEASE,
+                reason=req.reason,
+                correlation_id=req.correlation_id,
+                payload={"reason_code": code.value},
+            )
+        else:
+            resubmit_by = add_working_days(now, self._timings.resubmit_working_days)
+            await self._record(
+                EventType.CHANGES_REQUESTED,
+                req.operator,
+                reason=req.reason,
+                correlation_id=req.correlation_id,
+                payload={
+                    "fields": list(req.fields),
+                    "documents": list(req.documents),
+                    "resubmit_by": resubmit_by.isoformat(),
+                },
+            )
+        return self._status()
 
     @decide.validator
     def _validate_decide(self, req: DecisionRequest) -> None:
@@ -625,39 +716,38 @@ class RegistrationWorkflow(ServiceUpdates):
         self._claim(_RESUBMISSION, "a resubmission is already being processed")
         try:
             async with self._lock:
-                self._check_status(Status.CHANGES_REQUESTED, "a resubmission")
-                now = workflow.now()
-                activation_at = req.form.activation_at
-                draft = self._draft(
-                    EventType.APPLICATION_RESUBMITTED,
-                    req.actor,
-                    correlation_id=req.correlation_id,
-                    payload={
-                        "review_due": add_working_days(
-                            now, self._timings.review_target_working_days
-                        ).isoformat(),
-                        "activation_at": activation_at.isoformat() if activation_at else None,
-                    },
-                )
-                result = await self._db_step(
-                    RegistrationActivities.resubmit,
-                    ResubmitCommand(
-                        workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form
-                    ),
-                )
-                if result.event is None:
-                    problems = [FieldProblem.model_validate(p) for p in result.problems]
-                    raise ApplicationError(
-                        "the resubmitted application has problems: "
-                        + "; ".join(f"{p.field}: {p.code}" for p in problems[:5]),
-                        [p.model_dump() for p in problems],
-                        type=ERR_INVALID_APPLICATION,
-                        non_retryable=True,
-                    )
-                self._form = req.form
-                return self._status()
+                return await self._until_decided(lambda: self._resubmit_now(req))
         finally:
             self._claims.discard(_RESUBMISSION)
+
+    async def _resubmit_now(self, req: Resubmission) -> RegistrationStatus:
+        self._check_status(Status.CHANGES_REQUESTED, "a resubmission")
+        now = workflow.now()
+        activation_at = req.form.activation_at
+        draft = self._draft(
+            EventType.APPLICATION_RESUBMITTED,
+            req.actor,
+            correlation_id=req.correlation_id,
+            payload={
+                "review_due": add_working_days(now, self._timings.review_target_working_days).isoformat(),
+                "activation_at": activation_at.isoformat() if activation_at else None,
+            },
+        )
+        result = await self._db_step(
+            RegistrationActivities.resubmit,
+            ResubmitCommand(workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form),
+        )
+        if result.event is None:
+            problems = [FieldProblem.model_validate(p) for p in result.problems]
+            raise ApplicationError(
+                "the resubmitted application has problems: "
+                + "; ".join(f"{p.field}: {p.code}" for p in problems[:5]),
+                [p.model_dump() for p in problems],
+                type=ERR_INVALID_APPLICATION,
+                non_retryable=True,
+            )
+        self._form = req.form
+        return self._status()
 
     @resubmit.validator
     def _validate_resubmit(self, req: Resubmission) -> None:
@@ -669,36 +759,39 @@ class RegistrationWorkflow(ServiceUpdates):
     @workflow.update(name=UPDATE_PAY)
     async def record_payment(self, req: PaymentRequest) -> PaymentResult:
         async with self._lock:
-            if req.payment_id not in self._state.payment_ids:
-                self._check_status(Status.AWAITING_PREPAYMENT, "a prepayment")
-                s = self._state
-                required = s.first_prepayment_fen or 0
-                paid = s.paid_fen + req.amount_fen
-                payload: dict[str, Any] = {
-                    "payment_id": req.payment_id,
-                    "amount_fen": req.amount_fen,
-                    "paid_fen": paid,
-                    "required_fen": required,
-                    "paid_in_full": paid >= required,
-                }
-                if paid >= required:
-                    payload["verify_by"] = (workflow.now() + self._timings.verification_window).isoformat()
-                await self._record(
-                    EventType.PAYMENT_RECEIVED, req.actor, correlation_id=req.correlation_id, payload=payload
-                )
-                accepted = True
-            else:
-                accepted = False  # a retried call: counted once
+            return await self._until_decided(lambda: self._record_payment_now(req))
+
+    async def _record_payment_now(self, req: PaymentRequest) -> PaymentResult:
+        if req.payment_id not in self._state.payment_ids:
+            self._check_status(Status.AWAITING_PREPAYMENT, "a prepayment")
             s = self._state
             required = s.first_prepayment_fen or 0
-            return PaymentResult(
-                payment_id=req.payment_id,
-                accepted=accepted,
-                paid_fen=s.paid_fen,
-                required_fen=required,
-                paid_in_full=s.paid_fen >= required,
-                status=self._status(),
+            paid = s.paid_fen + req.amount_fen
+            payload: dict[str, Any] = {
+                "payment_id": req.payment_id,
+                "amount_fen": req.amount_fen,
+                "paid_fen": paid,
+                "required_fen": required,
+                "paid_in_full": paid >= required,
+            }
+            if paid >= required:
+                payload["verify_by"] = (workflow.now() + self._timings.verification_window).isoformat()
+            await self._record(
+                EventType.PAYMENT_RECEIVED, req.actor, correlation_id=req.correlation_id, payload=payload
             )
+            accepted = True
+        else:
+            accepted = False  # a retried call: counted once
+        s = self._state
+        required = s.first_prepayment_fen or 0
+        return PaymentResult(
+            payment_id=req.payment_id,
+            accepted=accepted,
+            paid_fen=s.paid_fen,
+            required_fen=required,
+            paid_in_full=s.paid_fen >= required,
+            status=self._status(),
+        )
 
     @record_payment.validator
     def _validate_payment(self, req: PaymentRequest) -> None:
@@ -712,27 +805,30 @@ class RegistrationWorkflow(ServiceUpdates):
         self._claim(_VERIFICATION, "a verification result is already being recorded")
         try:
             async with self._lock:
-                self._check_verifiable()
-                if req.outcome is VerificationOutcome.PASS:
-                    activation_at = max(self._form.activation_at or workflow.now(), workflow.now())
-                    await self._record(
-                        EventType.VERIFICATION_PASSED,
-                        req.operator,
-                        reason=req.reason,
-                        correlation_id=req.correlation_id,
-                        payload={"activation_at": activation_at.isoformat()},
-                    )
-                else:
-                    await self._record(
-                        EventType.VERIFICATION_FAILED,
-                        req.operator,
-                        action=InventoryAction.RELEASE,
-                        reason=req.reason,
-                        correlation_id=req.correlation_id,
-                    )
-                return self._status()
+                return await self._until_decided(lambda: self._verify_now(req))
         finally:
             self._claims.discard(_VERIFICATION)
+
+    async def _verify_now(self, req: VerificationRequest) -> RegistrationStatus:
+        self._check_verifiable()
+        if req.outcome is VerificationOutcome.PASS:
+            activation_at = max(self._form.activation_at or workflow.now(), workflow.now())
+            await self._record(
+                EventType.VERIFICATION_PASSED,
+                req.operator,
+                reason=req.reason,
+                correlation_id=req.correlation_id,
+                payload={"activation_at": activation_at.isoformat()},
+            )
+        else:
+            await self._record(
+                EventType.VERIFICATION_FAILED,
+                req.operator,
+                action=InventoryAction.RELEASE,
+                reason=req.reason,
+                correlation_id=req.correlation_id,
+            )
+        return self._status()
 
     @verify.validator
     def _validate_verify(self, req: VerificationRequest) -> None:
@@ -754,11 +850,14 @@ class RegistrationWorkflow(ServiceUpdates):
         self._claim(_WITHDRAWAL, "a withdrawal is already being processed")
         try:
             async with self._lock:
-                self._check_withdrawable()
-                await self._withdraw_now(req.actor, req.reason, req.correlation_id)
-                return self._status()
+                return await self._until_decided(lambda: self._withdraw_on_request(req))
         finally:
             self._claims.discard(_WITHDRAWAL)
+
+    async def _withdraw_on_request(self, req: WithdrawalRequest) -> RegistrationStatus:
+        self._check_withdrawable()
+        await self._withdraw_now(req.actor, req.reason, req.correlation_id)
+        return self._status()
 
     @withdraw.validator
     def _validate_withdraw(self, req: WithdrawalRequest) -> None:

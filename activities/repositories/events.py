@@ -38,6 +38,17 @@ async def find_event(conn: asyncpg.Connection, event_id: str) -> Event | None:
     return _event(row) if row else None
 
 
+async def registration_events_after(conn: asyncpg.Connection, stream_id: str, version: int) -> list[Event]:
+    """The registration's own events after ``version``, oldest first (the
+    service's, appended after ACTIVE, are left out)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM domain_event WHERE stream_id = $1 AND version > $2 ORDER BY version",
+        stream_id,
+        version,
+    )
+    return [_event(r) for r in rows if r["event_type"] in _REGISTRATION_EVENT_TYPES]
+
+
 async def append(conn: asyncpg.Connection, event: Event) -> bool:
     """Append ``event``. False when an event with its id is already stored (a
     retry: nothing written); ConcurrencyConflict when its version is taken by a

@@ -20,8 +20,12 @@ from typing import Any
 import asyncpg
 
 
-async def event_exists(conn: asyncpg.Connection, event_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT true FROM domain_event WHERE event_id = $1", uuid.UUID(event_id)))
+async def stored_event_type(conn: asyncpg.Connection, event_id: str) -> str | None:
+    """The type of the event stored under ``event_id``, if one is."""
+    found: str | None = await conn.fetchval(
+        "SELECT event_type FROM domain_event WHERE event_id = $1", uuid.UUID(event_id)
+    )
+    return found
 
 
 async def append_event(

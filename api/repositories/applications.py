@@ -26,36 +26,6 @@ _JOINED = """
 """
 
 
-async def insert(
-    conn: asyncpg.Connection,
-    *,
-    application_id: str,
-    organisation_id: str,
-    workflow_id: str,
-    carrier_code: str,
-    company_name: str,
-    submitted_by: str,
-) -> None:
-    await conn.execute(
-        """INSERT INTO application
-               (id, organisation_id, workflow_id, carrier_code, company_name, submitted_by)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        application_id,
-        organisation_id,
-        workflow_id,
-        carrier_code,
-        company_name,
-        submitted_by,
-    )
-
-
-async def mark_started(conn: asyncpg.Connection, application_id: str) -> None:
-    await conn.execute(
-        "UPDATE application SET workflow_started_at = coalesce(workflow_started_at, now()) WHERE id = $1",
-        application_id,
-    )
-
-
 async def get(conn: asyncpg.Connection, application_id: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(_JOINED + " WHERE a.id = $1", application_id)
     return row

@@ -6,10 +6,14 @@ Submission, in order:
 1. the body is checked completely (every failing field at once, 422);
 2. the (organisation, Idempotency-Key) is looked up: the same request again gets
    the existing application back, a different one 409;
-3. the application id is allocated and recorded with the key in one transaction;
-   a concurrent duplicate waits on that row and then finds it (step 2);
-4. the workflow is started under an id derived from the application id, so even
-   a retry after a crash between 3 and 4 starts it at most once.
+3. the application id is allocated and claimed with the key; a concurrent
+   duplicate waits on that row and then finds it (step 2);
+4. the workflow is started under an id derived from the application id: the
+   commit point of the submission. Nothing the applicant can see exists before
+   it, so a crash before it leaves no application behind (a retry with the same
+   key starts it), and the start is at most once whatever the retries;
+5. the application row is written, by this request or, should it die first, by
+   the workflow's apply step (activities/repositories/applications.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from activities.repositories import inventory
+from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
@@ -345,23 +350,25 @@ async def _replay(
         )
     application_id = claimed["resource_id"]
     async with ctx.connection() as conn:
-        row = await registrations.get_application_row(conn, principal, application_id)
-        if row["workflow_started_at"] is None:
-            # The first attempt stopped before Temporal accepted the start: finish it.
+        row = await applications.get(conn, application_id)
+        if row is None:
+            # The first attempt stopped before Temporal accepted the start (or
+            # before the row was written): finish it.
             checked = await check_form(conn, principal, body, check_number=False)
-    if row["workflow_started_at"] is None:
+    if row is None:
         if checked.errors:
             raise _invalid(checked.errors)
-        return await _start(ctx, gateway, principal, row, checked.form()), True
+        return await _start(ctx, gateway, principal, application_id, checked), True
     return registrations.from_row(row, staff=False), True
 
 
 async def _start(
-    ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record, form: ApplicationForm
+    ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, checked: Checked
 ) -> Registration:
-    application_id = row["id"]
+    form = checked.form()
+    workflow_id = registration_workflow_id(application_id)
     await gateway.start(
-        row["workflow_id"],
+        workflow_id,
         RegistrationInput(
             application_id=application_id,
             form=form,
@@ -371,8 +378,19 @@ async def _start(
         ),
     )
     async with ctx.connection() as conn:
-        await applications.mark_started(conn, application_id)
-    status = await gateway.wait_submitted(row["workflow_id"])
+        await record_application(
+            conn,
+            application_id=application_id,
+            organisation_id=form.organisation_id,
+            workflow_id=workflow_id,
+            carrier_code=form.carrier,
+            company_name=form.company_name,
+            submitted_by=principal.actor_id,
+            document_ids=checked.document_ids,
+        )
+        row = await applications.get(conn, application_id)
+    assert row is not None
+    status = await gateway.wait_submitted(workflow_id)
     return await _respond(ctx, status, row, principal)
 
 
@@ -383,44 +401,32 @@ async def submit(
     key = _check_idempotency_key(idempotency_key)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)
-    row: asyncpg.Record | None = None
     async with ctx.connection() as conn:
         claimed = await idempotency.get(conn, organisation_id, key)
         if claimed is None:
             checked = await check_form(conn, principal, body)
             if checked.errors:
-                raise _invalid(checked.errors)
-            form = checked.form()
+                # A concurrent duplicate may have claimed the key and held the
+                # number meanwhile: then this is a replay, not a refusal.
+                claimed = await idempotency.get(conn, organisation_id, key)
+                if claimed is None:
+                    raise _invalid(checked.errors)
+        if claimed is None:
             application_id = new_id("app")
-            async with conn.transaction():
-                won = await idempotency.claim(
-                    conn,
-                    organisation_id=organisation_id,
-                    key=key,
-                    operation=CREATE_OPERATION,
-                    request_hash=digest,
-                    resource_id=application_id,
-                )
-                if won:
-                    await applications.insert(
-                        conn,
-                        application_id=application_id,
-                        organisation_id=organisation_id,
-                        workflow_id=registration_workflow_id(application_id),
-                        carrier_code=form.carrier,
-                        company_name=form.company_name,
-                        submitted_by=principal.actor_id,
-                    )
-                    await documents.attach(conn, application_id, checked.document_ids)
+            won = await idempotency.claim(
+                conn,
+                organisation_id=organisation_id,
+                key=key,
+                operation=CREATE_OPERATION,
+                request_hash=digest,
+                resource_id=application_id,
+            )
             if not won:
                 claimed = await idempotency.get(conn, organisation_id, key)
                 assert claimed is not None
-            else:
-                row = await applications.get(conn, application_id)
     if claimed is not None:
         return await _replay(ctx, gateway, principal, claimed, digest, CREATE_OPERATION, body)
-    assert row is not None
-    return await _start(ctx, gateway, principal, row, form), False
+    return await _start(ctx, gateway, principal, application_id, checked), False
 
 
 # --------------------------------------------------------------------------

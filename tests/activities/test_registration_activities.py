@@ -16,7 +16,6 @@ from activities.carrier import FakeCarrier, ProvisionRequest
 from activities.registration import (
     ERR_CARRIER_REJECTED,
     ERR_CARRIER_UNAVAILABLE,
-    ERR_CONCURRENCY_CONFLICT,
     ApplyCommand,
     ApproveCommand,
     InventoryAction,
@@ -26,6 +25,7 @@ from activities.registration import (
     TransitionCommand,
 )
 from activities.repositories import events, inventory
+from api.ids import new_id
 from app.settings import Settings
 from domain.timeline import ActorRole, Event, EventType, RegistrationState, Stage, Status, apply_event
 from tests.domain.factories import LEGAL_REP_ID, document_dict
@@ -56,7 +56,7 @@ def later(days: float = 7) -> datetime:
 
 
 async def applied(acts: RegistrationActivities, number: str | None, **form: Any) -> RegistrationState:
-    stream = f"app-{uuid.uuid4().hex[:12]}"
+    stream = new_id("app")
     cmd = ApplyCommand(
         workflow_id=f"registration-{stream}",
         event=draft(stream, 1, EventType.APPLICATION_SUBMITTED, {"review_due": later().isoformat()}),
@@ -70,7 +70,7 @@ async def applied(acts: RegistrationActivities, number: str | None, **form: Any)
 
 async def test_apply_holds_records_and_writes_the_read_model_once(acts, pool) -> None:
     number = await s.fresh_number(pool)
-    stream = f"app-{uuid.uuid4().hex[:12]}"
+    stream = new_id("app")
     cmd = ApplyCommand(
         workflow_id=f"registration-{stream}",
         event=draft(stream, 1, EventType.APPLICATION_SUBMITTED, {"review_due": later().isoformat()}),
@@ -118,7 +118,12 @@ async def test_concurrent_duplicates_of_one_step_append_once(acts, pool) -> None
     assert (row["status"], row["registration_id"]) == ("available", None)
 
 
-async def test_another_event_at_a_taken_version_is_a_conflict_and_changes_nothing(acts, pool) -> None:
+async def test_another_step_at_a_taken_version_is_returned_as_superseded_and_changes_nothing(
+    acts, pool
+) -> None:
+    """A worker died after committing a step; the replay drafted a different step
+    at that version. The stored step comes back as what happened first, never as
+    the draft's own success, and nothing of the draft is written."""
     number = await s.fresh_number(pool)
     state = await applied(acts, number)
     cmd = TransitionCommand(
@@ -127,11 +132,33 @@ async def test_another_event_at_a_taken_version_is_a_conflict_and_changes_nothin
         event=draft(state.application_id, 1, EventType.APPLICATION_REJECTED),
         action=InventoryAction.RELEASE,
     )
-    with pytest.raises(ApplicationError) as caught:
-        await acts.record(cmd)
-    assert caught.value.type == ERR_CONCURRENCY_CONFLICT and caught.value.non_retryable
+    result = await acts.record(cmd)
+    assert result.superseded and not result.duplicate
+    assert result.event is not None and result.event.event_type is EventType.APPLICATION_SUBMITTED
+    assert result.event.event_id != cmd.event.event_id
     assert (await s.number_row(pool, number))["status"] == "held", "the release rolled back with the append"
     assert len(await s.stream(pool, state.application_id)) == 1
+
+
+async def test_a_version_taken_in_another_stream_is_a_conflict(acts, pool) -> None:
+    """Only the stream's own stored step can stand in for a draft: an event id
+    stored under another stream is a conflict no retry fixes."""
+    number = await s.fresh_number(pool)
+    state = await applied(acts, number)
+    other = await applied(acts, await s.fresh_number(pool))
+    stolen = (await s.stream(pool, other.application_id))[0]
+    cmd = TransitionCommand(
+        workflow_id=f"registration-{state.application_id}",
+        state=state,
+        event=draft(state.application_id, 2, EventType.APPLICATION_REJECTED).model_copy(
+            update={"event_id": stolen.event_id}
+        ),
+        action=InventoryAction.RELEASE,
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await acts.record(cmd)
+    assert caught.value.non_retryable
+    assert (await s.number_row(pool, number))["status"] == "held"
 
 
 async def test_an_invalid_application_is_refused_without_a_hold(acts, pool) -> None:
@@ -282,7 +309,7 @@ async def test_provision_maps_carrier_failures_to_retryable_or_not(acts, pool) -
 
 
 async def test_the_read_model_never_goes_back_a_version(pool) -> None:
-    stream = f"app-{uuid.uuid4().hex[:12]}"
+    stream = new_id("app")
     base = RegistrationState(
         application_id=stream,
         organisation_id="org",

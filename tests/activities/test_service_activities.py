@@ -98,6 +98,30 @@ async def test_a_change_is_applied_once_however_often_it_runs(pool: asyncpg.Pool
     assert record is not None and record.status == "suspended"
 
 
+async def test_another_change_stored_under_the_id_is_never_reported_as_this_ones(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """A replay that decided a different change at the same sequence number must
+    not be answered from the stored one: it fails, to be retried and seen."""
+    reg, number = await active_number(pool)
+    acts = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    env = ActivityEnvironment()
+    first = command(reg, number, suspension())
+    await env.run(acts.apply_change, first)
+    resumption = suspension().model_copy(
+        update={
+            "kind": ChangeKind.OPERATOR_RESUMED,
+            "state_before": ServiceState.SUSPENDED,
+            "state_after": ServiceState.ACTIVE,
+        }
+    )
+    with pytest.raises(ApplicationError) as err:
+        again = command(reg, number, resumption).model_copy(update={"event_id": first.event_id})
+        await env.run(acts.apply_change, again)
+    assert err.value.type == "EventMismatch" and not err.value.non_retryable
+    assert [e["event_type"] for e in await stored(pool, reg)] == ["OperatorSuspended"]
+
+
 async def test_a_number_not_held_is_never_touched(pool: asyncpg.Pool, settings: Settings) -> None:
     reg, number = await active_number(pool)
     other_reg, _ = await active_number(pool)

@@ -8,8 +8,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.services import applications as applications_service
 from tests.api.fixtures import PDF, PREFIX, Keys, application_body, submit, upload
 from tests.domain.factories import AGENT_ID
 from tests.factories_inventory import add_fresh_numbers
@@ -514,3 +516,58 @@ async def test_two_operators_deciding_at_once_one_wins(
             app_id,
         )
     assert decisions == 1
+
+
+class ApiDied(BaseException):
+    """The API process stopping dead between two statements (not an Exception:
+    no handler of the app turns it into an answer)."""
+
+
+async def test_an_api_that_dies_between_the_start_and_its_insert_leaves_no_orphan(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporal accepted the start, then the API died before writing the
+    application row, and the client never retries: the workflow's apply step
+    writes the row itself, so the applicant sees the application, documents
+    attached, and operators see it in the queue."""
+    body = await application_body(client, pool, api_keys["applicant"])
+    headers = idem(api_keys)
+
+    def died(*args: Any, **kwargs: Any) -> None:
+        raise ApiDied
+
+    monkeypatch.setattr(applications_service, "record_application", died)
+    with pytest.raises(ApiDied):
+        await client.post("/v1/applications", json=body, headers=headers)
+    monkeypatch.undo()
+
+    claimed = await pool.fetchval(
+        "SELECT resource_id FROM idempotency_key WHERE key = $1", headers["Idempotency-Key"]
+    )
+    for _ in range(200):
+        seen = await client.get(f"/v1/applications/{claimed}", headers=api_keys.headers("applicant"))
+        if seen.status_code == 200 and seen.json()["status"] != "submitted":
+            break
+        await asyncio.sleep(0.05)
+    assert seen.status_code == 200, seen.text
+    assert (seen.json()["stage"], seen.json()["status"]) == ("audit", "in_review")
+    attached = await client.get(
+        f"/v1/applications/{claimed}/documents", headers=api_keys.headers("applicant")
+    )
+    assert sorted(d["id"] for d in attached.json()["items"]) == sorted(
+        d["document_id"] for d in body["documents"]
+    )
+    queue = await client.get(
+        "/v1/registrations?status=in_review&limit=200", headers=api_keys.headers("operator")
+    )
+    assert claimed in {r["id"] for r in queue.json()["items"]}
+
+    # A late retry with the same key answers the same application, started once.
+    retried = await client.post("/v1/applications", json=body, headers=headers)
+    assert (retried.status_code, retried.json()["id"]) == (201, claimed)
+    assert retried.headers["idempotent-replayed"] == "true"
+    submitted_events = await pool.fetchval(
+        "SELECT count(*) FROM domain_event WHERE stream_id = $1 AND event_type = 'ApplicationSubmitted'",
+        claimed,
+    )
+    assert submitted_events == 1

@@ -75,19 +75,24 @@ async def test_temporal_down_is_503_and_the_retry_later_succeeds_once(
         problem = assert_problem(response, 503, "service_unavailable")
         assert problem["service"] == "temporal"
         assert response.headers["retry-after"]
-        # Reads do not need Temporal.
+        # Reads do not need Temporal. The start is the commit point of a
+        # submission: the id the key claimed shows no application without a workflow.
+        claimed = await pool.fetchval(
+            "SELECT resource_id FROM idempotency_key WHERE key = $1", headers["Idempotency-Key"]
+        )
+        unseen = await down.get(f"/v1/applications/{claimed}", headers=api_keys.headers("applicant"))
+        assert_problem(unseen, 404)
         listed = await down.get("/v1/applications", headers=api_keys.headers("applicant"))
         assert listed.status_code == 200
-        pending = listed.json()["items"][0]
-        assert (pending["stage"], pending["status"]) == ("apply", "submitted")
+        assert claimed not in {item["id"] for item in listed.json()["items"]}
 
-    # Temporal is back: the client retries with the same key and gets the same
+    # Temporal is back: the client retries with the same key and gets its
     # application, now started, exactly once.
     retried = await client.post("/v1/applications", json=body, headers=headers)
     assert retried.status_code == 201, retried.text
     assert retried.headers["idempotent-replayed"] == "true"
-    assert retried.json()["id"] == pending["id"]
-    assert retried.json()["status"] == "in_review"
+    pending = retried.json()
+    assert (pending["id"], pending["status"]) == (claimed, "in_review")
     again = await client.post("/v1/applications", json=body, headers=headers)
     assert again.json()["id"] == pending["id"]
     async with pool.acquire() as conn:

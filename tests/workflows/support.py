@@ -20,6 +20,7 @@ from activities.registration import RegistrationActivities
 from activities.repositories import events, fake_carrier
 from activities.service import ServiceActivities
 from activities.service_carrier import FakeServiceCarrier
+from api.ids import new_id
 from app.settings import Settings
 from app.worker import workflow_runner
 from domain.applicant import ApplicationForm
@@ -122,7 +123,7 @@ async def start(
     application_id: str | None = None,
     **start_options: Any,
 ) -> WorkflowHandle[Any, RegistrationResult]:
-    app_id = application_id or f"app-{uuid.uuid4().hex[:16]}"
+    app_id = application_id or new_id("app")
     track(client, registration_workflow_id(app_id))
     return await client.start_workflow(
         WORKFLOW_NAME,

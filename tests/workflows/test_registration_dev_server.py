@@ -12,23 +12,25 @@ import asyncio
 import os
 import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.converter import default as default_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.repositories import fake_carrier
+from api.ids import new_id
 from app.settings import Settings
 from domain.timeline import EventType
 from tests.workflows import support as s
 from workflows.contracts import (
+    ERR_WRONG_STAGE,
     UPDATE_DECIDE,
     WORKFLOW_NAME,
     Decision,
@@ -44,6 +46,8 @@ from workflows.search_attributes import CARRIER, NEXT_DEADLINE, ORGANISATION, OV
 # Short workflow task timeout: the server re-dispatches a task that the killed
 # worker held after this long instead of the default ten seconds.
 TASK_TIMEOUT = timedelta(seconds=2)
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -164,7 +168,7 @@ async def test_a_decision_that_comes_with_the_start_costs_one_upsert(
     start is applied in the apply step's task, so the Temporal UI goes straight
     to allocate, with one upsert (one visibility write), not two."""
     number = await s.fresh_number(pool)
-    app_id = f"app-{uuid.uuid4().hex[:16]}"
+    app_id = new_id("app")
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
         RegistrationInput(
@@ -316,3 +320,163 @@ async def test_worker_killed_after_the_carrier_provisioned(
     counts = await event_counts(pool, handle)
     assert counts[EventType.NUMBER_ACTIVATED] == 1 and sum(counts.values()) == 5
     assert (await s.number_row(pool, number))["status"] == "active"
+
+
+# --------------------------------------------------------------------------
+# An Update racing a deadline across a worker crash (issue 12, item 1)
+#
+# A worker commits a step and dies before Temporal records it. The task is
+# retried with the deadline that step was for AND an Update that arrived
+# meanwhile; the SDK runs the Update first, so the replay drafts a different
+# step at the version the dead worker's step took. That stored step is a fact:
+# it is applied, and the Update is decided again against the state it left,
+# answered with what it really did, never with the other step's success.
+# --------------------------------------------------------------------------
+
+
+async def sent_while_no_worker_runs(call: Awaitable[T]) -> asyncio.Task[T]:
+    """``call`` in flight before the next worker starts, so that the retried task
+    brings the server both the Update and the deadline the dead worker met."""
+    task = asyncio.ensure_future(call)
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    return task
+
+
+def refused_after(raised: pytest.ExceptionInfo[WorkflowUpdateFailedError], first: EventType) -> str:
+    cause = raised.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ERR_WRONG_STAGE, cause
+    assert f"{first.value} was recorded first" in cause.message, cause.message
+    return cause.message
+
+
+async def test_a_payment_racing_the_prepayment_expiry_is_refused_never_lost(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("PrepaymentExpired")
+    handle = await s.start(
+        client,
+        task_queue,
+        s.application(number),
+        timings=s.fast_timings(prepayment_window=timedelta(seconds=1)),
+        task_timeout=TASK_TIMEOUT,
+    )
+    await s.submitted(handle)
+    approved = await s.approve(handle)
+    assert approved.fees is not None
+    await worker.wait_for("HANGING after PrepaymentExpired")
+    await worker.kill()
+    payment = await sent_while_no_worker_runs(s.pay(handle, approved.fees.first_prepayment_fen))
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await asyncio.wait_for(payment, timeout=60)
+        result = await s.result(handle)
+
+    assert "prepayment" in refused_after(refused, EventType.PREPAYMENT_EXPIRED)
+    assert result.status.status is Status.PREPAYMENT_EXPIRED and result.status.paid_fen == 0
+    assert await event_counts(pool, handle) == {
+        EventType.APPLICATION_SUBMITTED: 1,
+        EventType.APPLICATION_APPROVED: 1,
+        EventType.PREPAYMENT_EXPIRED: 1,
+    }
+    assert (await s.number_row(pool, number))["status"] == "available"
+
+
+async def test_a_decision_racing_the_review_deadline_is_applied_after_it(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("ReviewOverdue")
+    # Review target of 0 working days: overdue in the apply step's own task.
+    handle = await s.start(
+        client,
+        task_queue,
+        s.application(number),
+        timings=s.fast_timings(review_target_working_days=0),
+        task_timeout=TASK_TIMEOUT,
+    )
+    await worker.wait_for("HANGING after ReviewOverdue")
+    await worker.kill()
+    decision = await sent_while_no_worker_runs(s.approve(handle))
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        status = await asyncio.wait_for(decision, timeout=60)
+
+    # The overdue mark was a fact; the approval still fitted and was applied after it.
+    assert (status.stage, status.status, status.last_event_version) == (
+        Stage.ALLOCATE,
+        Status.AWAITING_PREPAYMENT,
+        3,
+    )
+    assert [e.event_type for e in await s.stream(pool, s.app_id(handle))] == [
+        EventType.APPLICATION_SUBMITTED,
+        EventType.REVIEW_OVERDUE,
+        EventType.APPLICATION_APPROVED,
+    ]
+    row = await s.number_row(pool, number)
+    assert (row["status"], row["registration_id"]) == ("allocated", s.app_id(handle))
+
+
+async def test_a_verification_racing_its_expiry_is_refused_never_lost(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("VerificationExpired")
+    handle = await s.start(
+        client,
+        task_queue,
+        s.application(number),
+        timings=s.fast_timings(verification_window=timedelta(seconds=1)),
+        task_timeout=TASK_TIMEOUT,
+    )
+    await s.submitted(handle)
+    approved = await s.approve(handle)
+    assert approved.fees is not None
+    await s.pay(handle, approved.fees.first_prepayment_fen)
+    await worker.wait_for("HANGING after VerificationExpired")
+    await worker.kill()
+    verification = await sent_while_no_worker_runs(s.verify(handle))
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await asyncio.wait_for(verification, timeout=60)
+        result = await s.result(handle)
+
+    refused_after(refused, EventType.VERIFICATION_EXPIRED)
+    assert result.status.status is Status.VERIFICATION_EXPIRED
+    counts = await event_counts(pool, handle)
+    assert EventType.VERIFICATION_PASSED not in counts and counts[EventType.VERIFICATION_EXPIRED] == 1
+    assert (await s.number_row(pool, number))["status"] == "available"
+
+
+async def test_a_withdrawal_racing_the_start_of_provisioning_withdraws(
+    client, pool, settings, task_queue, spawn_worker
+) -> None:
+    number = await s.fresh_number(pool)
+    worker = await spawn_worker("ProvisioningStarted")
+    # Activation agreed for a moment after the verification: provisioning starts
+    # when that timer fires, in a task of its own.
+    activation_at = datetime.now(UTC) + timedelta(seconds=3)
+    handle = await s.start(
+        client, task_queue, s.application(number, activation_at=activation_at), task_timeout=TASK_TIMEOUT
+    )
+    await s.run_to_active(handle)
+    await worker.wait_for("HANGING after ProvisioningStarted")
+    await worker.kill()
+    withdrawal = await sent_while_no_worker_runs(s.withdraw(handle))
+
+    async with s.registration_worker(client, task_queue, pool, settings):
+        withdrawn = await asyncio.wait_for(withdrawal, timeout=60)
+        result = await s.result(handle)
+
+    assert (withdrawn.stage, withdrawn.status) == (Stage.CLOSED, Status.WITHDRAWN)
+    assert result.status.status is Status.WITHDRAWN
+    assert [e.event_type for e in await s.stream(pool, s.app_id(handle))][-2:] == [
+        EventType.PROVISIONING_STARTED,
+        EventType.APPLICATION_WITHDRAWN,
+    ]
+    assert (await s.number_row(pool, number))["status"] == "available"
+    order = await s.carrier_order(pool, s.app_id(handle))
+    assert order is None or order.status == "cancelled", "nothing rings through at the carrier"
