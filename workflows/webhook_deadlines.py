@@ -34,7 +34,10 @@ class WebhookDeadlineSweeperWorkflow:
                 ACTIVITY_SWEEP_DEADLINES,
                 result_type=SweepResult,
                 start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=inp.interval),
+                retry_policy=RetryPolicy(
+                    initial_interval=min(inp.interval, timedelta(seconds=1)),
+                    maximum_interval=max(inp.interval, timedelta(seconds=1)),
+                ),
             )
             await workflow.sleep(inp.interval)
         workflow.continue_as_new(inp)
