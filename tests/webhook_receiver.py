@@ -123,11 +123,9 @@ class Receiver:
                     await asyncio.Event().wait()
                 if answer.delay:
                     await asyncio.sleep(answer.delay)
-                extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
-                writer.write(
-                    f"HTTP/1.1 {answer.status} X\r\nContent-Length: {len(answer.body)}\r\n{extra}\r\n".encode()
-                    + answer.body
-                )
+                head = {"Content-Length": str(len(answer.body)), **answer.headers}
+                lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+                writer.write(f"HTTP/1.1 {answer.status} X\r\n{lines}\r\n".encode() + answer.body)
                 await writer.drain()
                 await self._note(Received(headers, body, arrived, answer.status))
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -153,7 +151,8 @@ class Receiver:
         except TimeoutError:
             t0 = self.received[0].arrived if self.received else 0
             summary = [
-                (r.status, r.headers.get("webhook-id")[:8], round(r.arrived - t0, 2)) for r in self.received
+                (r.status, r.headers.get("webhook-id", "")[:12], round(r.arrived - t0, 2))
+                for r in self.received
             ]
             raise AssertionError(f"receiver waited {timeout} s; got {summary}") from None
 

@@ -9,6 +9,7 @@ fails five times, or for the whole retry window, is a matter of seconds."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from app.worker import workflow_runner
 from domain.service_rules import ChangeKind
 from domain.timeline import EventType
 from tests.api.fixtures import Keys, application_body, make_key
-from tests.webhook_receiver import Answer, Receiver, Received, always, failing_then_ok
+from tests.webhook_receiver import Answer, Received, Receiver, always, failing_then_ok
 from workflows.webhook_contracts import SWEEPER_WORKFLOW_ID
 from workflows.webhook_deadlines import WebhookDeadlineSweeperWorkflow
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
@@ -392,7 +393,7 @@ async def test_a_receiver_failing_five_times_gets_the_message_once_with_one_id(
     assert log[0]["response_body"] == "x" * 64  # truncated to the limit
     gaps = [
         datetime.fromisoformat(b["attempted_at"]) - datetime.fromisoformat(a["attempted_at"])
-        for a, b in zip(log, log[1:], strict=False)
+        for a, b in itertools.pairwise(log)
     ]
     assert all(g >= timedelta(milliseconds=35) for g in gaps), gaps  # backoff (with jitter)
     endpoint_now = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=org.headers())).json()
