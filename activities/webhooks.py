@@ -179,7 +179,7 @@ class WebhookActivities:
         self._payloads = _PayloadCache()
         # A lease outlasts any attempt, so a delivery is never sent by two
         # senders at once; only a sender that died mid-attempt leaves one to expire.
-        self._lease_seconds = w.attempt_timeout.total_seconds() + 5
+        self._lease_seconds = w.attempt_timeout.total_seconds() + 2
 
     @property
     def wakeups(self) -> LocalWakeups:
