@@ -88,3 +88,23 @@ def test_deadline_kinds() -> None:
     assert kind() == "realname"
     assert kind(arrears_stage="grace", realname_due_at=due + timedelta(days=9)) == "arrears"
     assert kind(service_state="quarantined", realname_due_at=None) == "quarantine_end"
+
+
+def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:
+    from pathlib import Path
+
+    from app.settings import WebhookSettings
+
+    docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    for entry in CATALOGUE:
+        assert f"| `{entry.type}` |" in docs, entry.type
+    w = WebhookSettings()
+    table = schedule_table(
+        RetrySchedule(w.retry_initial, w.retry_max_interval, w.retry_window, w.retry_jitter)
+    )
+    assert f"| 15–{len(table)} | 6 h each |" in docs
+    assert (w.retry_initial, w.retry_max_interval, w.retry_window) == (
+        timedelta(seconds=5),
+        timedelta(hours=6),
+        timedelta(days=3),
+    )
