@@ -448,7 +448,8 @@ async def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_says_why
     assert (delivery["status"], delivery["failure_reason"]) == ("failed", "retries_exhausted")
     first = datetime.fromisoformat(delivery["attempt_log"][0]["attempted_at"])
     last = datetime.fromisoformat(delivery["attempt_log"][-1]["attempted_at"])
-    assert timedelta(seconds=2) <= last - first <= FAST.retry_window
+    # The last attempt is scheduled inside the window (it may start a moment late on a busy machine).
+    assert timedelta(seconds=2) <= last - first <= FAST.retry_window + timedelta(seconds=1)
     assert len(receiver.received) == delivery["attempts"] >= 5
 
 
