@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
@@ -28,7 +29,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from activities.repositories import webhooks as repo
-from activities.webhooks import LocalWakeups
+from activities.webhooks import PASS_SECONDS, LocalWakeups
 from app.settings import Settings
 from workflows.webhook_contracts import (
     ENDPOINT_WORKFLOW_NAME,
@@ -60,8 +61,12 @@ class WebhookWaker:
         self._dirty: set[str] = set()
         self._signalling: dict[str, asyncio.Task[None]] = {}
         w = settings.webhooks
+        # Room for a whole pass, its last batch and its lingering.
         self._input = {
-            "activity_timeout": max(w.attempt_timeout * 3, w.linger * 2) + w.heartbeat_timeout,
+            "activity_timeout": timedelta(seconds=PASS_SECONDS)
+            + 3 * w.attempt_timeout
+            + w.linger
+            + timedelta(seconds=10),
             "heartbeat_timeout": w.heartbeat_timeout,
         }
 

@@ -45,7 +45,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,8 +73,9 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a sec
 _SECRET_BYTES = 32
 # Deliveries taken per round of a pass.
 _BATCH = 200
-# How long a pass runs before it hands back to its workflow (which loops at once).
-_PASS_SECONDS = 60.0
+# How long a pass runs before it hands back to its workflow (which loops at once),
+# at most: within its start-to-close timeout, with room for a last batch.
+PASS_SECONDS = 60.0
 
 
 def new_secret() -> tuple[str, bytes]:
@@ -106,6 +107,23 @@ def signing_keys(endpoint: asyncpg.Record, cipher: DocumentCipher, now: datetime
 
 def body_of(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating(every: float) -> AsyncIterator[None]:
+    """Heartbeat while a batch is out: its attempts may last longer than the
+    heartbeat timeout allows between two beats."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            activity.heartbeat()
+
+    ticker = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        ticker.cancel()
 
 
 class LocalWakeups:
@@ -179,7 +197,7 @@ class WebhookActivities:
         self._payloads = _PayloadCache()
         # A lease outlasts any attempt, so a delivery is never sent by two
         # senders at once; only a sender that died mid-attempt leaves one to expire.
-        self._lease_seconds = w.attempt_timeout.total_seconds() + 2
+        self._lease_seconds = w.attempt_timeout.total_seconds() * 2 + 1
 
     @property
     def wakeups(self) -> LocalWakeups:
@@ -194,6 +212,12 @@ class WebhookActivities:
         started = time.monotonic()
         linger = self._settings.linger.total_seconds()
         beat = self._settings.heartbeat_timeout.total_seconds() / 3
+        # A pass that outlived its timeout would run beside its own retry.
+        budget = activity.info().start_to_close_timeout
+        attempt = self._settings.attempt_timeout.total_seconds()
+        pass_seconds = PASS_SECONDS
+        if budget is not None:
+            pass_seconds = max(min(PASS_SECONDS, budget.total_seconds() - 2 * attempt - 5), 0.0)
         sent = 0
         with self._wakeups.busy(endpoint_id) as poked:
             idle_since = time.monotonic()
@@ -209,9 +233,10 @@ class WebhookActivities:
                     claimed = await repo.claim_due(conn, endpoint_id, self._lease_seconds, _BATCH)
                     due_in = None if claimed else await repo.next_due_in(conn, endpoint_id)
                 if claimed:
-                    sent += await self._send(endpoint, claimed)
+                    async with _heartbeating(beat):
+                        sent += await self._send(endpoint, claimed)
                     idle_since = time.monotonic()
-                    if time.monotonic() - started > _PASS_SECONDS:
+                    if time.monotonic() - started > pass_seconds:
                         return DeliverOutcome(sent=sent, next_due_in=0.0)
                     continue
                 remaining = linger - (time.monotonic() - idle_since)
