@@ -1,7 +1,7 @@
 """Webhook delivery under load: event-to-receiver latency, throughput, lost and
 duplicated messages.
 
-    python -m bench.webhook_bench [--registrations 1000] [--endpoints 10] [--concurrency 40]
+    python -m bench.webhook_bench [--registrations 1000] [--endpoints 10] [--concurrency 40] [--warmup 20]
 
 Starts its own servers in a temporary folder on free ports (embedded
 PostgreSQL, the Temporal dev server) and the production worker in a
@@ -18,8 +18,11 @@ prepayment due; prepayment received; verification passed; activated).
 
 Prints, per message: latency from the event's commit (its ``recorded_at``,
 taken inside the appending transaction, so the figure slightly overstates the
-latency) to its arrival at the receiver, p50/p99/max; deliveries per second
-(from the first event to the last arrival); and checks: messages expected
+latency) to its arrival at the receiver, p50/p99/max, after ``--warmup``
+registrations that start every endpoint's workflow; deliveries per second
+(from the first event to the last arrival: the pace the registrations set),
+and again when every endpoint replays the measured period at once (the pace
+the senders keep); and checks: messages expected
 from the event log and never acknowledged (lost), messages acknowledged more
 than once (duplicated successes), and signatures that the standardwebhooks
 verifier refused. Targets: p99 <= 2 s, 0 lost, 0 duplicated.
@@ -39,8 +42,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 from temporalio.client import Client
 
 from activities.repositories import inventory
@@ -126,6 +131,38 @@ async def spawn_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
 
     asyncio.get_running_loop().create_task(drain())
     return proc
+
+
+async def replay_burst(
+    pool: asyncpg.Pool,
+    receivers: list[Receiver],
+    organisations: list[str],
+    endpoint_of: dict[str, str],
+    since: float,
+    timeout: float,
+) -> tuple[int, float]:
+    """Throughput when deliveries queue up: every endpoint replays the measured
+    period at once (as after an outage); (messages, seconds until all arrived)."""
+    before = [len(r.received) for r in receivers]
+    started = time.monotonic()
+    queued: list[int] = []
+    async with pool.acquire() as conn:
+        for organisation in organisations:
+            replayed = await webhook_service.replay(
+                conn,
+                Principal("bench", Role.APPLICANT, organisation),
+                endpoint_of[organisation],
+                since=datetime.fromtimestamp(since, UTC),
+                until=None,
+            )
+            queued.append(replayed.queued)
+
+    async def drained(receiver: Receiver, count: int) -> None:
+        with contextlib.suppress(AssertionError):
+            await receiver.wait_for(lambda got: len(got) >= count, timeout=timeout)
+
+    await asyncio.gather(*(drained(r, b + q) for r, b, q in zip(receivers, before, queued, strict=True)))
+    return sum(queued), time.monotonic() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -223,11 +260,14 @@ async def bench(args: argparse.Namespace, database_url: str, temporal_address: s
             *(drained(r, per_endpoint[endpoint_of[o]]) for o, r in zip(organisations, receivers, strict=True))
         )
         await asyncio.sleep(1.0)  # anything more than expected would show now
+        received = [r for receiver in receivers for r in receiver.received]
+        burst = await replay_burst(
+            pool, receivers, organisations, endpoint_of, measured_from, args.drain_timeout
+        )
     finally:
         worker.terminate()
         await worker.wait()
 
-    received = [r for receiver in receivers for r in receiver.received]
     ids = {uuid.UUID(hex=r.webhook_id.removeprefix("msg_")) for r in received}
     deliveries = {
         row["id"]: row
@@ -279,6 +319,11 @@ async def bench(args: argparse.Namespace, database_url: str, temporal_address: s
     print(f"lost                        {lost:8d}   (target 0)")
     print(f"duplicated successes        {duplicated:8d}   (target 0)")
     print(f"signatures refused          {unverified:8d}")
+    messages, seconds = burst
+    print(
+        f"replay burst                {messages / seconds:8.1f}   deliveries per second "
+        f"({messages} queued at once)"
+    )
     print("delivery rows               " + ", ".join(f"{r['status']} {r['n']}" for r in status_rows))
 
 
