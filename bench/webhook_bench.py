@@ -57,60 +57,12 @@ from app.db import create_pool, migrate
 from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
 from app.settings import Settings
 from app.temporal import data_converter
-from bench.registration_bench import APPLICANT, OPERATOR, PREFIX, TIMINGS, form
+from bench.registration_bench import PREFIX, registration
 from domain.webhooks import CATALOGUE, DEADLINE_APPROACHING, routes_for
 from tests.webhook_receiver import Received, Receiver
-from workflows.contracts import (
-    CURRENT_FLOW,
-    UPDATE_DECIDE,
-    UPDATE_PAY,
-    UPDATE_VERIFY,
-    WORKFLOW_NAME,
-    Decision,
-    DecisionRequest,
-    PaymentRequest,
-    PaymentResult,
-    RegistrationInput,
-    RegistrationResult,
-    RegistrationStatus,
-    VerificationOutcome,
-    VerificationRequest,
-    registration_workflow_id,
-)
 
 TASK_QUEUE = "bench"
 EVENT_TYPES = [t.type for t in CATALOGUE if DEADLINE_APPROACHING not in t.sources]
-
-
-async def move(client: Client, organisation: str, number: str) -> None:
-    """One registration from application to ACTIVE, as an applicant and an operator would."""
-    app_id = f"bench-{uuid.uuid4().hex[:16]}"
-    handle = await client.start_workflow(
-        WORKFLOW_NAME,
-        RegistrationInput(
-            application_id=app_id,
-            form=form(number).model_copy(update={"organisation_id": organisation}),
-            submitted_by=APPLICANT,
-            correlation_id=app_id,
-            timings=TIMINGS,
-            flow=CURRENT_FLOW,
-        ),
-        id=registration_workflow_id(app_id),
-        task_queue=TASK_QUEUE,
-        result_type=RegistrationResult,
-    )
-    status: RegistrationStatus = await handle.execute_update(
-        UPDATE_DECIDE,
-        DecisionRequest(decision=Decision.APPROVE, operator=OPERATOR),
-        result_type=RegistrationStatus,
-    )
-    assert status.fees is not None, status
-    payment = PaymentRequest(
-        payment_id=f"{app_id}-p1", amount_fen=status.fees.first_prepayment_fen, actor=APPLICANT
-    )
-    await handle.execute_update(UPDATE_PAY, payment, result_type=PaymentResult)
-    verification = VerificationRequest(outcome=VerificationOutcome.PASS, operator=OPERATOR, reason="bench")
-    await handle.execute_update(UPDATE_VERIFY, verification, result_type=RegistrationStatus)
 
 
 async def spawn_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -223,7 +175,7 @@ async def bench(args: argparse.Namespace, database_url: str, temporal_address: s
 
         async def one(i: int) -> None:
             async with gate:
-                await move(client, organisations[i % args.endpoints], next(free))
+                await registration(client, TASK_QUEUE, next(free), organisations[i % args.endpoints])
 
         # Warm-up: every endpoint's workflow started and its worker's code
         # loaded; their messages count for lost and duplicated, not for latency.

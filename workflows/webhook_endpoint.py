@@ -19,6 +19,8 @@ with the same ``webhook-id`` (the documented at-least-once retry).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -69,7 +71,9 @@ class WebhookEndpointWorkflow:
                 # Nothing pending. A signal that arrives while this completes
                 # makes the server refuse the completion, and the run goes on.
                 return "idle"
-            await workflow.wait_condition(
-                lambda: self._woken, timeout=timedelta(seconds=max(outcome.next_due_in, 0.001))
-            )
+            # Until the next retry is due, or a signal says more was queued.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._woken, timeout=timedelta(seconds=max(outcome.next_due_in, 0.001))
+                )
         workflow.continue_as_new(inp)

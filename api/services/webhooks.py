@@ -10,9 +10,9 @@ them gets the same rules as the API.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -41,6 +41,7 @@ from app.settings import Settings
 from domain.webhooks import CATALOGUE, EVENT_TYPES, routes_for
 
 DELIVERY_ID_PREFIX = "msg_"
+T = TypeVar("T")
 
 
 def event_types() -> WebhookEventTypeList:
@@ -70,6 +71,20 @@ async def _own_endpoint(conn: asyncpg.Connection, principal: Principal, endpoint
     if row is None:
         raise NotFound(f"No webhook endpoint {endpoint_id!r}")
     return row
+
+
+def _cursor_value(parse: Callable[[Any], T], value: Any) -> T:
+    """A value out of a cursor (well-formed, but perhaps made up by the client)."""
+    try:
+        return parse(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            errors=[
+                field_error(
+                    "cursor", "invalid_cursor", "Pass back a next_cursor from this listing unchanged."
+                )
+            ]
+        ) from None
 
 
 def _check_event_types(names: Sequence[str]) -> list[str]:
@@ -164,7 +179,7 @@ async def list_endpoints(
     after = None
     if cursor:
         created, ident = decode_cursor(cursor, "whe", 2)
-        after = (datetime.fromisoformat(str(created)), str(ident))
+        after = (_cursor_value(datetime.fromisoformat, created), str(ident))
     rows = await repo.list_endpoints(conn, scope, after=after, limit=limit + 1)
     next_cursor = None
     if len(rows) > limit:
@@ -284,7 +299,7 @@ async def list_deliveries(
     before = None
     if cursor:
         (seq,) = decode_cursor(cursor, "whd", 1)
-        before = int(seq)
+        before = _cursor_value(int, seq)
     rows = await repo.list_deliveries(
         conn,
         endpoint_id,

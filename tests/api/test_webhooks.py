@@ -692,3 +692,82 @@ async def test_an_approaching_deadline_is_noticed_once(
     )
     count = await pool.fetchval("SELECT count(*) FROM deadline_notice WHERE application_id = $1", app_id)
     assert count == 1
+
+
+async def test_a_made_up_cursor_is_a_422(client: httpx.AsyncClient, org: Org) -> None:
+    from api.schemas.common import encode_cursor
+
+    endpoint = await create_endpoint(client, org, "http://127.0.0.1:9/hook", ["application.rejected"])
+    for path, cursor in (
+        ("/v1/webhook-endpoints", encode_cursor("whe", ["yesterday", "x"])),
+        (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", encode_cursor("whd", ["many"])),
+        (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", "garbage"),
+    ):
+        response = await client.get(path, params={"cursor": cursor}, headers=org.headers())
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (422, "cursor"), path
+
+
+async def test_deadline_recomputed_flows_from_the_day_it_is_appended(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
+) -> None:
+    """The event type is still to come (another change appends it); whoever
+    appends it to a stream, its subscribers get it."""
+    from activities.repositories import service as service_events
+
+    endpoint = await create_endpoint(client, org, receiver.url, ["deadline.recomputed"])
+    app_id = await submit(client, pool, org)
+    new_deadline = datetime(2027, 1, 8, 9, 0, tzinfo=UTC)
+    async with pool.acquire() as conn:
+        version = await service_events.append_event(
+            conn,
+            stream_id=app_id,
+            event_id=str(uuid.uuid4()),
+            event_type="DeadlineRecomputed",
+            actor="system",
+            actor_role="system",
+            reason="working-day calendar changed",
+            correlation_id="test",
+            payload={"next_deadline": new_deadline.isoformat()},
+            occurred_at=datetime.now(UTC),
+        )
+    await receiver.wait_for(lambda got: len(got) == 1)
+    payload = receiver.received[0].verify(endpoint["secret"])
+    assert payload["type"] == "deadline.recomputed"
+    data = payload["data"]
+    assert (data["application_id"], data["event_type"], data["version"]) == (
+        app_id,
+        "DeadlineRecomputed",
+        version,
+    )
+    assert data["reason"] == "working-day calendar changed"
+    assert datetime.fromisoformat(data["next_deadline"]) == new_deadline
+
+
+async def test_a_retry_due_after_the_sender_lingers_is_taken_by_the_workflow_timer(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    endpoint = await create_endpoint(client, org, receiver.url, ["application.submitted"])
+    await submit(client, pool, org)
+    [delivery] = await until(lambda: _all_delivered(client, org, endpoint["id"], 1))
+    # A retry scheduled 2 s ahead, longer than the sender lingers (0.5 s): the
+    # pass ends and the endpoint's workflow sleeps on a timer until it is due.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """UPDATE webhook_delivery SET status = 'pending', next_attempt_at = now() + interval '2 seconds'
+               WHERE id = $1""",
+            uuid.UUID(hex=delivery["id"].removeprefix("msg_")),
+        )
+        await conn.execute("SELECT pg_notify('webhook_delivery', $1)", endpoint["id"])
+    queued = asyncio.get_running_loop().time()
+    await receiver.wait_for(lambda got: len(got) == 2, timeout=10)
+    assert asyncio.get_running_loop().time() - queued >= 1.9
+    assert ids(receiver.received) == [delivery["id"]] * 2
+    history = await temporal_env.client.get_workflow_handle(
+        f"webhook-endpoint-{endpoint['id']}"
+    ).fetch_history()
+    assert any(e.HasField("timer_fired_event_attributes") for e in history.events)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,26 +22,8 @@ from api.auth import Role
 from app.settings import Settings
 from tests.api.fixtures import application_body, make_key
 from tests.webhook_receiver import Answer, Receiver
+from tests.workflows.test_registration_dev_server import WorkerProcess
 from workflows.webhook_contracts import SWEEPER_WORKFLOW_ID
-
-
-class WorkerProcess:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    async def wait_for(self, text: str, timeout: float = 60) -> None:
-        assert self.proc.stderr is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                line = (await self.proc.stderr.readline()).decode()
-                if not line:
-                    raise RuntimeError("worker process exited")
-                if text in line:
-                    return
-
-    async def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        await self.proc.wait()
 
 
 @pytest.fixture
@@ -65,6 +46,7 @@ async def spawn_worker(
         "WEBHOOKS__SAFETY_POLL_INTERVAL": "PT1S",
     }
     started: list[WorkerProcess] = []
+    drains: list[asyncio.Task[None]] = []
 
     async def spawn() -> WorkerProcess:
         proc = await asyncio.create_subprocess_exec(
@@ -73,12 +55,15 @@ async def spawn_worker(
             "app",
             "worker",
             env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            # Its log (on stderr) says when it is up.
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         worker = WorkerProcess(proc)
         started.append(worker)
         await worker.wait_for("worker started")
+        # Read on, so that a full pipe never stops the worker mid-log.
+        drains.append(asyncio.create_task(_drain(proc.stdout)))
         return worker
 
     yield spawn
@@ -87,6 +72,11 @@ async def spawn_worker(
             await worker.kill()
     with contextlib.suppress(RPCError):
         await temporal_env.client.get_workflow_handle(SWEEPER_WORKFLOW_ID).terminate("test over")
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and await stream.readline():
+        pass
 
 
 async def submit(client: httpx.AsyncClient, pool: asyncpg.Pool, token: str) -> str:
