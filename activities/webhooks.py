@@ -71,8 +71,6 @@ log = logging.getLogger("activities.webhooks")
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 _SECRET_BYTES = 32
-# Deliveries taken per round of a pass.
-_BATCH = 200
 # How long a pass runs before it hands back to its workflow (which loops at once),
 # at most: within its start-to-close timeout, with room for a last batch.
 PASS_SECONDS = 60.0
@@ -230,7 +228,10 @@ class WebhookActivities:
                         return DeliverOutcome(sent=sent, stopped="deleted")
                     if not endpoint["enabled"]:
                         return DeliverOutcome(sent=sent, stopped="disabled")
-                    claimed = await repo.claim_due(conn, endpoint_id, self._lease_seconds, _BATCH)
+                    # As many as may be on their way at once: all are sent side by side.
+                    claimed = await repo.claim_due(
+                        conn, endpoint_id, self._lease_seconds, self._settings.concurrency
+                    )
                     due_in = None if claimed else await repo.next_due_in(conn, endpoint_id)
                 if claimed:
                     async with _heartbeating(beat):
