@@ -27,7 +27,7 @@ from api.config import ApiSettings
 from api.db import Context
 from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.openapi import install_openapi
-from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
+from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations, webhooks
 from api.services.documents import DocumentCipher
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
@@ -158,6 +158,7 @@ ROUTERS = (
     operations.router,
     dashboard.router,
     keys.router,
+    webhooks.router,
 )
 
 

@@ -16,13 +16,16 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from activities.carrier import CarrierGateway
     from activities.service_carrier import ServiceCarrierGateway
+    from activities.webhooks import LocalWakeups
 
 
 def workflow_classes() -> Sequence[type]:
     from workflows.registration import RegistrationWorkflow
     from workflows.service import ServiceWorkflow
+    from workflows.webhook_deadlines import WebhookDeadlineSweeperWorkflow
+    from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
-    return [RegistrationWorkflow, ServiceWorkflow]
+    return [RegistrationWorkflow, ServiceWorkflow, WebhookEndpointWorkflow, WebhookDeadlineSweeperWorkflow]
 
 
 def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
@@ -41,10 +44,15 @@ def service_carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> ServiceCa
     return FakeServiceCarrier(pool)
 
 
-def activity_callables(pool: asyncpg.Pool, settings: Settings) -> Sequence[Callable[..., Any]]:
+def activity_callables(
+    pool: asyncpg.Pool, settings: Settings, webhook_wakeups: LocalWakeups | None = None
+) -> Sequence[Callable[..., Any]]:
+    """``webhook_wakeups``: shared with the process's webhook waker, if it runs one."""
     from activities.registration import RegistrationActivities
     from activities.service import ServiceActivities
+    from activities.webhooks import WebhookActivities
 
     registration = RegistrationActivities(pool, settings, carrier_gateway(pool, settings))
     service = ServiceActivities(pool, settings, service_carrier_gateway(pool, settings))
-    return [*registration.callables(), *service.callables()]
+    webhooks = WebhookActivities(pool, settings, wakeups=webhook_wakeups)
+    return [*registration.callables(), *service.callables(), *webhooks.callables()]

@@ -45,6 +45,40 @@ class CarrierDurations(BaseSettings):
     details_change_working_days: int = 10
 
 
+class WebhookSettings(BaseSettings):
+    """Webhook delivery (docs/webhooks.md); ``WEBHOOKS__<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    # One attempt: resolving, connecting, sending and reading the answer.
+    attempt_timeout: timedelta = timedelta(seconds=10)
+    # Retries: the n-th waits min(retry_initial * 2^(n-1), retry_max_interval),
+    # spread by +/- retry_jitter, until retry_window after the first attempt.
+    retry_initial: timedelta = timedelta(seconds=5)
+    retry_max_interval: timedelta = timedelta(hours=6)
+    retry_window: timedelta = timedelta(days=3)
+    retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    # What is kept of a receiver's answer (bytes); the rest is not even read.
+    response_body_limit: int = Field(default=1024, ge=0, le=65536)
+    # How long the old secret keeps signing after a rotation.
+    secret_overlap: timedelta = timedelta(hours=24)
+    # "Deadline approaching": how far ahead, and how often the sweeper looks.
+    deadline_notice_lead: timedelta = timedelta(hours=24)
+    deadline_sweep_interval: timedelta = timedelta(minutes=5)
+    # The sender: messages sent at once per endpoint (one per application at a
+    # time), how long it waits for more before handing back to its workflow,
+    # and the heartbeat that lets another worker take over from a dead one.
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    linger: timedelta = timedelta(seconds=5)
+    heartbeat_timeout: timedelta = timedelta(seconds=20)
+    # Endpoints with deliveries overdue by this long are woken again, in case
+    # a wake-up was lost (a worker restarting between commit and signal).
+    safety_poll_interval: timedelta = timedelta(seconds=15)
+    # None: by environment (production: https only, public addresses only;
+    # elsewhere http and loopback receivers are allowed for local work).
+    allow_insecure_receivers: bool | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -99,6 +133,7 @@ class Settings(BaseSettings):
     # Numbers `python -m app dev` loads into an empty inventory: a prefix (400 and
     # up to 7 digits). 40060 is 100,000 China Unicom numbers, loaded in seconds.
     default_embedded_block: str = "40060"
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("carrier_overrides", mode="before")
     @classmethod
@@ -116,6 +151,8 @@ class Settings(BaseSettings):
                 raise ValueError("API_KEY_PEPPER must be set to a real secret outside development")
             if not self.database_url or not self.temporal_address:
                 raise ValueError("DATABASE_URL and TEMPORAL_ADDRESS are required in production")
+            if self.webhooks.allow_insecure_receivers:
+                raise ValueError("WEBHOOKS__ALLOW_INSECURE_RECEIVERS is for development only")
         for carrier, values in self.carrier_overrides.items():
             try:
                 CarrierDurations(**{**self.durations.model_dump(), **values})
@@ -128,6 +165,12 @@ class Settings(BaseSettings):
         if not values:
             return self.durations
         return CarrierDurations(**{**self.durations.model_dump(), **values})
+
+    @property
+    def webhook_receivers_may_be_local(self) -> bool:
+        """Whether webhook URLs may be http and loopback (development and tests only)."""
+        allowed = self.webhooks.allow_insecure_receivers
+        return self.environment != "production" if allowed is None else allowed
 
     @property
     def effective_log_format(self) -> str:

@@ -13,6 +13,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory_sweeper import sweep_forever
+from activities.webhook_waker import WebhookWaker
+from activities.webhooks import LocalWakeups
 from app import registry
 from app.db import create_pool
 from app.settings import Settings
@@ -61,12 +63,13 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    wakeups = LocalWakeups()
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
             workflows=list(registry.workflow_classes()),
-            activities=list(registry.activity_callables(pool, settings)),
+            activities=list(registry.activity_callables(pool, settings, wakeups)),
             activity_executor=executor,
             workflow_runner=workflow_runner(),
             graceful_shutdown_timeout=timedelta(seconds=10),
@@ -77,8 +80,12 @@ async def run_worker(settings: Settings) -> None:
             # Expired holds (e.g. a crashed caller's) and ended quarantines go back
             # to the available pool; every worker sweeps, the SQL is safe to race.
             sweeper = asyncio.create_task(sweep_forever(pool, settings.inventory_sweep_interval, stop))
+            # Wakes webhook endpoints' senders as deliveries are queued.
+            waker = WebhookWaker(client, settings.temporal_task_queue, pool, settings, wakeups)
+            waking = asyncio.create_task(waker.run(stop))
             await stop.wait()
             heartbeat.cancel()
             await sweeper
+            await waking
             log.info("worker stopping")
     await pool.close()

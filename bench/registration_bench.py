@@ -99,12 +99,12 @@ TIMINGS = RegistrationTimings(
 )
 
 
-def form(number: str) -> ApplicationForm:
+def form(number: str, organisation: str = "org_bench") -> ApplicationForm:
     credit = "91440300MA5F1B2C3"
     legal_id = "11010119800101123"
     return ApplicationForm.model_validate(
         {
-            "organisation_id": "org_bench",
+            "organisation_id": organisation,
             "company_name": "基准测试科技有限公司",
             "credit_code": credit + uscc.calc_check_digit(credit),
             "company_type": "enterprise",
@@ -138,13 +138,15 @@ class RunRef:
     run_id: str | None = None
 
 
-async def registration(client: Client, task_queue: str, number: str) -> RunRef:
+async def registration(
+    client: Client, task_queue: str, number: str, organisation: str = "org_bench"
+) -> RunRef:
     app_id = new_id("app")
     handle = await client.start_workflow(
         WORKFLOW_NAME,
         RegistrationInput(
             application_id=app_id,
-            form=form(number),
+            form=form(number, organisation),
             submitted_by=APPLICANT,
             correlation_id=app_id,
             timings=TIMINGS,

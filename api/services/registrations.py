@@ -32,7 +32,7 @@ from api.schemas.registrations import (
     TimelineEntry,
 )
 from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
-from domain.timeline import timeline
+from domain.timeline import Event, timeline
 from workflows.contracts import RegistrationStatus, Stage, Status, WaitingFor
 from workflows.service_contracts import ServiceStatus
 
@@ -299,7 +299,15 @@ async def review_queue(
 async def get_timeline(conn: asyncpg.Connection, principal: Principal, application_id: str) -> Timeline:
     await get_application_row(conn, principal, application_id)
     events, service_rows = await event_store.load_stream_and_service_events(conn, application_id)
-    staff = principal.role is not Role.APPLICANT
+    entries = timeline_entries(events, service_rows, staff=principal.role is not Role.APPLICANT)
+    return Timeline(application_id=application_id, entries=entries)
+
+
+def timeline_entries(
+    events: list[Event], service_rows: list[asyncpg.Record], *, staff: bool
+) -> list[TimelineEntry]:
+    """A stream's events as the timeline shows them (to staff, or masked for
+    applicants); webhooks send the same entries (api/services/webhook_payloads.py)."""
     entries = [
         TimelineEntry(
             version=e.version,
@@ -317,7 +325,7 @@ async def get_timeline(conn: asyncpg.Connection, principal: Principal, applicati
         for e in timeline(events)
     ]
     entries += [_service_entry(r, staff) for r in service_rows]
-    return Timeline(application_id=application_id, entries=entries)
+    return entries
 
 
 def _shown_actor(actor: str, role: str, staff: bool) -> str:

@@ -21,6 +21,7 @@ from tests.api.fixtures import PDF, PREFIX, Keys, application_body, make_key, su
 from tests.factories_inventory import add_fresh_numbers
 
 ALL = ("applicant", "operator", "admin", "viewer")
+OWNERS = ("applicant", "admin")  # of webhook endpoints
 STAFF = ("operator", "admin")
 READERS = ("operator", "admin", "viewer")
 PRINCIPALS = (*ALL, "other_applicant", "nobody")
@@ -177,14 +178,52 @@ ROUTES = [
     Route("POST", "/v1/api-keys", ("admin",), (201,), request={"json": {"role": "viewer", "name": "matrix"}}),
     Route("GET", "/v1/api-keys", ("admin",), (200,)),
     Route("DELETE", "/v1/api-keys/{key_id}", ("admin",), (200,), needs=("key",)),
+    Route("GET", "/v1/webhook-endpoints/event-types", ALL, (200,)),
+    Route("POST", "/v1/webhook-endpoints", OWNERS, (201,), needs=("webhook_body",)),
+    Route("GET", "/v1/webhook-endpoints", OWNERS, (200,)),
+    Route("GET", "/v1/webhook-endpoints/{endpoint_id}", OWNERS, (200,), needs=("endpoint",)),
+    Route(
+        "PATCH",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        OWNERS,
+        (200,),
+        needs=("endpoint",),
+        request={"json": {"description": "matrix"}},
+    ),
+    Route("DELETE", "/v1/webhook-endpoints/{endpoint_id}", OWNERS, (200,), needs=("endpoint",)),
+    Route("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret", OWNERS, (200,), needs=("endpoint",)),
+    Route("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries", OWNERS, (200,), needs=("endpoint",)),
+    Route(
+        "GET",
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}",
+        OWNERS,
+        (200,),
+        needs=("endpoint", "delivery"),
+    ),
+    # The delivery is still pending (nobody sends it here): an allowed caller gets 409.
+    Route(
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+        OWNERS,
+        (409,),
+        needs=("endpoint", "delivery"),
+    ),
+    Route(
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/replay",
+        OWNERS,
+        (200,),
+        needs=("endpoint",),
+        request={"params": {"since": "2026-01-01T00:00:00Z"}},
+    ),
     Route("POST", "/v1/codec/encode", STAFF, (200,), request={"json": {"payloads": []}}),
     Route("POST", "/v1/codec/decode", STAFF, (200,), request={"json": {"payloads": []}}),
 ]
 
-# Routes an applicant may call on an application or document: another
-# organisation's must look exactly like one that does not exist.
+# Routes an applicant may call on an application, document or webhook endpoint:
+# another organisation's must look exactly like one that does not exist.
 OWNED = [
-    r for r in ROUTES if "applicant" in r.allowed and ("application" in r.needs or "document" in r.needs)
+    r for r in ROUTES if "applicant" in r.allowed and {"application", "document", "endpoint"} & set(r.needs)
 ]
 
 
@@ -234,6 +273,36 @@ def build(
             request["json"] = await application_body(client, pool, api_keys[owner])
         if "idempotency" in route.needs:
             headers["Idempotency-Key"] = str(uuid.uuid4())
+        if "webhook_body" in route.needs:
+            request["json"] = {"url": "http://127.0.0.1:9/hook", "event_types": ["deadline.approaching"]}
+            if principal == "admin":
+                request["json"]["organisation_id"] = api_keys.organisation
+        if "endpoint" in route.needs:
+            created = await client.post(
+                "/v1/webhook-endpoints",
+                json={"url": "http://127.0.0.1:9/hook", "event_types": ["deadline.approaching"]},
+                headers=api_keys.headers("applicant"),
+            )
+            assert created.status_code == 201, created.text
+            values["endpoint_id"] = created.json()["id"]
+        if "delivery" in route.needs:
+            # A deadline notice of the organisation queues a delivery to the endpoint.
+            async with pool.acquire() as conn:
+                notice = await conn.fetchval(
+                    """INSERT INTO deadline_notice (application_id, organisation_id, deadline_at,
+                           kind, stage, status)
+                       VALUES ($1, $2, now() + interval '1 day', 'prepayment', 'allocate',
+                               'awaiting_prepayment')
+                       RETURNING id""",
+                    f"app_matrix{uuid.uuid4().hex[:16]}",
+                    api_keys.organisation,
+                )
+                delivery = await conn.fetchval(
+                    "SELECT id FROM webhook_delivery WHERE notice_id = $1 AND endpoint_id = $2",
+                    notice,
+                    values["endpoint_id"],
+                )
+            values["delivery_id"] = f"msg_{delivery.hex}"
         if "event" in route.needs:
             async with pool.acquire() as conn:
                 last = await conn.fetchval("SELECT coalesce(max(position), 0) FROM domain_event")
