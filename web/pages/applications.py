@@ -231,8 +231,8 @@ async def decide(
             decision=decision,  # type: ignore[arg-type]  # validated by the model
             reason_code=reason_code or None,  # type: ignore[arg-type]
             reason=reason.strip() or None,
-            fields=fields if decision == "request_changes" else [],
-            documents=document_kinds if decision == "request_changes" else [],
+            fields=(fields or []) if decision == "request_changes" else [],
+            documents=(document_kinds or []) if decision == "request_changes" else [],
         )
     except ValidationError as exc:
         return await _outcome(request, staff, application_id, "decision", messages=_validation_errors(exc))

@@ -138,6 +138,16 @@ async def password_matches(conn: asyncpg.Connection, username: str, password: st
     return row is not None and _verify(row["password_hash"], password)
 
 
+async def reset_password(conn: asyncpg.Connection, username: str, password: str) -> bool:
+    """Sets a new password (and lifts a lockout); False when there is no such account."""
+    row = await repo.by_username(conn, username.strip().lower())
+    if row is None:
+        return False
+    await repo.set_password(conn, row["id"], _hasher.hash(password))
+    await repo.clear_failures(conn, row["id"])
+    return True
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
