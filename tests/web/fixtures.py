@@ -116,12 +116,14 @@ async def console(
         await task
 
 
+def _require_chromium() -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("the browser tests need Debian's chromium: apt-get install -y chromium (make test does it)")
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            "the browser tests need Debian's chromium: apt-get install -y chromium (make test does it as root)"
-        )
+    _require_chromium()
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -221,7 +223,8 @@ async def accessibility_problems(page: Page) -> list[dict[str, Any]]:
         await page.evaluate(_AXE_SOURCE)
     result = await page.evaluate(
         """async () => {
-            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
+            const tags = ['wcag2a', 'wcag2aa', 'wcag21aa'];
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
             return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
                 .map(v => ({id: v.id, impact: v.impact, help: v.help,
                             nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));

@@ -177,7 +177,7 @@ async def test_two_reviewers_deciding_at_once_one_wins(
             result = page.locator("[data-outcome]").first
             await expect(result).to_be_visible()
             outcomes.append(await result.get_attribute("data-outcome"))
-        assert sorted(outcomes) == ["done", "lost"], outcomes
+        assert sorted(str(o) for o in outcomes) == ["done", "lost"], outcomes
         loser = pages[outcomes.index("lost")]
         await expect(loser.locator('[data-outcome="current"]')).to_be_visible()
         await check_page(loser, scenario, "02-lost-the-race")
