@@ -118,7 +118,7 @@ async def console(
 
 def _require_chromium() -> None:
     if not CHROMIUM.exists():
-        pytest.fail("the browser tests need Debian's chromium: apt-get install -y chromium (make test does it)")
+        pytest.fail("the browser tests need Debian's chromium: apt-get install -y chromium")
 
 
 @pytest.fixture(scope="session")
