@@ -12,7 +12,6 @@ Content-Security-Policy allows nothing inline.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,7 +28,6 @@ from web.pages import applications, auth, dashboard, inventory, live, numbers, q
 
 log = logging.getLogger("web")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -59,6 +57,9 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 if not scope["path"].startswith("/console/static/"):
                     headers.setdefault("Cache-Control", "no-store")
+                elif b"v=" in scope.get("query_string", b""):
+                    # Versioned by content (views.static_version): never revalidated.
+                    headers["Cache-Control"] = "public, max-age=31536000, immutable"
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -69,7 +70,7 @@ def create_console(parent: FastAPI, console_settings: ConsoleSettings | None = N
     console.state.parent = parent
     console.state.settings = console_settings or ConsoleSettings()
     console.add_middleware(SecurityHeadersMiddleware)
-    console.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    console.mount("/static", StaticFiles(directory=views.STATIC), name="static")
     for module in (auth, queue, applications, numbers, dashboard, inventory, staff, live):
         console.include_router(module.router)
 

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +21,7 @@ from web import i18n
 from web.http import LANGUAGE_COOKIE, Staff, console_settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 CHINA = timezone(timedelta(hours=8), "CST")  # China has one time zone and no daylight saving
 
 _language: contextvars.ContextVar[i18n.Language] = contextvars.ContextVar("console_language")
@@ -197,6 +200,13 @@ def console_url(request: Request, path: str, **query: Any) -> str:
     return f"{base}{path}" + (f"?{urlencode(params, doseq=True)}" if params else "")
 
 
+@lru_cache(maxsize=64)
+def static_version(path: str) -> str:
+    """A digest of a static file, put in its URL: the browser keeps a file for a year
+    and still fetches a new one as soon as it changes."""
+    return hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:12]
+
+
 def render(
     request: Request,
     template: str,
@@ -216,7 +226,7 @@ def render(
             lang=lang,
             languages=i18n.LANGUAGES,
             url=lambda path, **q: console_url(request, path, **q),
-            static=lambda path: console_url(request, f"/static/{path}"),
+            static=lambda path: console_url(request, f"/static/{path}", v=static_version(path)),
             path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **(context or {}),
         )

@@ -40,7 +40,7 @@ def test_every_message_of_the_console_is_translated_in_both_languages() -> None:
             strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
             assert all(strings), f"{code}: {msgid!r} is not translated"
             for translated in strings:
-                assert set(_PLACEHOLDER.findall(translated)) == set(_PLACEHOLDER.findall(msgid)), (
+                assert set(_PLACEHOLDER.findall(str(translated))) == set(_PLACEHOLDER.findall(msgid)), (
                     f"{code}: {msgid!r} -> {translated!r} changes the placeholders"
                 )
 

@@ -21,7 +21,7 @@ from web.repositories.console import QueueFilters
 
 router = APIRouter()
 
-QUEUE_LIMIT = 200
+QUEUE_LIMIT = 100
 
 Text = Annotated[str | None, Query(max_length=64)]
 
