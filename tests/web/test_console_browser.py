@@ -28,6 +28,15 @@ async def _count(page: Page, lifecycle: str) -> int:
     return int(await page.locator(f'td[data-lifecycle="{lifecycle}"]').inner_text())
 
 
+async def _count_reaches(page: Page, lifecycle: str, at_least: int) -> None:
+    """Waits, without reloading, for the live dashboard to count ``at_least`` in
+    ``lifecycle`` (at least: other tests' registrations share the database)."""
+    await page.wait_for_function(
+        '([lc, n]) => Number(document.querySelector(`td[data-lifecycle="${lc}"]`).textContent) >= n',
+        arg=[lifecycle, at_least],
+    )
+
+
 async def test_an_application_from_queue_to_service(
     browser: Browser,
     console: Console,
@@ -128,17 +137,33 @@ async def test_an_application_from_queue_to_service(
         await expect(page.locator("#number-state")).to_have_text("在用")
         await check_page(page, scenario, "06-number-in-service")
 
+        # Suspended and resumed, each with a reason (the page reloads with the new state).
+        for form, reason, state in (
+            ("suspension", "投诉：营销骚扰电话", "停机"),
+            ("resumption", "持有人已整改", "在用"),
+        ):
+            for _attempt in range(20):  # just activated: the service may still be taking over
+                await page.fill(f"form[hx-post$='/{form}'] input[name=reason]", reason)
+                await page.click(f"form[hx-post$='/{form}'] button")
+                try:
+                    await expect(page.locator("#number-state")).to_have_text(state, timeout=3000)
+                    break
+                except AssertionError:
+                    await page.goto(console.at(f"/numbers/{app_id}"))
+            await expect(page.locator("#number-state")).to_have_text(state)
+        await check_page(page, scenario, "07-number-suspended-then-resumed")
+
         # The dashboard, open all along, counts it in service.
         await expect(dashboard.locator('td[data-lifecycle="in_service"]')).to_have_text(
             str(in_service_before + 1)
         )
-        await check_page(dashboard, scenario, "07-dashboard-after")
-        for path, name in (("/numbers", "08-numbers"), ("/inventory", "09-inventory")):
+        await check_page(dashboard, scenario, "08-dashboard-after")
+        for path, name in (("/numbers", "09-numbers"), ("/inventory", "10-inventory")):
             await page.goto(console.at(path))
             await check_page(page, scenario, name)
         await page.goto(console.at("/language?lang=en&next=/console/queue"))
         await expect(page.locator("h1")).to_have_text("Review queue")
-        await check_page(page, scenario, "10-queue-in-english")
+        await check_page(page, scenario, "11-queue-in-english")
         assert not watch.problems, watch.problems
     finally:
         await context.close()

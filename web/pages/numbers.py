@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from api.errors import Conflict, InvalidInput
+from api.errors import Conflict, InvalidInput, ServiceUnavailable
 from api.permissions import Action
 from api.routers.applications import ApplicationId
 from api.schemas.registrations import Registration
@@ -114,7 +114,9 @@ async def _service_action(
         done = await run(body)
     except ValidationError as exc:
         messages = [str(e.get("msg", "")) for e in exc.errors()]
-    except (Conflict, InvalidInput) as exc:
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
+        # ServiceUnavailable: a number just activated is handing over to its
+        # service for a moment; the message says to retry.
         messages = [exc.detail, *[e["message"] for e in exc.errors or []]]
         current = exc.extra.get("registration")
     if not request.headers.get("HX-Request"):
