@@ -10,7 +10,6 @@ in the ``X-CSRF-Token`` header or by a plain form in ``csrf_token``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +132,3 @@ def require(action: Action) -> Any:
         return staff
 
     return Depends(check)
-
-
-StaffCheck = Callable[[Request], Awaitable[Staff]]

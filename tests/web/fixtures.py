@@ -183,7 +183,7 @@ class PageWatch:
 
     def __init__(self, page: Page) -> None:
         self.problems: list[str] = []
-        page.on("console", lambda m: self._console(m.type, m.text))
+        page.on("console", lambda m: self._console(m.type, f"{m.text} at {m.location.get('url')}"))
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
 
     def _console(self, kind: str, text: str) -> None:
