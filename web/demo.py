@@ -9,33 +9,14 @@ created again, or given a new password.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from pathlib import Path
 
+from api.demo import load_saved, save_private
 from app.db import create_pool
 from app.settings import Settings
 from web.cli import new_password
 from web.services import staff
 
 DEMO_FILE = "demo-staff.json"
-
-
-def _load(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _save(path: Path, passwords: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(passwords, fh, indent=2)
-    tmp.replace(path)
 
 
 def demo_username(role: str) -> str:
@@ -45,7 +26,7 @@ def demo_username(role: str) -> str:
 async def ensure_demo_staff(settings: Settings) -> dict[str, str]:
     """Username -> password of a working demo account per staff role."""
     path = settings.data_dir / DEMO_FILE
-    passwords = _load(path)
+    passwords = load_saved(path)
     changed = False
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
@@ -71,7 +52,7 @@ async def ensure_demo_staff(settings: Settings) -> dict[str, str]:
     finally:
         await pool.close()
     if changed:
-        _save(path, passwords)
+        save_private(path, passwords)
     return passwords
 
 

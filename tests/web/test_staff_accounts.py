@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, Settings
+from web.demo import DEMO_FILE, demo_staff_hook
 from web.services import staff
 
 
@@ -86,3 +90,27 @@ async def test_an_idle_session_is_over(pool: asyncpg.Pool) -> None:
         assert await staff.session(conn, token, idle_timeout=60) is None
         # Gone for good, not only refused this once.
         assert await staff.session(conn, token, idle_timeout=3600) is None
+
+
+async def test_make_dev_keeps_one_demo_login_per_role(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    dev = settings.model_copy(update={"data_dir": tmp_path})
+    lines = await asyncio.to_thread(
+        demo_staff_hook, dev
+    )  # the hook runs its own event loop, as in `make dev`
+    saved = json.loads((tmp_path / DEMO_FILE).read_text())
+    assert sorted(saved) == ["demo-admin", "demo-operator", "demo-viewer"]
+    assert all(f"{name:<22} {password}" in "\n".join(lines) for name, password in saved.items())
+    async with pool.acquire() as conn:
+        for name, password in saved.items():
+            account = await staff.sign_in(conn, name, password, max_failures=5, lockout=timedelta(minutes=1))
+            assert account.role == name.removeprefix("demo-")
+
+    await asyncio.to_thread(demo_staff_hook, dev)
+    assert json.loads((tmp_path / DEMO_FILE).read_text()) == saved  # a restart keeps the logins
+    (tmp_path / DEMO_FILE).unlink()
+    await asyncio.to_thread(demo_staff_hook, dev)
+    renewed = json.loads((tmp_path / DEMO_FILE).read_text())
+    async with pool.acquire() as conn:
+        assert await staff.password_matches(conn, "demo-operator", renewed["demo-operator"])

@@ -8,14 +8,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from api.errors import Conflict, InvalidInput, ServiceUnavailable
+from api.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from api.permissions import Action
 from api.routers.applications import ApplicationId
-from api.schemas.registrations import Registration
 from api.schemas.service import (
     DetailsChangeIn,
     RealnameConfirmationIn,
@@ -100,18 +99,31 @@ async def number_page(
     return views.render(request, "number.html", await _number_context(request, staff, application_id))
 
 
+# The operator's actions on a number in service: the console's path, the action
+# the authorisation table must allow, the API's body model and service function.
+_REASONED: dict[str, tuple[Action, type[BaseModel], Callable[..., Awaitable[Any]]]] = {
+    "suspension": (Action.SUSPEND_RESUME, SuspensionIn, applications.suspend),
+    "resumption": (Action.SUSPEND_RESUME, ResumptionIn, applications.resume),
+    "realname-confirmation": (Action.CONFIRM_REALNAME, RealnameConfirmationIn, applications.confirm_realname),
+    "termination": (Action.TERMINATE, TerminationIn, applications.terminate),
+}
+
+
 async def _service_action(
     request: Request,
+    staff: Staff,
     application_id: str,
+    action: Action,
     build: Callable[[], BaseModel],
-    run: Callable[[BaseModel], Awaitable[Registration | Any]],
+    run: Any,
 ) -> Response:
+    if not staff.can(action):
+        raise Forbidden(f"The {staff.session.role} role may not do this")
     messages: list[str] = []
     current: dict[str, Any] | None = None
     done: Any = None
     try:
-        body = build()
-        done = await run(body)
+        done = await run(context(request), gateway(request), staff.principal, application_id, build())
     except ValidationError as exc:
         messages = [str(e.get("msg", "")) for e in exc.errors()]
     except (Conflict, InvalidInput, ServiceUnavailable) as exc:
@@ -138,90 +150,6 @@ async def _service_action(
     )
 
 
-@router.post("/numbers/{application_id}/suspension")
-async def suspend(
-    request: Request,
-    staff: Annotated[Staff, require(Action.SUSPEND_RESUME)],
-    application_id: ApplicationId,
-    reason: Annotated[str, Form(max_length=1000)] = "",
-) -> Response:
-    return await _service_action(
-        request,
-        application_id,
-        lambda: SuspensionIn(reason=reason),
-        lambda body: applications.suspend(
-            context(request),
-            gateway(request),
-            staff.principal,
-            application_id,
-            body,  # type: ignore[arg-type]
-        ),
-    )
-
-
-@router.post("/numbers/{application_id}/resumption")
-async def resume(
-    request: Request,
-    staff: Annotated[Staff, require(Action.SUSPEND_RESUME)],
-    application_id: ApplicationId,
-    reason: Annotated[str, Form(max_length=1000)] = "",
-) -> Response:
-    return await _service_action(
-        request,
-        application_id,
-        lambda: ResumptionIn(reason=reason),
-        lambda body: applications.resume(
-            context(request),
-            gateway(request),
-            staff.principal,
-            application_id,
-            body,  # type: ignore[arg-type]
-        ),
-    )
-
-
-@router.post("/numbers/{application_id}/realname-confirmation")
-async def confirm_realname(
-    request: Request,
-    staff: Annotated[Staff, require(Action.CONFIRM_REALNAME)],
-    application_id: ApplicationId,
-    reason: Annotated[str, Form(max_length=1000)] = "",
-) -> Response:
-    return await _service_action(
-        request,
-        application_id,
-        lambda: RealnameConfirmationIn(reason=reason),
-        lambda body: applications.confirm_realname(
-            context(request),
-            gateway(request),
-            staff.principal,
-            application_id,
-            body,  # type: ignore[arg-type]
-        ),
-    )
-
-
-@router.post("/numbers/{application_id}/termination")
-async def terminate(
-    request: Request,
-    staff: Annotated[Staff, require(Action.TERMINATE)],
-    application_id: ApplicationId,
-    reason: Annotated[str, Form(max_length=1000)] = "",
-) -> Response:
-    return await _service_action(
-        request,
-        application_id,
-        lambda: TerminationIn(reason=reason),
-        lambda body: applications.terminate(
-            context(request),
-            gateway(request),
-            staff.principal,
-            application_id,
-            body,  # type: ignore[arg-type]
-        ),
-    )
-
-
 @router.post("/numbers/{application_id}/details-changes")
 async def report_details_change(
     request: Request,
@@ -242,13 +170,24 @@ async def report_details_change(
 
     return await _service_action(
         request,
+        staff,
         application_id,
+        Action.REPORT_DETAILS_CHANGE,
         build,
-        lambda body: applications.report_details_change(
-            context(request),
-            gateway(request),
-            staff.principal,
-            application_id,
-            body,  # type: ignore[arg-type]
-        ),
+        applications.report_details_change,
     )
+
+
+@router.post("/numbers/{application_id}/{operation}")
+async def reasoned_action(
+    request: Request,
+    staff: Annotated[Staff, require(Action.USE_CONSOLE)],
+    application_id: ApplicationId,
+    operation: Annotated[str, Path(max_length=32)],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Suspend, resume, confirm real-name registration, terminate: each with a reason."""
+    if operation not in _REASONED:
+        raise NotFound(f"No action {operation!r}")
+    action, model, run = _REASONED[operation]
+    return await _service_action(request, staff, application_id, action, lambda: model(reason=reason), run)

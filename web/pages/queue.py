@@ -62,6 +62,7 @@ def _page_context(filters: QueueFilters) -> dict[str, object]:
 
 
 @router.get("/queue")
+@router.get("/queue/rows")
 async def queue_page(
     request: Request,
     staff: Annotated[Staff, require(Action.REVIEW)],
@@ -70,23 +71,11 @@ async def queue_page(
     organisation: Text = None,
     waiting_for: Text = None,
 ) -> Response:
+    """The page, or (``/queue/rows``) only its rows, which the page re-fetches live."""
     filters = _filters(carrier, tier, organisation, waiting_for)
     rows = await _rows(request, filters)
-    return views.render(request, "queue.html", {**_page_context(filters), "rows": rows})
-
-
-@router.get("/queue/rows")
-async def queue_rows(
-    request: Request,
-    staff: Annotated[Staff, require(Action.REVIEW)],
-    carrier: Text = None,
-    tier: Text = None,
-    organisation: Text = None,
-    waiting_for: Text = None,
-) -> Response:
-    filters = _filters(carrier, tier, organisation, waiting_for)
-    rows = await _rows(request, filters)
-    return views.render(request, "_queue_rows.html", {**_page_context(filters), "rows": rows})
+    template = "_queue_rows.html" if request.url.path.endswith("/rows") else "queue.html"
+    return views.render(request, template, {**_page_context(filters), "rows": rows})
 
 
 async def _claim_or_unclaim(request: Request, staff: Staff, application_id: str, claim: bool) -> Response:
