@@ -27,9 +27,10 @@ from temporalio.worker import Worker
 
 from api.config import ApiSettings
 from api.main import create_app
+from api.permissions import Role
 from app.embedded import free_port
 from app.settings import PROJECT_ROOT, Settings
-from tests.api.fixtures import CARRIER, PDF, PREFIX, Keys, upload
+from tests.api.fixtures import CARRIER, PDF, PREFIX, Keys, make_key, upload
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
 from web.config import ConsoleSettings
@@ -162,6 +163,15 @@ async def staff_logins(pool: asyncpg.Pool) -> dict[str, Login]:
             )
             logins[name] = login
     return logins
+
+
+@pytest.fixture(scope="session")
+async def console_keys(pool: asyncpg.Pool, settings: Settings, api_keys: Keys) -> Keys:
+    """The API suite's keys, with an applicant of an organisation of its own: the
+    console's scenarios filter the queue by it, whatever else is in review."""
+    organisation = f"org_console_{uuid.uuid4().hex[:8]}"
+    token = await make_key(pool, settings, Role.APPLICANT, organisation)
+    return Keys(tokens={**api_keys.tokens, "applicant": token}, organisation=organisation)
 
 
 @pytest.fixture

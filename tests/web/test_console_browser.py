@@ -43,7 +43,7 @@ async def test_an_application_from_queue_to_service(
     console: Console,
     staff_logins: dict[str, Login],
     api: httpx.AsyncClient,
-    api_keys: Keys,
+    console_keys: Keys,
     pool: asyncpg.Pool,
 ) -> None:
     scenario = "review_to_service"
@@ -51,6 +51,7 @@ async def test_an_application_from_queue_to_service(
     try:
         page, watch = await sign_in(context, console, staff_logins["operator"])
         assert page.url.endswith("/console/queue")
+        await page.goto(console.at(f"/queue?organisation={console_keys.organisation}"))
         cookie = next(c for c in await context.cookies() if c["name"] == "h400_console")
         assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Lax")
         await check_page(page, scenario, "01-queue")
@@ -63,7 +64,7 @@ async def test_an_application_from_queue_to_service(
         await check_page(dashboard, scenario, "02-dashboard-before")
 
         # Submitted through the API: the open queue shows it without a reload.
-        app_id, body = await submit_application(api, pool, api_keys)
+        app_id, body = await submit_application(api, pool, console_keys)
         row = page.locator(f'tr[data-application="{app_id}"]')
         await expect(row).to_be_visible()
         await _count_reaches(dashboard, "in_review", in_review_before + 1)
@@ -86,7 +87,7 @@ async def test_an_application_from_queue_to_service(
         revealed = page.locator('.revealed[data-field="legal_representative.id_number"]')
         await expect(revealed).to_have_text(body["legal_representative"]["id_number"])
         timeline = (
-            await api.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("operator"))
+            await api.get(f"/v1/applications/{app_id}/timeline", headers=console_keys.headers("operator"))
         ).json()
         reveals = [e for e in timeline["entries"] if e["event_type"] == "PersonalDataRevealed"]
         assert len(reveals) == 1 and "核对身份证复印件" in reveals[0]["reason"], timeline
@@ -100,17 +101,17 @@ async def test_an_application_from_queue_to_service(
         await page.click("#decide")
         await expect(page.locator('[data-outcome="done"]')).to_be_visible()
         await check_page(page, scenario, "05-changes-requested")
-        state = await wait_for_api_state(api, api_keys, app_id, status="changes_requested")
+        state = await wait_for_api_state(api, console_keys, app_id, status="changes_requested")
         assert sorted(state["change_request"]["fields"]) == ["contact_address", "destination_numbers"]
 
         # The applicant resubmits through the API; the case is back in the queue.
         body["contact_address"] = "广东省深圳市南山区科技园南区 2 号"
         body["destination_numbers"] = ["13900139000"]
         resubmitted = await api.post(
-            f"/v1/applications/{app_id}/resubmit", json=body, headers=api_keys.headers("applicant")
+            f"/v1/applications/{app_id}/resubmit", json=body, headers=console_keys.headers("applicant")
         )
         assert resubmitted.status_code == 200, resubmitted.text
-        await page.goto(console.at("/queue"))
+        await page.goto(console.at(f"/queue?organisation={console_keys.organisation}"))
         await expect(page.locator(f'tr[data-application="{app_id}"]')).to_be_visible()
 
         # Approve.
@@ -118,11 +119,11 @@ async def test_an_application_from_queue_to_service(
         await page.check("input[name=decision][value=approve]")
         await page.click("#decide")
         await expect(page.locator('[data-outcome="done"]')).to_be_visible()
-        approved = await wait_for_api_state(api, api_keys, app_id, status="awaiting_prepayment")
+        approved = await wait_for_api_state(api, console_keys, app_id, status="awaiting_prepayment")
         paid = await api.post(
             f"/v1/applications/{app_id}/payments",
             json={"amount_fen": approved["fees"]["first_prepayment_fen"]},
-            headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
+            headers=console_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
         )
         assert paid.status_code == 200, paid.text
 
@@ -132,7 +133,7 @@ async def test_an_application_from_queue_to_service(
         await page.fill("#verification-panel input[name=reason]", "实名信息与证件一致")
         await page.click("#verify")
         await expect(page.locator('[data-outcome="done"]')).to_be_visible()
-        await wait_for_api_state(api, api_keys, app_id, stage="active")
+        await wait_for_api_state(api, console_keys, app_id, stage="active")
         await page.goto(console.at(f"/numbers/{app_id}"))
         await expect(page.locator("#number-state")).to_have_text("在用")
         await check_page(page, scenario, "06-number-in-service")
@@ -173,11 +174,11 @@ async def test_two_reviewers_deciding_at_once_one_wins(
     console: Console,
     staff_logins: dict[str, Login],
     api: httpx.AsyncClient,
-    api_keys: Keys,
+    console_keys: Keys,
     pool: asyncpg.Pool,
 ) -> None:
     scenario = "decision_race"
-    app_id, _ = await submit_application(api, pool, api_keys)
+    app_id, _ = await submit_application(api, pool, console_keys)
     first, second = await new_context(browser), await new_context(browser)
     try:
         pages = []
@@ -223,11 +224,11 @@ async def test_a_viewer_sees_everything_and_can_change_nothing(
     console: Console,
     staff_logins: dict[str, Login],
     api: httpx.AsyncClient,
-    api_keys: Keys,
+    console_keys: Keys,
     pool: asyncpg.Pool,
 ) -> None:
     scenario = "viewer"
-    app_id, _ = await submit_application(api, pool, api_keys)
+    app_id, _ = await submit_application(api, pool, console_keys)
     context = await new_context(browser)
     try:
         page, watch = await sign_in(context, console, staff_logins["viewer"])
@@ -252,7 +253,7 @@ async def test_a_viewer_sees_everything_and_can_change_nothing(
             form={"decision": "approve", "csrf_token": token or ""},
         )
         assert refused.status == 403
-        state = await wait_for_api_state(api, api_keys, app_id, status="in_review")
+        state = await wait_for_api_state(api, console_keys, app_id, status="in_review")
         assert state["status"] == "in_review"
     finally:
         await context.close()
@@ -263,11 +264,11 @@ async def test_sign_out_ends_the_session_and_csrf_is_required(
     console: Console,
     staff_logins: dict[str, Login],
     api: httpx.AsyncClient,
-    api_keys: Keys,
+    console_keys: Keys,
     pool: asyncpg.Pool,
 ) -> None:
     scenario = "session"
-    app_id, _ = await submit_application(api, pool, api_keys)
+    app_id, _ = await submit_application(api, pool, console_keys)
     context = await new_context(browser)
     try:
         # A session id planted before sign-in is not the one signed in.

@@ -21,7 +21,7 @@ from web.repositories.console import QueueFilters
 
 router = APIRouter()
 
-QUEUE_LIMIT = 100
+QUEUE_LIMIT = 50  # the oldest deadlines: what a reviewer takes next
 
 Text = Annotated[str | None, Query(max_length=64)]
 
@@ -37,9 +37,10 @@ def _filters(
     )
 
 
-async def _rows(request: Request, filters: QueueFilters) -> list[dict[str, object]]:
+async def _rows(request: Request, filters: QueueFilters) -> tuple[list[dict[str, object]], int]:
     async with context(request).connection() as conn:
         rows = await repo.work_list(conn, filters, QUEUE_LIMIT)
+        total = len(rows) if len(rows) < QUEUE_LIMIT else await repo.work_count(conn, filters)
     lapse = console_settings(request).claim_seconds
     return [
         {
@@ -49,7 +50,7 @@ async def _rows(request: Request, filters: QueueFilters) -> list[dict[str, objec
             "claim_live": row["claimed_by"] is not None and row["claim_age_seconds"] < lapse,
         }
         for row in rows
-    ]
+    ], total
 
 
 def _page_context(filters: QueueFilters) -> dict[str, object]:
@@ -73,9 +74,9 @@ async def queue_page(
 ) -> Response:
     """The page, or (``/queue/rows``) only its rows, which the page re-fetches live."""
     filters = _filters(carrier, tier, organisation, waiting_for)
-    rows = await _rows(request, filters)
+    rows, total = await _rows(request, filters)
     template = "_queue_rows.html" if request.url.path.endswith("/rows") else "queue.html"
-    return views.render(request, template, {**_page_context(filters), "rows": rows})
+    return views.render(request, template, {**_page_context(filters), "rows": rows, "total": total})
 
 
 async def _claim_or_unclaim(request: Request, staff: Staff, application_id: str, claim: bool) -> Response:

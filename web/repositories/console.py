@@ -25,11 +25,7 @@ class QueueFilters:
     waiting_for: str | None = None  # one of STAFF_WORK; None: both
 
 
-async def work_list(conn: asyncpg.Connection, filters: QueueFilters, limit: int) -> list[asyncpg.Record]:
-    """Registrations waiting for staff, oldest deadline first, each with its claim
-    (who, since when, and whether it has lapsed after ``claim_seconds``).
-
-    Spelled to match registration_staff_work_idx."""
+def _work_where(filters: QueueFilters) -> Where:
     where = Where()
     if filters.waiting_for in STAFF_WORK:
         where.add("r.waiting_for = {}", filters.waiting_for)
@@ -41,8 +37,20 @@ async def work_list(conn: asyncpg.Connection, filters: QueueFilters, limit: int)
         where.add("r.tier = {}", filters.tier)
     if filters.organisation_id:
         where.add("r.organisation_id = {}", filters.organisation_id)
+    return where
+
+
+async def work_list(conn: asyncpg.Connection, filters: QueueFilters, limit: int) -> list[asyncpg.Record]:
+    """Registrations waiting for staff, oldest deadline first, each with its claim
+    (who, since when, and whether it has lapsed after ``claim_seconds``).
+
+    Spelled to match registration_staff_work_idx."""
+    where = _work_where(filters)
+    # Only what the queue shows: no summary (a JSON document per row to decode).
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"""SELECT {_REGISTRATION}, c.staff_id AS claimed_by, c.claimed_at,
+        f"""SELECT r.id, r.organisation_id, r.carrier_code, r.company_name, r.number, r.stage, r.status,
+                   r.waiting_for, r.next_deadline, r.overdue, r.tier, r.service_state, r.arrears_stage,
+                   c.staff_id AS claimed_by, c.claimed_at,
                    s.display_name AS claimed_by_name,
                    extract(epoch FROM now() - c.claimed_at)::float8 AS claim_age_seconds,
                    extract(epoch FROM now() - r.next_deadline)::float8 AS overdue_seconds
@@ -54,6 +62,12 @@ async def work_list(conn: asyncpg.Connection, filters: QueueFilters, limit: int)
         *where.args,
     )
     return rows
+
+
+async def work_count(conn: asyncpg.Connection, filters: QueueFilters) -> int:
+    """How many registrations the work list has in all (it shows the first ones)."""
+    where = _work_where(filters)
+    return int(await conn.fetchval(f"SELECT count(*) FROM registration r {where.sql()}", *where.args))
 
 
 async def claim(conn: asyncpg.Connection, application_id: str, staff_id: str, lapse_seconds: float) -> str:
