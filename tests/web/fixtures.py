@@ -125,6 +125,7 @@ def _require_chromium() -> None:
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     _require_chromium()
+    clean_artifacts()  # the folder shows the last run's pages only
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
