@@ -6,7 +6,7 @@ comparison is constant-time.
 
 Authentication runs in a middleware, before FastAPI parses the body, so a caller
 without a valid key gets 401 whatever it sent; the role is checked per route by
-the ``allow(...)`` dependency (403).
+the ``allow(action)`` dependency (403), from the one table in api.permissions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any
 
 import asyncpg
@@ -29,6 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.db import connection
 from api.errors import Forbidden, Unauthorized, problem_for
+from api.permissions import PERMISSIONS, Action
+from api.permissions import Role as Role  # noqa: PLC0414 - re-exported: callers import Role from here
 from api.repositories import api_keys
 
 TOKEN_PREFIX = "h400"  # noqa: S105 - the public prefix of every token, not a secret
@@ -36,28 +37,18 @@ _TOKEN = re.compile(r"^h400_([a-z0-9]{12})_([a-z2-7]{32})$")
 ORGANISATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-class Role(StrEnum):
-    APPLICANT = "applicant"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-    VIEWER = "viewer"
-
-
-STAFF = (Role.OPERATOR, Role.ADMIN)
-READERS = (Role.OPERATOR, Role.ADMIN, Role.VIEWER)
-EVERYONE = tuple(Role)
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     key_id: str
     role: Role
     organisation_id: str | None
+    # "apikey" for an API caller, "staff" for someone signed in to the console.
+    kind: str = "apikey"
 
     @property
     def actor_id(self) -> str:
         """How this caller is named in the audit trail."""
-        return f"apikey:{self.key_id}"
+        return f"{self.kind}:{self.key_id}"
 
     def require_organisation(self) -> str:
         if self.organisation_id is None:  # the api_key table's CHECK makes this unreachable
@@ -179,8 +170,10 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def allow(*roles: Role) -> Any:
-    """Dependency: the caller's principal, if its role is one of ``roles``; else 403."""
+def allow(action: Action) -> Any:
+    """Dependency: the caller's principal, if the authorisation table
+    (api.permissions) lets its role do ``action``; else 403."""
+    roles = PERMISSIONS[action]
     allowed = frozenset(roles)
 
     async def check(

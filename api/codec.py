@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from api.auth import Role
 from api.errors import Forbidden, Unauthorized
+from api.permissions import Action, may
 from api.routers._common import documented
 from app.codec import EncryptionCodec
 
@@ -25,7 +25,7 @@ async def _staff_if_required(request: Request) -> None:
     principal = getattr(request.state, "principal", None)
     if principal is None:
         raise Unauthorized()
-    if principal.role not in (Role.OPERATOR, Role.ADMIN):
+    if not may(principal.role, Action.DECODE_PAYLOADS):
         raise Forbidden("Only operators and admins may use the payload codec")
 
 

@@ -23,7 +23,8 @@ DEMO_ORGANISATION = "org_demo"
 DEMO_FILE = "demo-keys.json"
 
 
-def _load(path: Path) -> dict[str, str]:
+def load_saved(path: Path) -> dict[str, str]:
+    """The name -> secret pairs saved in ``path`` (empty if missing or unreadable)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -33,7 +34,8 @@ def _load(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
-def _save(path: Path, tokens: dict[str, str]) -> None:
+def save_private(path: Path, tokens: dict[str, str]) -> None:
+    """Saves name -> secret pairs readable by their owner only (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     # Created 0600 from the start, never world-readable even for an instant.
@@ -47,7 +49,7 @@ def _save(path: Path, tokens: dict[str, str]) -> None:
 async def ensure_demo_keys(settings: Settings) -> dict[str, str]:
     """Role -> token for a working demo key of each role, creating what is missing."""
     path = settings.data_dir / DEMO_FILE
-    tokens = _load(path)
+    tokens = load_saved(path)
     changed = False
     conn = await asyncpg.connect(settings.database_url)
     try:
@@ -68,7 +70,7 @@ async def ensure_demo_keys(settings: Settings) -> dict[str, str]:
     finally:
         await conn.close()
     if changed or path.stat().st_mode & 0o077:
-        _save(path, {r.value: tokens[r.value] for r in Role})
+        save_private(path, {r.value: tokens[r.value] for r in Role})
     return tokens
 
 

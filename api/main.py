@@ -36,6 +36,8 @@ from app.db import create_pool
 from app.logging_setup import request_id_var
 from app.settings import Settings, get_settings
 from app.temporal import data_converter
+from web.app import mount_console
+from web.config import ConsoleSettings
 
 log = logging.getLogger("api")
 
@@ -167,7 +169,11 @@ def api_routes() -> list[APIRoute]:
     return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
 
 
-def create_app(settings: Settings | None = None, api_settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    api_settings: ApiSettings | None = None,
+    console_settings: ConsoleSettings | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     api_settings = api_settings or ApiSettings()
     errors.RETRY_AFTER_SECONDS = api_settings.retry_after_seconds
@@ -256,4 +262,6 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app, ROUTERS)
+    # The operator console, in the same process: it calls the same services.
+    mount_console(app, console_settings)
     return app

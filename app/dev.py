@@ -36,9 +36,11 @@ BootstrapHook = Callable[[Settings], list[str]]
 def bootstrap_hooks() -> list[BootstrapHook]:
     from activities.inventory_cli import inventory_bootstrap_hook
     from api.demo import demo_keys_hook
+    from web.demo import demo_staff_hook
 
     hooks: list[BootstrapHook] = []
     hooks.append(demo_keys_hook)  # a demo API key per role, stable across restarts
+    hooks.append(demo_staff_hook)  # a demo console login per staff role, printed beside the keys
     hooks.append(inventory_bootstrap_hook)  # a small default number block, if the inventory is empty
     return hooks
 

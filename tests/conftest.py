@@ -30,7 +30,7 @@ from workflows.search_attributes import ALL_KEYS
 
 # The API suite's fixtures (app, client, keys per role), kept in a module of their
 # own: a second conftest.py would clash with this one as a module for mypy.
-pytest_plugins = ["tests.api.fixtures"]
+pytest_plugins = ["tests.api.fixtures", "tests.web.fixtures"]
 
 TEST_KEYS = "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLi4uLi4="  # 32 bytes, tests only
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response
 
-from api.auth import READERS, STAFF, Principal, Role, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
 from api.schemas.applications import APPLICATION_EXAMPLE, Evaluation, PaymentIn, PaymentOut, WithdrawalIn
 from api.schemas.common import Page
@@ -61,7 +62,7 @@ RawBody = Annotated[Any, Body(include_in_schema=False)]
     **documented(),
 )
 async def evaluate_application(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT)], body: RawBody = None
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)], body: RawBody = None
 ) -> Evaluation:
     return await applications.evaluate(ctx, principal, body)
 
@@ -83,7 +84,7 @@ async def submit_application(
     response: Response,
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)],
     idempotency_key: IdempotencyKey = None,
     body: RawBody = None,
 ) -> Registration:
@@ -103,7 +104,7 @@ async def submit_application(
 )
 async def list_applications(
     ctx: Ctx,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.LIST_OWN_APPLICATIONS)],
     stage: Stage | None = None,
     status: Status | None = None,
     limit: Limit = 50,
@@ -128,7 +129,7 @@ async def list_applications(
     **documented(404),
 )
 async def get_application(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *READERS)], application_id: ApplicationId
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.READ_APPLICATION)], application_id: ApplicationId
 ) -> Registration:
     async with ctx.connection() as conn:
         return await registrations.get_registration(conn, principal, application_id)
@@ -143,7 +144,7 @@ async def get_application(
     **documented(404),
 )
 async def get_timeline(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *READERS)], application_id: ApplicationId
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.READ_APPLICATION)], application_id: ApplicationId
 ) -> Timeline:
     async with ctx.connection() as conn:
         return await registrations.get_timeline(conn, principal, application_id)
@@ -157,7 +158,7 @@ async def get_timeline(
     **documented(404),
 )
 async def get_application_documents(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)], application_id: ApplicationId
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.READ_DOCUMENT)], application_id: ApplicationId
 ) -> DocumentList:
     async with ctx.connection() as conn:
         await registrations.get_application_row(conn, principal, application_id)
@@ -176,7 +177,7 @@ async def get_application_documents(
 async def resubmit_application(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)],
     application_id: ApplicationId,
     body: RawBody = None,
 ) -> Registration:
@@ -196,7 +197,7 @@ async def resubmit_application(
 async def pay(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.PAY)],
     application_id: ApplicationId,
     body: PaymentIn,
     idempotency_key: IdempotencyKey = None,
@@ -215,7 +216,7 @@ async def pay(
 async def withdraw(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.WITHDRAW)],
     application_id: ApplicationId,
     body: Annotated[WithdrawalIn | None, Body()] = None,
 ) -> Registration:
@@ -236,7 +237,7 @@ async def withdraw(
 async def terminate(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)],
+    principal: Annotated[Principal, allow(Action.TERMINATE)],
     application_id: ApplicationId,
     body: Annotated[TerminationIn | None, Body()] = None,
 ) -> Registration:
@@ -256,7 +257,7 @@ async def terminate(
 async def report_details_change(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)],
+    principal: Annotated[Principal, allow(Action.REPORT_DETAILS_CHANGE)],
     application_id: ApplicationId,
     body: DetailsChangeIn,
 ) -> DetailsChangeOut:

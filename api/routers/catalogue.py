@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import EVERYONE, Principal, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, documented
 from api.schemas.requirements import Catalogue, Requirements
 from api.services import requirements
@@ -26,7 +27,7 @@ Key = Annotated[str, Query(min_length=1, max_length=64)]
 )
 async def get_requirements(
     ctx: Ctx,
-    _: Annotated[Principal, allow(*EVERYONE)],
+    _: Annotated[Principal, allow(Action.READ_CATALOGUE)],
     carrier: Annotated[str, Query(min_length=1, max_length=64, examples=["china_unicom"])],
     company_type: Annotated[str, Query(min_length=1, max_length=64, examples=["enterprise"])],
     industry: Annotated[str, Query(min_length=1, max_length=64, examples=["medical"])],
@@ -44,5 +45,5 @@ async def get_requirements(
     description="The values GET /v1/requirements accepts, and every document kind with its label.",
     **documented(),
 )
-async def get_catalogue(ctx: Ctx, _: Annotated[Principal, allow(*EVERYONE)]) -> Catalogue:
+async def get_catalogue(ctx: Ctx, _: Annotated[Principal, allow(Action.READ_CATALOGUE)]) -> Catalogue:
     return requirements.catalogue_overview(ctx.api.max_upload_bytes)

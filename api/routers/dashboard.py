@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
-from api.auth import READERS, Principal, allow
+from api.auth import Principal, allow
 from api.errors import InvalidInput, field_error
+from api.permissions import Action
 from api.repositories.registrations import Filters
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
@@ -66,7 +67,7 @@ ToQ = Annotated[datetime | None, Query(description="Created before (exclusive), 
 )
 async def list_registrations(
     ctx: Ctx,
-    _: Annotated[Principal, allow(*READERS)],
+    _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
     stage: StageQ = None,
     status: StatusQ = None,
     carrier: CarrierQ = None,
@@ -92,7 +93,7 @@ async def list_registrations(
 )
 async def registration_stats(
     ctx: Ctx,
-    _: Annotated[Principal, allow(*READERS)],
+    _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
     carrier: CarrierQ = None,
     organisation_id: OrgQ = None,
     overdue: OverdueQ = None,
@@ -130,7 +131,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 async def event_stream(
     request: Request,
     ctx: Ctx,
-    _: Annotated[Principal, allow(*READERS)],
+    _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
     after: Annotated[
         int | None,

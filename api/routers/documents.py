@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
-from api.auth import STAFF, Principal, Role, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, documented
 from api.schemas.documents import Document
 from api.services import documents
@@ -36,7 +37,7 @@ async def upload_document(
     request: Request,
     response: Response,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.UPLOAD_DOCUMENT)],
     file: FileField,
     kind: Annotated[str, Form(min_length=1, max_length=64, examples=["business_licence"])],
 ) -> Document:
@@ -62,7 +63,7 @@ async def replace_document(
     request: Request,
     response: Response,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(Role.APPLICANT)],
+    principal: Annotated[Principal, allow(Action.UPLOAD_DOCUMENT)],
     document_id: DocumentId,
     file: FileField,
 ) -> Document:
@@ -88,7 +89,7 @@ async def replace_document(
     **documented(404),
 )
 async def get_document(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)], document_id: DocumentId
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.READ_DOCUMENT)], document_id: DocumentId
 ) -> Document:
     async with ctx.connection() as conn:
         return documents.to_model(await documents.get_visible(conn, principal, document_id))
@@ -110,7 +111,7 @@ async def get_document(
 async def get_document_content(
     request: Request,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(Role.APPLICANT, *STAFF)],
+    principal: Annotated[Principal, allow(Action.READ_DOCUMENT)],
     document_id: DocumentId,
 ) -> Response:
     async with ctx.connection() as conn:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.auth import Principal, Role, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, documented
 from api.schemas.keys import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList
 from api.services import keys
@@ -26,7 +27,7 @@ KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{12}$", description="The key id (
     **documented(),
 )
 async def create_key(
-    body: ApiKeyCreate, ctx: Ctx, principal: Annotated[Principal, allow(Role.ADMIN)]
+    body: ApiKeyCreate, ctx: Ctx, principal: Annotated[Principal, allow(Action.MANAGE_API_KEYS)]
 ) -> ApiKeyCreated:
     async with ctx.connection() as conn:
         return await keys.create_key(
@@ -42,7 +43,7 @@ async def create_key(
 @router.get("", response_model=ApiKeyList, summary="List API keys (never their tokens)", **documented())
 async def list_keys(
     ctx: Ctx,
-    _: Annotated[Principal, allow(Role.ADMIN)],
+    _: Annotated[Principal, allow(Action.MANAGE_API_KEYS)],
     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False,
     organisation_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ApiKeyList:
@@ -60,7 +61,7 @@ async def list_keys(
     **documented(404),
 )
 async def revoke_key(
-    key_id: KeyId, request: Request, ctx: Ctx, _: Annotated[Principal, allow(Role.ADMIN)]
+    key_id: KeyId, request: Request, ctx: Ctx, _: Annotated[Principal, allow(Action.MANAGE_API_KEYS)]
 ) -> ApiKey:
     async with ctx.connection() as conn:
         revoked = await keys.revoke_key(conn, key_id)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.auth import EVERYONE, Principal, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, Cursor, documented
 from api.schemas.numbers import NumberOut, NumberPage
 from api.services import numbers
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 )
 async def search_numbers(
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*EVERYONE)],
+    principal: Annotated[Principal, allow(Action.SEARCH_NUMBERS)],
     starts_with: Annotated[
         str | None, Query(max_length=13, description="From the first digit, e.g. 4008.", examples=["4006"])
     ] = None,
@@ -72,7 +73,7 @@ async def search_numbers(
 )
 async def get_number(
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*EVERYONE)],
+    principal: Annotated[Principal, allow(Action.SEARCH_NUMBERS)],
     number: Annotated[str, Path(max_length=13, examples=["400-688-8168"])],
 ) -> NumberOut:
     async with ctx.connection() as conn:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import STAFF, Principal, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
 from api.routers.applications import ApplicationId
 from api.schemas.applications import DecisionIn, VerificationIn
@@ -28,7 +29,7 @@ router = APIRouter(tags=["operators"])
 )
 async def review_queue(
     ctx: Ctx,
-    _: Annotated[Principal, allow(*STAFF)],
+    _: Annotated[Principal, allow(Action.REVIEW)],
     carrier: Annotated[str | None, Query(max_length=64)] = None,
     organisation_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 50,
@@ -52,7 +53,7 @@ async def review_queue(
 async def decide(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(*STAFF)],
+    principal: Annotated[Principal, allow(Action.DECIDE)],
     application_id: ApplicationId,
     body: DecisionIn,
 ) -> Registration:
@@ -70,7 +71,7 @@ async def decide(
 async def verify(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(*STAFF)],
+    principal: Annotated[Principal, allow(Action.VERIFY)],
     application_id: ApplicationId,
     body: VerificationIn,
 ) -> Registration:
@@ -91,7 +92,7 @@ async def verify(
 async def suspend(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(*STAFF)],
+    principal: Annotated[Principal, allow(Action.SUSPEND_RESUME)],
     application_id: ApplicationId,
     body: SuspensionIn,
 ) -> Registration:
@@ -110,7 +111,7 @@ async def suspend(
 async def resume(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(*STAFF)],
+    principal: Annotated[Principal, allow(Action.SUSPEND_RESUME)],
     application_id: ApplicationId,
     body: ResumptionIn,
 ) -> Registration:
@@ -129,7 +130,7 @@ async def resume(
 async def confirm_realname(
     ctx: Ctx,
     gateway: Gateway,
-    principal: Annotated[Principal, allow(*STAFF)],
+    principal: Annotated[Principal, allow(Action.CONFIRM_REALNAME)],
     application_id: ApplicationId,
     body: RealnameConfirmationIn,
 ) -> Registration:

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.auth import EVERYONE, Principal, Role, allow
+from api.auth import Principal, allow
+from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
 from api.schemas.webhooks import (
@@ -26,8 +27,6 @@ from api.services import webhooks
 from api.services.documents import DocumentCipher
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
-
-OWNERS = (Role.APPLICANT, Role.ADMIN)
 
 EndpointId = Annotated[
     str,
@@ -55,7 +54,7 @@ def _cipher(request: Request) -> DocumentCipher:
     description="Every type an endpoint can subscribe to, and the event log's types each is sent for.",
     **documented(),
 )
-async def list_event_types(_: Annotated[Principal, allow(*EVERYONE)]) -> WebhookEventTypeList:
+async def list_event_types(_: Annotated[Principal, allow(Action.READ_CATALOGUE)]) -> WebhookEventTypeList:
     return webhooks.event_types()
 
 
@@ -72,7 +71,7 @@ async def create_endpoint(
     body: WebhookEndpointCreate,
     request: Request,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
 ) -> WebhookEndpointCreated:
     async with ctx.connection() as conn:
         return await webhooks.create_endpoint(
@@ -90,7 +89,7 @@ async def create_endpoint(
 )
 async def list_endpoints(
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
     organisation_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -105,7 +104,7 @@ async def list_endpoints(
     "/{endpoint_id}", response_model=WebhookEndpoint, summary="One webhook endpoint", **documented(404)
 )
 async def get_endpoint(
-    endpoint_id: EndpointId, ctx: Ctx, principal: Annotated[Principal, allow(*OWNERS)]
+    endpoint_id: EndpointId, ctx: Ctx, principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)]
 ) -> WebhookEndpoint:
     async with ctx.connection() as conn:
         return await webhooks.get_endpoint(conn, principal, endpoint_id)
@@ -123,7 +122,7 @@ async def update_endpoint(
     endpoint_id: EndpointId,
     body: WebhookEndpointUpdate,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
 ) -> WebhookEndpoint:
     async with ctx.connection() as conn:
         return await webhooks.update_endpoint(
@@ -139,7 +138,7 @@ async def update_endpoint(
     **documented(404),
 )
 async def delete_endpoint(
-    endpoint_id: EndpointId, ctx: Ctx, principal: Annotated[Principal, allow(*OWNERS)]
+    endpoint_id: EndpointId, ctx: Ctx, principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)]
 ) -> WebhookEndpoint:
     async with ctx.connection() as conn:
         return await webhooks.delete_endpoint(conn, principal, endpoint_id)
@@ -157,7 +156,7 @@ async def rotate_secret(
     endpoint_id: EndpointId,
     request: Request,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
 ) -> WebhookSecretRotated:
     async with ctx.connection() as conn:
         return await webhooks.rotate_secret(
@@ -176,7 +175,7 @@ async def rotate_secret(
 async def list_deliveries(
     endpoint_id: EndpointId,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
     status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
     event_type: Annotated[str | None, Query(max_length=64)] = None,
     application_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -206,7 +205,7 @@ async def get_delivery(
     endpoint_id: EndpointId,
     delivery_id: DeliveryId,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
 ) -> WebhookDelivery:
     async with ctx.connection() as conn:
         return await webhooks.get_delivery(conn, principal, endpoint_id, delivery_id)
@@ -224,7 +223,7 @@ async def redeliver(
     endpoint_id: EndpointId,
     delivery_id: DeliveryId,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
 ) -> WebhookDelivery:
     async with ctx.connection() as conn:
         return await webhooks.redeliver(conn, principal, endpoint_id, delivery_id)
@@ -242,7 +241,7 @@ async def redeliver(
 async def replay(
     endpoint_id: EndpointId,
     ctx: Ctx,
-    principal: Annotated[Principal, allow(*OWNERS)],
+    principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
     since: Annotated[datetime, Query(description="RFC 3339 time with offset.")],
     until: Annotated[datetime | None, Query(description="RFC 3339 time with offset; default now.")] = None,
 ) -> WebhookReplay:

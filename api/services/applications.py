@@ -51,7 +51,7 @@ from api.schemas.service import (
     SuspensionIn,
     TerminationIn,
 )
-from api.services import registrations
+from api.services import personal_data, registrations
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
@@ -388,6 +388,10 @@ async def _start(
             submitted_by=principal.actor_id,
             document_ids=checked.document_ids,
         )
+        # Kept for staff to reveal one field with a reason (the console).
+        await personal_data.store_submitted_form(
+            conn, personal_data.form_cipher(ctx.settings), application_id, form.model_dump(mode="json")
+        )
         row = await applications.get(conn, application_id)
     assert row is not None
     status = await gateway.wait_submitted(workflow_id)
@@ -531,10 +535,22 @@ async def resubmit(
         if checked.errors:
             raise _invalid(checked.errors)
         await documents.attach(conn, application_id, checked.document_ids)
+        # Kept before the Update and marked accepted once the workflow took it, so a
+        # refused resubmission never becomes the form an operator reveals from.
+        form_seq = await personal_data.store_form(
+            conn,
+            personal_data.form_cipher(ctx.settings),
+            application_id,
+            checked.form().model_dump(mode="json"),
+            accepted=False,
+        )
     arg = Resubmission(
         form=checked.form(), actor=_actor(principal, ActorRole.APPLICANT), correlation_id=correlation_id()
     )
-    return await _act(ctx, gateway, principal, row, UPDATE_RESUBMIT, arg)
+    registration = await _act(ctx, gateway, principal, row, UPDATE_RESUBMIT, arg)
+    async with ctx.connection() as conn:
+        await personal_data.accept_form(conn, application_id, form_seq)
+    return registration
 
 
 async def withdraw(

@@ -17,7 +17,7 @@ import asyncpg
 from activities.repositories import events as event_store
 from api.auth import Principal, Role
 from api.errors import InvalidInput, NotFound, field_error
-from api.repositories import applications, registrations
+from api.repositories import applications, forms, registrations
 from api.repositories.registrations import Filters
 from api.schemas.common import Page, decode_cursor, encode_cursor
 from api.schemas.registrations import (
@@ -31,6 +31,7 @@ from api.schemas.registrations import (
     Timeline,
     TimelineEntry,
 )
+from api.services import personal_data
 from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
 from domain.timeline import Event, timeline
 from workflows.contracts import RegistrationStatus, Stage, Status, WaitingFor
@@ -299,8 +300,11 @@ async def review_queue(
 async def get_timeline(conn: asyncpg.Connection, principal: Principal, application_id: str) -> Timeline:
     await get_application_row(conn, principal, application_id)
     events, service_rows = await event_store.load_stream_and_service_events(conn, application_id)
-    entries = timeline_entries(events, service_rows, staff=principal.role is not Role.APPLICANT)
-    return Timeline(application_id=application_id, entries=entries)
+    staff = principal.role is not Role.APPLICANT
+    entries = timeline_entries(events, service_rows, staff=staff)
+    # Reveals of personal data (the console) are in a stream of their own, shown here by time.
+    accesses = await forms.stream(conn, personal_data.access_stream(application_id))
+    return Timeline(application_id=application_id, entries=_merge_accesses(entries, accesses, staff))
 
 
 def timeline_entries(
@@ -326,6 +330,36 @@ def timeline_entries(
     ]
     entries += [_service_entry(r, staff) for r in service_rows]
     return entries
+
+
+def _merge_accesses(
+    entries: list[TimelineEntry], accesses: list[asyncpg.Record], staff: bool
+) -> list[TimelineEntry]:
+    """The registration's entries with each reveal of its personal data placed by
+    time; a reveal changes nothing, so it shows the state of the entry before it."""
+    merged = list(entries)
+    for row in accesses:
+        at = row["occurred_at"]
+        index = next((i for i, e in enumerate(merged) if e.occurred_at > at), len(merged))
+        before = merged[index - 1] if index else None
+        field = (row["payload"] or {}).get("field")
+        merged.insert(
+            index,
+            TimelineEntry(
+                version=row["version"],
+                occurred_at=at,
+                event_type=row["event_type"],
+                actor=_shown_actor(row["actor"], row["actor_role"], staff),
+                actor_role=row["actor_role"],
+                reason=f"{field}: {row['reason']}" if field else row["reason"],
+                stage=before.stage if before else Stage.APPLY,
+                status=before.status if before else Status.SUBMITTED,
+                next_deadline=before.next_deadline if before else None,
+                overdue=before.overdue if before else False,
+                service_state=before.service_state if before else None,
+            ),
+        )
+    return merged
 
 
 def _shown_actor(actor: str, role: str, staff: bool) -> str:

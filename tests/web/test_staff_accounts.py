@@ -1,0 +1,116 @@
+"""Staff accounts outside the browser: the CLI, password storage, idle sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from app.settings import PROJECT_ROOT, Settings
+from web.demo import DEMO_FILE, demo_staff_hook
+from web.services import staff
+
+
+def _cli(pg_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": pg_url, "ENVIRONMENT": "test"}
+    return subprocess.run(
+        [sys.executable, "-m", "app", "staff", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_cli_creates_an_account_that_can_sign_in(pg_url: str, pool: asyncpg.Pool) -> None:
+    username = f"cli-{uuid.uuid4().hex[:8]}"
+    created = _cli(pg_url, "create", "--username", username, "--role", "viewer", "--name", "CLI viewer")
+    assert created.returncode == 0, created.stderr
+    password = created.stdout.split("store it now): ")[1].strip()
+    async with pool.acquire() as conn:
+        account = await staff.sign_in(conn, username, password, max_failures=5, lockout=timedelta(minutes=1))
+        stored = await conn.fetchval("SELECT password_hash FROM staff_account WHERE id = $1", account.id)
+    assert account.role == "viewer"
+    assert stored.startswith("$argon2id$") and password not in stored
+
+    typed = _cli(
+        pg_url,
+        "create",
+        "--username",
+        f"{username}-2",
+        "--role",
+        "operator",
+        "--password-stdin",
+        stdin="a password typed in\n",
+    )
+    assert typed.returncode == 0 and "password" not in typed.stdout, typed.stdout
+    again = _cli(pg_url, "create", "--username", username, "--role", "admin")
+    assert again.returncode != 0 and "taken" in again.stderr
+    short = _cli(
+        pg_url,
+        "create",
+        "--username",
+        f"{username}-3",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert short.returncode != 0 and "password" in short.stderr
+    listed = _cli(pg_url, "list")
+    assert username in listed.stdout and f"{username}-2" in listed.stdout
+
+
+async def test_an_idle_session_is_over(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        account = await staff.create_account(
+            conn,
+            username=f"idle-{uuid.uuid4().hex[:8]}",
+            display_name="Idle",
+            role="operator",
+            password="x" * 12,
+            created_by="tests",
+        )
+        token = await staff.open_session(conn, account.id)
+        assert await staff.session(conn, token, idle_timeout=60) is not None
+        await conn.execute(
+            "UPDATE staff_session SET last_seen_at = now() - interval '61 seconds' WHERE staff_id = $1",
+            account.id,
+        )
+        assert await staff.session(conn, token, idle_timeout=60) is None
+        # Gone for good, not only refused this once.
+        assert await staff.session(conn, token, idle_timeout=3600) is None
+
+
+async def test_make_dev_keeps_one_demo_login_per_role(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    dev = settings.model_copy(update={"data_dir": tmp_path})
+    lines = await asyncio.to_thread(
+        demo_staff_hook, dev
+    )  # the hook runs its own event loop, as in `make dev`
+    saved = json.loads((tmp_path / DEMO_FILE).read_text())
+    assert sorted(saved) == ["demo-admin", "demo-operator", "demo-viewer"]
+    assert all(f"{name:<22} {password}" in "\n".join(lines) for name, password in saved.items())
+    async with pool.acquire() as conn:
+        for name, password in saved.items():
+            account = await staff.sign_in(conn, name, password, max_failures=5, lockout=timedelta(minutes=1))
+            assert account.role == name.removeprefix("demo-")
+
+    await asyncio.to_thread(demo_staff_hook, dev)
+    assert json.loads((tmp_path / DEMO_FILE).read_text()) == saved  # a restart keeps the logins
+    (tmp_path / DEMO_FILE).unlink()
+    await asyncio.to_thread(demo_staff_hook, dev)
+    renewed = json.loads((tmp_path / DEMO_FILE).read_text())
+    async with pool.acquire() as conn:
+        assert await staff.password_matches(conn, "demo-operator", renewed["demo-operator"])

@@ -1,0 +1,193 @@
+"""Numbers in service: search, and a number's page with its balance, arrears,
+next deadline, and the operator's actions on it (suspend, resume, terminate,
+confirm real-name, report a change of details)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from api.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from api.permissions import Action
+from api.routers.applications import ApplicationId
+from api.schemas.service import (
+    DetailsChangeIn,
+    RealnameConfirmationIn,
+    ResumptionIn,
+    SuspensionIn,
+    TerminationIn,
+)
+from api.services import applications, registrations
+from api.services.registrations import display_number
+from domain.service_rules import ServiceState
+from web import views
+from web.http import Staff, context, gateway, require
+from web.lifecycle import lifecycle_of_row
+from web.pages.applications import FIELD_LABELS, FORM_FIELDS
+from web.repositories import console as repo
+from workflows.service_contracts import ServiceStatus
+
+router = APIRouter()
+
+SEARCH_LIMIT = 200
+
+
+@router.get("/numbers")
+async def numbers_page(
+    request: Request,
+    staff: Annotated[Staff, require(Action.VIEW_DASHBOARD)],
+    number: Annotated[str | None, Query(max_length=13)] = None,
+    organisation: Annotated[str | None, Query(max_length=128)] = None,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    digits = "".join(c for c in number or "" if c.isdigit())
+    chosen = state if state in {s.value for s in ServiceState} else None
+    async with context(request).connection() as conn:
+        rows = await repo.numbers_in_service(
+            conn,
+            number=digits or None,
+            organisation=(organisation or "").strip() or None,
+            state=chosen,
+            limit=SEARCH_LIMIT,
+        )
+    items = [
+        {**row, "lifecycle": lifecycle_of_row(row), "number_display": display_number(row["number"])}
+        for row in rows
+    ]
+    return views.render(
+        request,
+        "numbers.html",
+        {
+            "rows": items,
+            "number": number or "",
+            "organisation": organisation or "",
+            "state": chosen or "",
+            "states": [s.value for s in ServiceState],
+        },
+    )
+
+
+async def _number_context(request: Request, staff: Staff, application_id: str) -> dict[str, Any]:
+    async with context(request).connection() as conn:
+        row = await registrations.get_application_row(conn, staff.principal, application_id)
+        timeline = await registrations.get_timeline(conn, staff.principal, application_id)
+    # The live service answers with what the read model does not keep: the kind of
+    # the next deadline, the next bill, an operator's hold. None if it cannot answer now.
+    live = (
+        await gateway(request).status(row["workflow_id"], in_service=True) if row["service_state"] else None
+    )
+    return {
+        "app": registrations.from_row(row, staff=True),
+        "row": row,
+        "lifecycle": lifecycle_of_row(row),
+        "live": live if isinstance(live, ServiceStatus) else None,
+        "timeline": timeline.entries,
+        "field_labels": FIELD_LABELS,
+        "form_field_names": FORM_FIELDS,
+    }
+
+
+@router.get("/numbers/{application_id}")
+async def number_page(
+    request: Request, staff: Annotated[Staff, require(Action.VIEW_DASHBOARD)], application_id: ApplicationId
+) -> Response:
+    return views.render(request, "number.html", await _number_context(request, staff, application_id))
+
+
+# The operator's actions on a number in service: the console's path, the action
+# the authorisation table must allow, the API's body model and service function.
+_REASONED: dict[str, tuple[Action, type[BaseModel], Callable[..., Awaitable[Any]]]] = {
+    "suspension": (Action.SUSPEND_RESUME, SuspensionIn, applications.suspend),
+    "resumption": (Action.SUSPEND_RESUME, ResumptionIn, applications.resume),
+    "realname-confirmation": (Action.CONFIRM_REALNAME, RealnameConfirmationIn, applications.confirm_realname),
+    "termination": (Action.TERMINATE, TerminationIn, applications.terminate),
+}
+
+
+async def _service_action(
+    request: Request,
+    staff: Staff,
+    application_id: str,
+    action: Action,
+    build: Callable[[], BaseModel],
+    run: Any,
+) -> Response:
+    if not staff.can(action):
+        raise Forbidden(f"The {staff.session.role} role may not do this")
+    messages: list[str] = []
+    current: dict[str, Any] | None = None
+    done: Any = None
+    try:
+        done = await run(context(request), gateway(request), staff.principal, application_id, build())
+    except ValidationError as exc:
+        messages = [str(e.get("msg", "")) for e in exc.errors()]
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
+        # ServiceUnavailable: a number just activated is handing over to its
+        # service for a moment; the message says to retry.
+        messages = [exc.detail, *[e["message"] for e in exc.errors or []]]
+        current = exc.extra.get("registration")
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(views.console_url(request, f"/numbers/{application_id}"), status_code=303)
+    if done is not None:
+        # The page's figures all moved: reload it whole.
+        return Response(status_code=204, headers={"HX-Refresh": "true"})
+    return views.render(
+        request,
+        "_action_result.html",
+        {
+            "app_id": application_id,
+            "panel": "service",
+            "done": None,
+            "current": current,
+            "messages": messages,
+        },
+        status_code=409 if current is not None else 422,
+    )
+
+
+@router.post("/numbers/{application_id}/details-changes")
+async def report_details_change(
+    request: Request,
+    staff: Annotated[Staff, require(Action.REPORT_DETAILS_CHANGE)],
+    application_id: ApplicationId,
+    changed_at: Annotated[str, Form(max_length=40)] = "",
+    fields: Annotated[list[str] | None, Form(max_length=50)] = None,
+) -> Response:
+    def build() -> BaseModel:
+        # A datetime-local input has no offset: it is China time.
+        when: Any = changed_at
+        try:
+            parsed = datetime.fromisoformat(changed_at)
+            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=views.CHINA)
+        except ValueError:
+            pass
+        return DetailsChangeIn(changed_at=when, fields=fields or [])
+
+    return await _service_action(
+        request,
+        staff,
+        application_id,
+        Action.REPORT_DETAILS_CHANGE,
+        build,
+        applications.report_details_change,
+    )
+
+
+@router.post("/numbers/{application_id}/{operation}")
+async def reasoned_action(
+    request: Request,
+    staff: Annotated[Staff, require(Action.USE_CONSOLE)],
+    application_id: ApplicationId,
+    operation: Annotated[str, Path(max_length=32)],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Suspend, resume, confirm real-name registration, terminate: each with a reason."""
+    if operation not in _REASONED:
+        raise NotFound(f"No action {operation!r}")
+    action, model, run = _REASONED[operation]
+    return await _service_action(request, staff, application_id, action, lambda: model(reason=reason), run)
