@@ -18,6 +18,7 @@ from types import FrameType
 
 from app.db import migrate
 from app.embedded import (
+    DEV_LONG_POLL_SECONDS,
     EmbeddedPostgres,
     EmbeddedTemporal,
     die_with_parent,
@@ -80,6 +81,7 @@ def run_dev(settings: Settings) -> int:
             servers.append(tmp)
             settings.temporal_address = tmp.address
             env["TEMPORAL_ADDRESS"] = tmp.address
+            env.setdefault("API_TEMPORAL_LONG_POLL_SECONDS", str(DEV_LONG_POLL_SECONDS))
 
         log.info("applying migrations")
         migrate(settings.database_url)
