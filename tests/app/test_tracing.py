@@ -58,10 +58,19 @@ async def traced(
         provider.shutdown()
 
 
+def _plain(value: object) -> str:
+    # Bytes decoded, so that a name in UTF-8 is found as text.
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, list | tuple):
+        return " ".join(_plain(v) for v in value)
+    return str(value)
+
+
 def _text_of(span: ReadableSpan) -> str:
-    parts = [span.name, *(f"{k}={v}" for k, v in (span.attributes or {}).items())]
+    parts = [span.name, *(f"{k}={_plain(v)}" for k, v in (span.attributes or {}).items())]
     for event in span.events:
-        parts += [event.name, *(f"{k}={v}" for k, v in (event.attributes or {}).items())]
+        parts += [event.name, *(f"{k}={_plain(v)}" for k, v in (event.attributes or {}).items())]
     return "\n".join(parts)
 
 
