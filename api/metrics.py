@@ -116,6 +116,8 @@ class DomainMetrics(Collector):
             self.billing_runs.setdefault(carrier, 0)
             for kind in repo.ARREARS:
                 self.arrears.setdefault((carrier, kind), 0)
+            for kind in repo.REVIEW_ENDINGS:
+                self.reviews.setdefault((carrier, kind), _ReviewHistogram())
         self.registrations, self.overdue = registrations, overdue
         imports = await repo.import_progress(conn)
         if imports is not None:
