@@ -96,7 +96,7 @@ def _selectors(expr: str) -> Iterator[tuple[str, set[str]]]:
     def visit(node: Any) -> None:
         if isinstance(node, promql_parser.VectorSelector):
             labels = {m.name for m in node.matchers.matchers if m.name != "__name__"}
-            found.append((node.name, labels))
+            found.append((node.name or "", labels))
 
     promql_parser.walk(promql_parser.parse(expr), visit)
     yield from found
