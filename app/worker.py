@@ -60,7 +60,12 @@ def serve_metrics(settings: Settings) -> None:
     if settings.worker_metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        try:
+            start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        except OSError as exc:
+            # Metrics are not worth stopping the work for (the port is taken).
+            log.error("worker metrics not served", extra={"error": str(exc)})
+            return
         log.info(
             "worker metrics",
             extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"},
