@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service clean-data
+.PHONY: install dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service bench-scale-out chaos clean-data
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "needs Python 3.11 to 3.13; run make PYTHON=python3.12 ...")'
@@ -55,6 +55,13 @@ bench-api: install
 
 bench-service: install
 	$(PY) -m bench.service_bench
+
+bench-scale-out: install
+	$(PY) -m bench.scale_out
+
+## Kill -9 the worker, the API, Temporal and PostgreSQL in turn under load; check the invariants.
+chaos: install
+	$(PY) -m bench.chaos
 
 ## Delete the embedded servers' data (./var).
 clean-data:
