@@ -77,6 +77,16 @@ class GaveUp(Exception):
     pass
 
 
+def _kind(response: httpx.Response) -> str:
+    """A 5xx by status and, for a 503, the service it names (postgres, temporal, workers)."""
+    if response.status_code == 503:
+        try:
+            return f"503-{response.json().get('service', '?')}"
+        except ValueError:
+            return "503"
+    return str(response.status_code)
+
+
 @dataclass
 class Driver:
     """Sends requests to the live APIs in turn, keeps what clients saw."""
@@ -131,7 +141,7 @@ class Driver:
             else:
                 if response.status_code < 500:
                     return response
-                self.errors[str(response.status_code)] += 1
+                self.errors[_kind(response)] += 1
                 if not retry:
                     raise GaveUp(str(response.status_code))
                 pause = min(1.0, float(response.headers.get("retry-after", "1")))
