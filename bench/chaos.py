@@ -9,9 +9,10 @@ drives ``--registrations`` registrations to ACTIVE (a tenth of them withdrawn
 after approval instead) through the API, and ``--racers`` that race a deadline
 (a payment at the end of a short prepayment window; a withdrawal while a slowed
 carrier provisions: the races of issue 12 item 1), retrying on the same Idempotency-Key
-like a careful client (bench/drive.py); when a quarter of them are done it also
-fires ``--burst`` creates that are never retried (clients that give up), kills
-the fault's target with SIGKILL, waits ``--down`` seconds and starts it again.
+like a careful client (bench/drive.py); ``--kill-at`` seconds in, while
+``--burst`` creates that are never retried (clients that give up) are on their
+way, it kills the fault's target with SIGKILL, waits ``--down`` seconds and
+starts it again (the worker ``--worker-kills`` times).
 
 Printed per fault: what clients saw (errors by kind; every one was retried),
 the recovery time (from the kill until every API answers /readyz 200 again:
@@ -46,6 +47,7 @@ BLOCK = "40004"  # China Unicom numbers nobody else's bench uses
 RACE_BLOCK = "40085"  # China Telecom numbers: their prepayment window is made short
 RACE_CARRIER = "china_telecom"
 RACE_WINDOW_SECONDS = 5.0
+BURST_SPACING = 0.01  # seconds between the no-retry creates
 CARRIER_DELAY_MS = 12_000  # provisioning of the withdrawal racers' numbers: past the task's heartbeat
 FAULTS = ("worker", "api", "temporal", "postgres")
 
@@ -57,8 +59,7 @@ class Phase:
     outcomes: list[Outcome] = field(default_factory=list)
     racers: list[Outcome] = field(default_factory=list)
     burst: list[str | None] = field(default_factory=list)
-    killed_after: float = 0.0
-    recovery: float = 0.0
+    kills: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the phase, recovery)
     seconds: float = 0.0
     violations: Violations | None = None
 
@@ -102,17 +103,10 @@ async def run_phase(
     phase = Phase(fault)
     driver.errors = phase.errors
     limit = asyncio.Semaphore(args.concurrency)
-    done = 0
-    quarter = asyncio.Event()
 
     async def one(i: int, number: str) -> Outcome:
-        nonlocal done
         async with limit:
-            outcome = await driver.register(number, withdraw=i % 10 == 9)
-        done += 1
-        if done >= args.registrations // 4:
-            quarter.set()
-        return outcome
+            return await driver.register(number, withdraw=i % 10 == 9)
 
     since = await stack.database_now()
     started = time.monotonic()
@@ -128,17 +122,27 @@ async def run_phase(
         return await driver.race_withdrawal(withdrawers[i // 2], CARRIER_DELAY_MS / 1000)
 
     racers = [asyncio.create_task(racer(i)) for i in range(args.racers)]
-    await quarter.wait()
-    # Creates in flight at the kill, from clients that will not retry.
-    burst = asyncio.gather(*(driver.submit_once(n) for n in burst_numbers))
-    await asyncio.sleep(0.05)
-    killed_at = time.monotonic()
-    phase.killed_after = killed_at - started
-    await asyncio.to_thread(kill, stack, fault)
-    await asyncio.sleep(args.down)
-    await asyncio.to_thread(restart, stack, fault)
-    await stack.wait_ready(timeout=120)
-    phase.recovery = time.monotonic() - killed_at
+
+    async def burst_create(i: int, number: str) -> str | None:
+        await asyncio.sleep(i * BURST_SPACING)
+        return await driver.submit_once(number)
+
+    # Creates from clients that will not retry, spread so that some are being
+    # handled when the kill comes (between the row and the workflow start).
+    burst_lead = len(burst_numbers) * BURST_SPACING * 0.6
+    await asyncio.sleep(max(0.0, args.kill_at - burst_lead))
+    burst = asyncio.gather(*(burst_create(i, n) for i, n in enumerate(burst_numbers)))
+    await asyncio.sleep(burst_lead)
+    kills = args.worker_kills if fault == "worker" else 1
+    for k in range(kills):
+        killed_at = time.monotonic()
+        await asyncio.to_thread(kill, stack, fault)
+        await asyncio.sleep(args.down)
+        await asyncio.to_thread(restart, stack, fault)
+        await stack.wait_ready(timeout=120)
+        phase.kills.append((killed_at - started, time.monotonic() - killed_at))
+        if k + 1 < kills:
+            await asyncio.sleep(args.between_kills)
     phase.burst = list(await burst)
     phase.outcomes = list(await asyncio.gather(*tasks))
     phase.racers = list(await asyncio.gather(*racers))
@@ -150,20 +154,23 @@ async def run_phase(
 
 
 def report(phase: Phase) -> None:
-    finals = Counter(
-        o.final if not o.final.startswith(("gave up", "unexpected")) else o.final[:60] for o in phase.outcomes
-    )
+    finals = Counter(o.final[:60] for o in phase.outcomes)
     acked_burst = sum(1 for a in phase.burst if a)
     races = Counter(o.final[:60] for o in phase.racers)
-    print(f"\n== fault: {phase.fault} killed -9 after {phase.killed_after:.1f} s ==", flush=True)
+    when = ", ".join(f"{at:.1f} s" for at, _ in phase.kills)
+    print(f"\n== fault: {phase.fault} killed -9 at {when} into the phase ==", flush=True)
     print(f"  errors seen by clients (each retried): {dict(phase.errors.most_common()) or 'none'}")
-    print(f"  recovery (kill to every API ready): {phase.recovery:.1f} s")
+    recoveries = ", ".join(f"{seconds:.1f} s" for _, seconds in phase.kills)
+    print(f"  recovery (kill to every API ready again): {recoveries}")
     print(
         f"  registrations: {len(phase.outcomes)} in {phase.seconds:.1f} s, outcomes {dict(finals)}; "
         f"no-retry creates: {len(phase.burst)} sent, {acked_burst} acknowledged; "
         f"application rows: {len(phase.application_ids())}"
     )
     print(f"  racers (payment at the prepayment deadline, withdrawal during provisioning): {dict(races)}")
+    for outcome in [*phase.outcomes, *phase.racers]:
+        if outcome.final.startswith(("gave up", "unexpected")):
+            print(f"    {outcome.application_id}: {outcome.final}")
     assert phase.violations is not None
     print(f"  checked: {dict(phase.violations.checked)}")
     print_violations(phase.violations)
@@ -229,8 +236,13 @@ def main() -> int:
         default=20,
         help="registrations per fault that race a deadline (issue 12 item 1)",
     )
-    parser.add_argument("--racer-spacing", type=float, default=0.5, help="seconds between racers' starts")
+    parser.add_argument("--racer-spacing", type=float, default=0.25, help="seconds between racers' starts")
     parser.add_argument("--down", type=float, default=3.0, help="seconds the killed part stays down")
+    parser.add_argument(
+        "--kill-at", type=float, default=6.0, help="seconds into each phase of the (first) kill"
+    )
+    parser.add_argument("--worker-kills", type=int, default=3, help="kills of the worker in its phase")
+    parser.add_argument("--between-kills", type=float, default=3.0, help="seconds between the worker's kills")
     parser.add_argument("--faults", default=",".join(FAULTS), help="which parts to kill, in order")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data)")
     args = parser.parse_args()

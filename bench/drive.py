@@ -59,6 +59,19 @@ class Ack:
     application_id: str
     action: str
     payment_id: str | None = None
+    answer: str = ""  # what the 2xx said the state was
+
+
+def _answer(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.status_code)
+    state = body.get("registration", body) if isinstance(body, dict) else {}
+    parts = [f"{k}={state[k]}" for k in ("stage", "status", "accepted", "paid_fen") if k in state]
+    if "accepted" in body and "accepted" not in state:
+        parts.append(f"accepted={body['accepted']}")
+    return f"{response.status_code} " + " ".join(parts)
 
 
 @dataclass
@@ -271,7 +284,7 @@ class Driver:
             )
             await verifying
             if response.status_code == 200:
-                self.acks.append(Ack(app_id, "withdraw"))
+                self.acks.append(Ack(app_id, "withdraw", answer=_answer(response)))
                 outcome.final = "withdrawn during provisioning"
             else:
                 assert response.status_code == 409, response.text
@@ -321,7 +334,7 @@ class Driver:
                 json={"decision": "approve"},
             )
             if response.status_code == 200:
-                self.acks.append(Ack(app_id, "approve"))
+                self.acks.append(Ack(app_id, "approve", answer=_answer(response)))
                 state: dict[str, Any] = response.json()
                 return state
             body = response.json()
@@ -346,7 +359,7 @@ class Driver:
         if expired_ok and response.status_code == 409:
             return False
         assert response.status_code == 200, response.text
-        self.acks.append(Ack(app_id, "pay", payment_id(ORGANISATION, key)))
+        self.acks.append(Ack(app_id, "pay", payment_id(ORGANISATION, key), _answer(response)))
         return True
 
     async def _step(
@@ -354,7 +367,7 @@ class Driver:
     ) -> None:
         response = await self.call("POST", f"/v1/applications/{app_id}{suffix}", role, until=until, json=body)
         if response.status_code == 200:
-            self.acks.append(Ack(app_id, action))
+            self.acks.append(Ack(app_id, action, answer=_answer(response)))
             return
         assert response.status_code == 409, response.text
         current = response.json().get("registration") or {}
@@ -409,8 +422,15 @@ INVARIANTS = (
 )
 
 
-async def check(pg_url: str, temporal_address: str, acks: list[Ack], application_ids: set[str]) -> Violations:
-    """Every invariant over ``application_ids``, from PostgreSQL and Temporal."""
+async def check(
+    pg_url: str,
+    temporal_address: str,
+    acks: list[Ack],
+    application_ids: set[str],
+    encryption_keys: list[bytes] | None = None,
+) -> Violations:
+    """Every invariant over ``application_ids``, from PostgreSQL and Temporal
+    (``encryption_keys``: the payload keys, default those of the settings)."""
     result = Violations()
     ids = sorted(application_ids)
     conn = await asyncpg.connect(pg_url)
@@ -467,8 +487,8 @@ async def check(pg_url: str, temporal_address: str, acks: list[Ack], application
             last = stream[-1]["event_type"] if stream else "no event at all"
             result.add(
                 "acknowledged action without its event",
-                f"{ack.application_id}: '{ack.action}' answered 2xx, no {wanted} (stream ends with {last}, "
-                f"{len(stream)} events)",
+                f"{ack.application_id}: '{ack.action}' answered {ack.answer or '2xx'}, no {wanted} in the "
+                f"log (stream ends with {last}, {len(stream)} events)",
             )
 
     # Streams: gapless, no once-only event twice, no payment twice.
@@ -494,10 +514,8 @@ async def check(pg_url: str, temporal_address: str, acks: list[Ack], application
         )
 
     # Temporal: a workflow per application, no stuck task, Query = read model.
-    client = await Client.connect(
-        temporal_address,
-        data_converter=data_converter(Settings(_env_file=None).encryption_keys),  # type: ignore[call-arg]
-    )
+    keys = encryption_keys or Settings(_env_file=None).encryption_keys  # type: ignore[call-arg]
+    client = await Client.connect(temporal_address, data_converter=data_converter(keys))
     limit = asyncio.Semaphore(16)
 
     async def one(app: asyncpg.Record) -> None:

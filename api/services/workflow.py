@@ -156,7 +156,25 @@ class WorkflowGateway:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 # The workflow has ended: nothing is waiting for this any more.
                 raise UpdateRejected(CLOSED, "The registration has ended", None) from None
+            if _workflow_not_ready(exc):
+                # Its workflow task keeps failing (after a crash, until a worker
+                # gets it through): Temporal takes no Update meanwhile.
+                log.warning("workflow task failing; update refused", extra={"workflow_id": workflow_id})
+                raise ServiceUnavailable(
+                    "The registration is recovering from a failure; retry shortly",
+                    extra={"service": "temporal"},
+                ) from None
             raise
+
+
+def _workflow_not_ready(exc: RPCError) -> bool:
+    """Temporal's "Workflow Task in failed state" (WorkflowNotReadyFailure)."""
+    if exc.status != RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    details = exc.grpc_status.details
+    return (
+        any(d.type_url.endswith("WorkflowNotReadyFailure") for d in details) or "failed state" in exc.message
+    )
 
 
 # Not an ApplicationError type: the workflow had already ended, so no validator
