@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.embedded import stop_process
@@ -81,15 +81,21 @@ class ProcessChild:
 @dataclass
 class _State:
     child: Child
-    started_at: float = field(default_factory=time.monotonic)
+    started_at: float
     failures: int = 0  # consecutive deaths without staying up for ``healthy_after``
     restart_at: float | None = None
 
 
 class Supervisor:
     def __init__(
-        self, *, backoff_initial: float = 1.0, backoff_max: float = 30.0, healthy_after: float = 60.0
+        self,
+        *,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        healthy_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.healthy_after = healthy_after
@@ -99,11 +105,11 @@ class Supervisor:
     def start(self, child: Child) -> None:
         """Start ``child`` now (a failure here is the caller's: the stack cannot come up)."""
         child.start()
-        self._states.append(_State(child))
+        self._states.append(_State(child, started_at=self.clock()))
 
     def check(self) -> None:
         """One look at every child: note the dead, restart those whose backoff is over."""
-        now = time.monotonic()
+        now = self.clock()
         for state in self._states:
             child = state.child
             if state.restart_at is None:
@@ -135,14 +141,14 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - it stays down; try again after a longer wait
             delay = min(self.backoff_max, self.backoff_initial * 2**state.failures)
             state.failures += 1
-            state.restart_at = time.monotonic() + delay
+            state.restart_at = self.clock() + delay
             log.error(
                 "restart failed; trying again",
                 extra={"child": child.name, "error": str(exc)[:300], "in_seconds": delay},
             )
             return
         self.restarts += 1
-        state.started_at, state.restart_at = time.monotonic(), None
+        state.started_at, state.restart_at = self.clock(), None
         log.warning("child restarted", extra={"child": child.name, "restarts": self.restarts})
 
     def stop_all(self) -> None:

@@ -59,6 +59,6 @@ async def test_an_update_on_a_workflow_whose_task_fails_is_a_503_not_a_500(
                 await asyncio.sleep(0.1)
             with pytest.raises(ServiceUnavailable) as refused:
                 await gateway.update(workflow_id, "ping", None, str)
-            assert refused.value.headers["Retry-After"]
+            assert (refused.value.headers or {}).get("Retry-After")
             await handle.terminate("test over")
     _failing.discard(workflow_id)

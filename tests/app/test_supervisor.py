@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from app import supervisor
 from app.supervisor import Supervisor
 
 
@@ -39,17 +38,15 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(supervisor.time, "monotonic", fake.monotonic)
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 def test_a_dead_child_is_restarted_after_a_doubling_backoff(clock: Clock) -> None:
-    sup = Supervisor(backoff_initial=1, backoff_max=8, healthy_after=60)
+    sup = Supervisor(backoff_initial=1, backoff_max=8, healthy_after=60, clock=clock.monotonic)
     child = FakeChild("worker")
     sup.start(child)
-    waits = []
+    waits: list[float] = []
     for _ in range(5):
         child.code = -9
         sup.check()  # noticed: restart scheduled
@@ -71,7 +68,7 @@ def test_a_dead_child_is_restarted_after_a_doubling_backoff(clock: Clock) -> Non
 
 
 def test_a_failed_restart_is_tried_again(clock: Clock) -> None:
-    sup = Supervisor(backoff_initial=1, backoff_max=30)
+    sup = Supervisor(backoff_initial=1, backoff_max=30, clock=clock.monotonic)
     child = FakeChild("postgres", fail_starts=2)
     sup.start(child)
     child.code = -9
