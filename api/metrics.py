@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
@@ -25,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from api.readiness import WorkflowHealth
 from api.repositories import metrics as repo
-from app.metrics import PREFIX
+from app.metrics import PREFIX, Buckets
 from domain.lifecycle import lifecycle_of
 from domain.service_rules import ClosureReason, ServiceState
 from domain.timeline import Stage, Status
@@ -35,7 +33,7 @@ log = logging.getLogger("api.metrics")
 router = APIRouter(tags=["health"])
 
 # Review time, submitted (or resubmitted) to decided: hours to weeks.
-REVIEW_BUCKETS = (*(h * 3600.0 for h in (1, 4, 8, 24, 48, 72, 120, 168, 336)), math.inf)
+REVIEW_BUCKETS = tuple(h * 3600.0 for h in (1, 4, 8, 24, 48, 72, 120, 168, 336))
 _TAIL_BATCH = 10_000
 
 
@@ -58,19 +56,6 @@ def lifecycle_label(row: asyncpg.Record) -> str:
         return "unknown"
 
 
-@dataclass
-class _ReviewHistogram:
-    counts: list[int] = field(default_factory=lambda: [0] * len(REVIEW_BUCKETS))
-    total: float = 0.0
-
-    def observe(self, seconds: float) -> None:
-        for i, bound in enumerate(REVIEW_BUCKETS):
-            if seconds <= bound:
-                self.counts[i] += 1
-                break
-        self.total += seconds
-
-
 class DomainMetrics(Collector):
     def __init__(self, pool: asyncpg.Pool, health: WorkflowHealth | None, max_age: float = 15.0) -> None:
         self.pool = pool
@@ -83,7 +68,7 @@ class DomainMetrics(Collector):
         self.overdue: dict[tuple[str, str], int] = {}
         self.billing_runs: dict[str, int] = {}
         self.arrears: dict[tuple[str, str], int] = {}
-        self.reviews: dict[tuple[str, str], _ReviewHistogram] = {}
+        self.reviews: dict[tuple[str, str], Buckets] = {}
         self.imports: tuple[int, int, int] = (0, 0, 0)
         self.refresh_seconds = 0.0
         self.refresh_failures = 0
@@ -117,7 +102,7 @@ class DomainMetrics(Collector):
             for kind in repo.ARREARS:
                 self.arrears.setdefault((carrier, kind), 0)
             for kind in repo.REVIEW_ENDINGS:
-                self.reviews.setdefault((carrier, kind), _ReviewHistogram())
+                self.reviews.setdefault((carrier, kind), Buckets(REVIEW_BUCKETS))
         self.registrations, self.overdue = registrations, overdue
         imports = await repo.import_progress(conn)
         if imports is not None:
@@ -149,7 +134,7 @@ class DomainMetrics(Collector):
         elif kind in repo.ARREARS:
             self.arrears[(carrier, kind)] = self.arrears.get((carrier, kind), 0) + 1
         elif kind in repo.REVIEW_ENDINGS and row["review_seconds"] is not None:
-            histogram = self.reviews.setdefault((carrier, kind), _ReviewHistogram())
+            histogram = self.reviews.setdefault((carrier, kind), Buckets(REVIEW_BUCKETS))
             histogram.observe(max(0.0, float(row["review_seconds"])))
 
     def collect(self) -> Iterable[Metric]:
@@ -175,11 +160,7 @@ class DomainMetrics(Collector):
             labels=["carrier", "decision"],
         )
         for (carrier, kind), histogram in sorted(self.reviews.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip(REVIEW_BUCKETS, histogram.counts, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if math.isinf(bound) else repr(bound), cumulative))
-            reviews.add_metric([carrier, kind], buckets, histogram.total)
+            reviews.add_metric([carrier, kind], histogram.cumulative(), histogram.total)
         yield reviews
         billing = CounterMetricFamily(
             f"{PREFIX}billing_runs", "Monthly bills charged to numbers in service", labels=["carrier"]

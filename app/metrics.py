@@ -16,6 +16,7 @@ Labels never carry an application, registration or organisation id.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
 import threading
@@ -124,18 +125,29 @@ _TEMPORAL_PREFIX = "temporal_"
 
 
 @dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(_TEMPORAL_BUCKETS) + 1))
+class Buckets:
+    """A histogram kept by hand, for collectors that yield families at scrape
+    time: counts per upper bound (the last one +Inf) and the sum."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
     total: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(_TEMPORAL_BUCKETS):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        else:
-            self.counts[-1] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """What ``HistogramMetricFamily.add_metric`` takes as buckets."""
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if math.isinf(bound) else repr(float(bound)), float(running)))
+        return out
 
 
 @dataclass
@@ -175,7 +187,7 @@ class TemporalMetrics(Collector):
                 else:
                     histogram = family.series.get(labels)
                     if histogram is None:
-                        histogram = family.series[labels] = _Histogram()
+                        histogram = family.series[labels] = Buckets(_TEMPORAL_BUCKETS)
                     histogram.observe(float(update.value))
 
     def collect(self) -> Iterable[Metric]:
@@ -199,18 +211,8 @@ class TemporalMetrics(Collector):
                 else:
                     out = HistogramMetricFamily(name, family.description, labels=label_names)
                     for values, histogram in samples:
-                        cumulative, buckets = 0, []
-                        for bound, count in zip(
-                            (*_TEMPORAL_BUCKETS, math.inf), histogram.counts, strict=True
-                        ):
-                            cumulative += count
-                            buckets.append((_bound(bound), cumulative))
-                        out.add_metric(values, buckets, histogram.total)
+                        out.add_metric(values, histogram.cumulative(), histogram.total)
                     yield out
-
-
-def _bound(value: float) -> str:
-    return "+Inf" if math.isinf(value) else repr(float(value))
 
 
 def _by_label_names(

@@ -34,14 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.drive import ORGANISATION, Driver, Outcome, Violations, check, print_violations
-from bench.stack import Stack
+from bench.stack import Stack, run_bench
 
 BLOCK = "40004"  # China Unicom numbers nobody else's bench uses
 RACE_BLOCK = "40085"  # China Telecom numbers: their prepayment window is made short
@@ -177,9 +176,6 @@ def report(phase: Phase) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     faults = [f for f in args.faults.split(",") if f]
     unknown = set(faults) - set(FAULTS)
     if unknown:
@@ -245,12 +241,7 @@ def main() -> int:
     parser.add_argument("--between-kills", type=float, default=3.0, help="seconds between the worker's kills")
     parser.add_argument("--faults", default=",".join(FAULTS), help="which parts to kill, in order")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data)")
-    args = parser.parse_args()
-    try:
-        return asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; the stack was stopped", file=sys.stderr)
-        return 130
+    return run_bench(run, parser.parse_args())
 
 
 if __name__ == "__main__":

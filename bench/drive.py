@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,77 +204,78 @@ class Driver:
         self.errors[f"submit-{response.status_code}"] += 1
         return None
 
-    async def register(self, number: str, *, withdraw: bool = False) -> Outcome:
+    async def _outcome(self, script: Callable[[Outcome, float], Awaitable[str]]) -> Outcome:
+        """Runs ``script`` (which fills in the application id and returns the
+        final state) against the deadline; what stopped it becomes the outcome."""
         started = time.monotonic()
-        until = started + self.deadline_seconds
         outcome = Outcome()
         try:
-            outcome.application_id = app_id = await self._submit(number, until)
-            state = await self._decide(app_id, until)
-            if withdraw:
-                await self._step(app_id, "withdraw", "/withdraw", "applicant", {"reason": "bench"}, until)
-                outcome.final = "withdrawn"
-            else:
-                fees = state.get("fees") or (await self._state(app_id, until)).get("fees")
-                assert fees, state
-                await self._pay(app_id, fees["first_prepayment_fen"], until)
-                body = {"outcome": "pass", "reason": "bench"}
-                await self._step(app_id, "verify", "/verification", "operator", body, until)
-                await self._wait_active(app_id, until)
-                outcome.final = "active"
+            outcome.final = await script(outcome, started + self.deadline_seconds)
         except GaveUp as exc:
             outcome.final = f"gave up: {exc}"
         except AssertionError as exc:
             outcome.final = f"unexpected answer: {str(exc)[:200]}"
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    async def _approved(self, outcome: Outcome, number: str, until: float, carrier: str = CARRIER) -> int:
+        """Submits and approves; the first prepayment due."""
+        outcome.application_id = app_id = await self._submit(number, until, carrier)
+        state = await self._decide(app_id, until)
+        fees = state.get("fees") or (await self._state(app_id, until)).get("fees")
+        assert fees, state
+        due: int = fees["first_prepayment_fen"]
+        return due
+
+    async def _verify(self, app_id: str, until: float) -> None:
+        body = {"outcome": "pass", "reason": "bench"}
+        await self._step(app_id, "verify", "/verification", "operator", body, until)
+
+    async def register(self, number: str, *, withdraw: bool = False) -> Outcome:
+        """Submit, approve, then withdraw, or pay, verify and wait for ACTIVE."""
+
+        async def script(outcome: Outcome, until: float) -> str:
+            due = await self._approved(outcome, number, until)
+            app_id = outcome.application_id or ""
+            if withdraw:
+                await self._step(app_id, "withdraw", "/withdraw", "applicant", {"reason": "bench"}, until)
+                return "withdrawn"
+            await self._pay(app_id, due, until)
+            await self._verify(app_id, until)
+            await self._wait_active(app_id, until)
+            return "active"
+
+        return await self._outcome(script)
 
     async def race_payment(self, number: str, carrier: str, window: float) -> Outcome:
         """Pays when the prepayment window (short for ``carrier``) is about to end,
         or has just ended: either the payment is taken (200, PaymentReceived) or
         refused (409, expired). The race of issue 12 item 1."""
-        started = time.monotonic()
-        until = started + self.deadline_seconds
-        outcome = Outcome()
-        try:
-            outcome.application_id = app_id = await self._submit(number, until, carrier)
-            state = await self._decide(app_id, until)
-            fees = state.get("fees") or (await self._state(app_id, until)).get("fees")
-            assert fees, state
+
+        async def script(outcome: Outcome, until: float) -> str:
+            due = await self._approved(outcome, number, until, carrier)
+            app_id = outcome.application_id or ""
             await asyncio.sleep(max(0.0, window + random.uniform(-0.5, 0.3)))
-            if await self._pay(app_id, fees["first_prepayment_fen"], until, expired_ok=True):
-                body = {"outcome": "pass", "reason": "bench"}
-                await self._step(app_id, "verify", "/verification", "operator", body, until)
-                await self._wait_active(app_id, until)
-                outcome.final = "active (paid in time)"
-            else:
-                outcome.final = "expired (payment refused)"
-        except GaveUp as exc:
-            outcome.final = f"gave up: {exc}"
-        except AssertionError as exc:
-            outcome.final = f"unexpected answer: {str(exc)[:200]}"
-        outcome.seconds = time.monotonic() - started
-        return outcome
+            if not await self._pay(app_id, due, until, expired_ok=True):
+                return "expired (payment refused)"
+            await self._verify(app_id, until)
+            await self._wait_active(app_id, until)
+            return "active (paid in time)"
+
+        return await self._outcome(script)
 
     async def race_withdrawal(self, number: str, provisioning_seconds: float) -> Outcome:
         """Withdraws while the (slowed) carrier provisions the number: either the
         withdrawal wins (200, ApplicationWithdrawn) or the number is active (409)."""
-        started = time.monotonic()
-        until = started + self.deadline_seconds
-        outcome = Outcome()
-        try:
-            outcome.application_id = app_id = await self._submit(number, until)
-            state = await self._decide(app_id, until)
-            fees = state.get("fees") or (await self._state(app_id, until)).get("fees")
-            assert fees, state
-            await self._pay(app_id, fees["first_prepayment_fen"], until)
-            body = {"outcome": "pass", "reason": "bench"}
+
+        async def script(outcome: Outcome, until: float) -> str:
+            due = await self._approved(outcome, number, until)
+            app_id = outcome.application_id or ""
+            await self._pay(app_id, due, until)
             # The verification's workflow task makes the carrier call; the
             # withdrawal comes while it is on its way (the call outlasts the
             # task's heartbeat, when the workflow takes Updates again).
-            verifying = asyncio.create_task(
-                self._step(app_id, "verify", "/verification", "operator", body, until)
-            )
+            verifying = asyncio.create_task(self._verify(app_id, until))
             await asyncio.sleep(random.uniform(1.0, provisioning_seconds))
             response = await self.call(
                 "POST",
@@ -285,16 +287,11 @@ class Driver:
             await verifying
             if response.status_code == 200:
                 self.acks.append(Ack(app_id, "withdraw", answer=_answer(response)))
-                outcome.final = "withdrawn during provisioning"
-            else:
-                assert response.status_code == 409, response.text
-                outcome.final = "active before the withdrawal"
-        except GaveUp as exc:
-            outcome.final = f"gave up: {exc}"
-        except AssertionError as exc:
-            outcome.final = f"unexpected answer: {str(exc)[:200]}"
-        outcome.seconds = time.monotonic() - started
-        return outcome
+                return "withdrawn during provisioning"
+            assert response.status_code == 409, response.text
+            return "active before the withdrawal"
+
+        return await self._outcome(script)
 
     async def _submit(self, number: str, until: float, carrier: str = CARRIER) -> str:
         key = str(uuid.uuid4())  # the same on every retry

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.drive import ORGANISATION, Ack, Driver, Outcome, check, print_violations
-from bench.stack import Stack
+from bench.stack import Stack, run_bench
 
 BLOCK = "40005"  # China Unicom numbers nobody else's bench uses
 
@@ -110,9 +109,6 @@ async def stop_and_start_a_worker(stack: Stack, run: Run, at_third: asyncio.Even
 
 
 async def run(args: argparse.Namespace) -> int:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     width = 10 - len(BLOCK)
     numbers = [f"{BLOCK}{i:0{width}d}" for i in range(2 * args.registrations)]
     stack = Stack.in_temporary_folder("h400-scale-", keep=args.keep)
@@ -186,12 +182,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=40, help="registrations in flight at once")
     parser.add_argument("--down", type=float, default=5.0, help="seconds the stopped worker stays down")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs, data)")
-    args = parser.parse_args()
-    try:
-        return asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; the stack was stopped", file=sys.stderr)
-        return 130
+    return run_bench(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the stack's folder.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -18,8 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -243,3 +246,22 @@ class Stack:
         self.pg.stop()
         if not self.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_bench(
+    main: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> int:
+    """Runs a bench's ``main``; SIGTERM and Ctrl-C cancel it, so that its
+    ``finally`` still stops every process it started."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await main(args)
+
+    try:
+        return asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; the stack was stopped", file=sys.stderr)
+        return 130
