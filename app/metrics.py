@@ -49,7 +49,7 @@ HTTP_REQUESTS = Counter(
 HTTP_LATENCY = Histogram(
     f"{PREFIX}http_request_duration_seconds",
     "Time to answer an HTTP request (to the response headers for event streams)",
-    ["route", "method"],
+    ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
 )
 HTTP_IN_FLIGHT = Gauge(f"{PREFIX}http_requests_in_flight", "HTTP requests being served now")
@@ -112,7 +112,7 @@ class HttpMetricsMiddleware:
             method = scope["method"]
             elapsed = answered_after if streaming and answered_after is not None else None
             HTTP_REQUESTS.labels(template, method, str(status)).inc()
-            HTTP_LATENCY.labels(template, method).observe(
+            HTTP_LATENCY.labels(template, method, str(status)).observe(
                 elapsed if elapsed is not None else time.perf_counter() - started
             )
 
