@@ -227,9 +227,11 @@ class Driver:
         due: int = fees["first_prepayment_fen"]
         return due
 
-    async def _verify(self, app_id: str, until: float) -> None:
+    async def _verify(self, app_id: str, until: float, *, lost_to_withdrawal: bool = False) -> None:
         body = {"outcome": "pass", "reason": "bench"}
-        await self._step(app_id, "verify", "/verification", "operator", body, until)
+        await self._step(
+            app_id, "verify", "/verification", "operator", body, until, lost_to_withdrawal=lost_to_withdrawal
+        )
 
     async def register(self, number: str, *, withdraw: bool = False) -> Outcome:
         """Submit, approve, then withdraw, or pay, verify and wait for ACTIVE."""
@@ -275,7 +277,7 @@ class Driver:
             # The verification's workflow task makes the carrier call; the
             # withdrawal comes while it is on its way (the call outlasts the
             # task's heartbeat, when the workflow takes Updates again).
-            verifying = asyncio.create_task(self._verify(app_id, until))
+            verifying = asyncio.create_task(self._verify(app_id, until, lost_to_withdrawal=True))
             await asyncio.sleep(random.uniform(1.0, provisioning_seconds))
             response = await self.call(
                 "POST",
@@ -360,18 +362,35 @@ class Driver:
         return True
 
     async def _step(
-        self, app_id: str, action: str, suffix: str, role: str, body: dict[str, Any], until: float
+        self,
+        app_id: str,
+        action: str,
+        suffix: str,
+        role: str,
+        body: dict[str, Any],
+        until: float,
+        *,
+        lost_to_withdrawal: bool = False,
     ) -> None:
+        """One operator or applicant step; a 409 is fine when an earlier attempt
+        (answered or not) took it, or, with ``lost_to_withdrawal``, when a
+        withdrawal came first."""
         response = await self.call("POST", f"/v1/applications/{app_id}{suffix}", role, until=until, json=body)
         if response.status_code == 200:
             self.acks.append(Ack(app_id, action, answer=_answer(response)))
             return
         assert response.status_code == 409, response.text
-        current = response.json().get("registration") or {}
+        problem = response.json()
+        current = problem.get("registration") or {}
         self.errors[f"{action}-409"] += 1
-        # Taken by an unanswered earlier attempt: the state is past the step.
+        if problem.get("code") == "already_decided":
+            return  # an earlier attempt of ours is recorded or being recorded
         done = {"verify": ("activate", "active"), "withdraw": ("closed",)}[action]
-        assert current.get("stage") in done, response.text
+        if lost_to_withdrawal:
+            done = (*done, "closed")
+        assert current.get("stage") in done or (
+            lost_to_withdrawal and "withdrawn" in problem.get("detail", "")
+        ), response.text
 
     async def _wait_active(self, app_id: str, until: float) -> None:
         while True:
