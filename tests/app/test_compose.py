@@ -57,8 +57,8 @@ def test_temporal_is_the_server_image_at_the_dev_servers_version() -> None:
     assert _tag(services["temporal-ui"]) == ui[1]
     # The schema job creates and upgrades both databases before the server starts.
     schema = " ".join(services["temporal-schema"]["command"])
-    for db in ("temporal", "temporal_visibility"):
-        assert f"--db {db} update-schema" in schema
+    for db, kind in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
+        assert f"--db {db} update-schema --schema-name postgresql/v12/{kind}" in schema
     assert (
         services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
     )
