@@ -21,5 +21,5 @@ COPY migrations ./migrations
 
 USER app
 ENV ENVIRONMENT=production LOG_FORMAT=json API_HOST=0.0.0.0 API_PORT=8400
-EXPOSE 8400
+EXPOSE 8400 9400
 CMD ["python", "-m", "app", "api"]

@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # browser download is not used).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install dev test lint typecheck pytest chromium messages migrate api worker bench-inventory bench-registration bench-api bench-service bench-webhook bench-console clean-data
+.PHONY: install dev test lint typecheck pytest chromium messages migrate api worker bench-inventory bench-registration bench-api bench-service bench-webhook bench-console bench-scale-out chaos clean-data
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "needs Python 3.11 to 3.13; run make PYTHON=python3.12 ...")'
@@ -77,6 +77,13 @@ bench-webhook: install
 
 bench-console: install chromium
 	$(PY) -m bench.console_bench
+
+bench-scale-out: install
+	$(PY) -m bench.scale_out
+
+## Kill -9 the worker, the API, Temporal and PostgreSQL in turn under load; check the invariants.
+chaos: install
+	$(PY) -m bench.chaos
 
 ## Delete the embedded servers' data (./var).
 clean-data:

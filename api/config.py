@@ -37,6 +37,17 @@ class ApiSettings(BaseSettings):
     update_timeout_seconds: float = Field(default=15.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
 
+    # How often the task queue's pollers are looked up (api/readiness.py), and the
+    # server's long poll (matching.longPollExpirationInterval): a worker's last poll
+    # older than that plus a margin means it is gone. Requests that need a workflow
+    # fail at once with 503 while Temporal is down or no worker polls.
+    health_interval_seconds: float = Field(default=1.0, gt=0)
+    temporal_long_poll_seconds: float = Field(default=60.0, gt=0)
+    poller_margin_seconds: float = Field(default=5.0, ge=0)
+    poller_grace_seconds: float = Field(default=3.0, ge=0)
+    # Domain metrics (api/metrics.py) are recomputed at most this often.
+    metrics_max_age_seconds: float = Field(default=15.0, ge=0)
+
     # Server-Sent Events: how often the event log is polled; how long a missing
     # position is waited for before it is taken to be a rolled-back insert; how long
     # one stream lasts before the client is asked to reconnect (with Last-Event-ID).

@@ -5,6 +5,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.readiness import WorkflowHealth
 from app.db import ping
 
 router = APIRouter(tags=["health"])
@@ -23,35 +24,29 @@ async def _check_postgres(request: Request) -> str | None:
         return f"{type(exc).__name__}"
 
 
-async def _check_temporal(request: Request) -> str | None:
-    try:
-        client = request.app.state.temporal
-        await asyncio.wait_for(client.service_client.check_health(), 3)
-        return None
-    except Exception as exc:  # noqa: BLE001
-        return f"{type(exc).__name__}"
-
-
 @router.get(
     "/readyz",
-    summary="PostgreSQL and Temporal are reachable",
-    responses={503: {"description": "A dependency is unreachable; the body names it"}},
+    summary="PostgreSQL and Temporal are reachable, and a worker polls the task queue",
+    description="`checks` says which of PostgreSQL, Temporal and the workers (pollers of the "
+    "registrations' task queue, from Temporal's DescribeTaskQueue) is ready; `workflows` gives the "
+    "pollers seen. Requests that need a workflow are refused with 503 while `temporal` or `workers` "
+    "is not ok.",
+    responses={503: {"description": "A dependency is unreachable or no worker polls; the body names it"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    pg, tmp = await asyncio.gather(_check_postgres(request), _check_temporal(request))
+    health: WorkflowHealth = request.app.state.workflow_health
+    if health.checked_at is None:
+        await health.check()  # the first probe comes before the monitor's first look
+    pg = await _check_postgres(request)
+    down = health.unavailable()
     checks = {
         "postgres": "ok" if pg is None else "unavailable",
-        "temporal": "ok" if tmp is None else "unavailable",
+        "temporal": "ok" if health.temporal_ok else "unavailable",
+        "workers": "unknown" if not health.temporal_ok else "none polling" if down == "workers" else "ok",
     }
+    body: dict[str, object] = {"checks": checks, "workflows": health.report()}
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
-        return JSONResponse(
-            {
-                "status": "unavailable",
-                "checks": checks,
-                "detail": f"not reachable: {', '.join(failing)}",
-            },
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-    return JSONResponse({"status": "ready", "checks": checks})
+        body |= {"status": "unavailable", "detail": f"not ready: {', '.join(failing)}"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ready", **body})

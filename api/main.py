@@ -14,28 +14,33 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import Client
 
-from api import codec, errors, health
+from api import codec, errors, health, metrics
 from api.auth import AuthenticationMiddleware, Authenticator
 from api.config import ApiSettings
 from api.db import Context
 from api.errors import PayloadTooLarge, install_error_handlers, problem
+from api.metrics import DomainMetrics
 from api.openapi import install_openapi
+from api.readiness import WorkflowHealth
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations, webhooks
 from api.services.documents import DocumentCipher
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
+from app import tracing
 from app.codec import EncryptionCodec
 from app.db import create_pool
 from app.logging_setup import request_id_var
+from app.metrics import HttpMetricsMiddleware, drain_temporal_metrics_forever
 from app.settings import Settings, get_settings
-from app.temporal import data_converter
+from app.temporal import connect
 from web.app import mount_console
 from web.config import ConsoleSettings
 
@@ -152,6 +157,7 @@ async def _warm_pool(pool: asyncpg.Pool, count: int) -> None:
 
 ROUTERS = (
     health.router,
+    metrics.router,
     codec.router,
     catalogue.router,
     numbers.router,
@@ -173,9 +179,14 @@ def create_app(
     settings: Settings | None = None,
     api_settings: ApiSettings | None = None,
     console_settings: ConsoleSettings | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
+    """The API. ``tracer_provider``: where spans go (default: OTLP when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else no tracing)."""
     settings = settings or get_settings()
     api_settings = api_settings or ApiSettings()
+    tracer_provider = tracer_provider or tracing.provider_from_env("hotline400-api")
     errors.RETRY_AFTER_SECONDS = api_settings.retry_after_seconds
     codec_requires_auth = (
         api_settings.codec_requires_auth
@@ -190,15 +201,29 @@ def create_app(
         app.state.pool = await create_pool(
             settings.database_url, min_size=0, max_size=api_settings.pool_max_size
         )
-        app.state.temporal = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=data_converter(settings.encryption_keys),
-            lazy=True,
+        app.state.temporal = await connect(
+            settings, lazy=True, interceptors=tracing.temporal_interceptors(tracer_provider)
         )
+        app.state.workflow_health = WorkflowHealth(
+            app.state.temporal,
+            settings.temporal_task_queue,
+            interval=api_settings.health_interval_seconds,
+            poller_fresh_seconds=api_settings.temporal_long_poll_seconds + api_settings.poller_margin_seconds,
+            poller_grace_seconds=api_settings.poller_grace_seconds,
+        )
+        app.state.workflow_health.start()
         app.state.gateway = WorkflowGateway(
-            app.state.temporal, settings.temporal_task_queue, api_settings.update_timeout_seconds
+            app.state.temporal,
+            settings.temporal_task_queue,
+            api_settings.update_timeout_seconds,
+            health=app.state.workflow_health,
         )
+        app.state.domain_metrics = DomainMetrics(
+            app.state.pool, app.state.workflow_health, api_settings.metrics_max_age_seconds
+        )
+        app.state.metrics_registry = CollectorRegistry(auto_describe=False)
+        app.state.metrics_registry.register(app.state.domain_metrics)
+        drain = asyncio.create_task(drain_temporal_metrics_forever())
         app.state.ctx = Context(
             settings=settings,
             api=api_settings,
@@ -216,6 +241,8 @@ def create_app(
             yield
         finally:
             warm.cancel()
+            drain.cancel()
+            await app.state.workflow_health.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await warm  # its connections are back in the pool before it closes
             await app.state.pool.close()
@@ -235,6 +262,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         middleware=[
+            Middleware(HttpMetricsMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
@@ -264,4 +292,11 @@ def create_app(
     install_openapi(app, ROUTERS)
     # The operator console, in the same process: it calls the same services.
     mount_console(app, console_settings)
+    if tracer_provider is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        tracing.instrument_asyncpg(tracer_provider)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=tracer_provider, excluded_urls=tracing.EXCLUDED_URLS
+        )
     return app

@@ -2,7 +2,8 @@
 
 Starts PostgreSQL and Temporal (unless DATABASE_URL / TEMPORAL_ADDRESS point at
 real servers), applies migrations, runs the dev bootstrap hooks, then runs the
-worker and the API as child processes. Ctrl-C stops every child, newest first.
+worker and the API as child processes. A child that dies unexpectedly is
+restarted with backoff (app/supervisor.py); Ctrl-C stops every child, newest first.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from types import FrameType
 
 from app.db import migrate
 from app.embedded import (
+    DEV_LONG_POLL_SECONDS,
     EmbeddedPostgres,
     EmbeddedTemporal,
     die_with_parent,
     python_module_command,
-    stop_process,
 )
 from app.settings import Settings
+from app.supervisor import ProcessChild, ServerChild, Supervisor
 
 log = logging.getLogger("dev")
 
@@ -52,8 +54,9 @@ class _Stop(Exception):
 def run_dev(settings: Settings) -> int:
     env = dict(os.environ)
     env.setdefault("ENVIRONMENT", settings.environment)
-    servers: list[EmbeddedPostgres | EmbeddedTemporal] = []
-    children: list[tuple[str, Popen[bytes]]] = []
+    # Several stacks share a machine: the worker's metrics port follows the API's.
+    env.setdefault("WORKER_METRICS_PORT", str(settings.api_port + 1000))
+    supervisor = Supervisor()
 
     def _raise_stop(signum: int, frame: FrameType | None) -> None:
         raise _Stop
@@ -61,12 +64,12 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     data_dir = settings.data_dir
+    embedded_temporal = False
     try:
         if not settings.database_url:
             pg = EmbeddedPostgres(data_dir / "postgres", settings.embedded_postgres_port)
             log.info("starting embedded PostgreSQL", extra={"data": str(pg.data_dir)})
-            pg.start()
-            servers.append(pg)
+            supervisor.start(ServerChild("postgres", pg))
             settings.database_url = pg.url
             env["DATABASE_URL"] = pg.url
         if not settings.temporal_address:
@@ -78,10 +81,11 @@ def run_dev(settings: Settings) -> int:
                 codec_endpoint=f"http://{settings.api_host}:{settings.api_port}/v1/codec",
             )
             log.info("starting Temporal dev server", extra={"data": str(tmp.data_dir)})
-            tmp.start()
-            servers.append(tmp)
+            supervisor.start(ServerChild("temporal", tmp))
+            embedded_temporal = True
             settings.temporal_address = tmp.address
             env["TEMPORAL_ADDRESS"] = tmp.address
+            env.setdefault("API_TEMPORAL_LONG_POLL_SECONDS", str(DEV_LONG_POLL_SECONDS))
 
         log.info("applying migrations")
         migrate(settings.database_url)
@@ -89,27 +93,27 @@ def run_dev(settings: Settings) -> int:
         for hook in bootstrap_hooks():
             notes += hook(settings)
 
-        children.append(("worker", _spawn_inherit(["worker"], env)))
-        children.append(("api", _spawn_inherit(["api"], env)))
-        _wait_http(settings, children)
+        supervisor.start(ProcessChild("worker", lambda: _spawn_inherit(["worker"], env)))
+        supervisor.start(
+            ProcessChild("api", lambda: _spawn_inherit(["api"], env), ready=lambda p: _wait_http(settings, p))
+        )
         base = f"http://{settings.api_host}:{settings.api_port}"
         lines = [
             "",
             "400 registration backend is up",
             f"  API docs     {base}/docs",
             f"  Readiness    {base}/readyz",
+            f"  Metrics      {base}/metrics (worker: port {env['WORKER_METRICS_PORT']})",
         ]
-        if any(isinstance(s, EmbeddedTemporal) for s in servers):
+        if embedded_temporal:
             lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
         lines.append(f"  PostgreSQL   {settings.database_url}")
         lines += notes
         lines += ["", "Ctrl-C stops everything; data stays in " + str(data_dir), ""]
         print("\n".join(lines), flush=True)
         while True:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    log.error("child exited; stopping", extra={"child": name, "code": proc.returncode})
-                    return 1
+            # A child that dies is started again (with backoff); only Ctrl-C ends this.
+            supervisor.check()
             time.sleep(0.5)
     except _Stop:
         log.info("stopping")
@@ -117,10 +121,7 @@ def run_dev(settings: Settings) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for _name, proc in reversed(children):
-            stop_process(proc, signal.SIGTERM, timeout=20)
-        for server in reversed(servers):
-            server.stop()
+        supervisor.stop_all()
         log.info("stopped")
 
 
@@ -135,15 +136,14 @@ def _spawn_inherit(args: list[str], env: dict[str, str]) -> Popen[bytes]:
     )
 
 
-def _wait_http(settings: Settings, children: list[tuple[str, Popen[bytes]]], timeout: float = 60) -> None:
+def _wait_http(settings: Settings, proc: Popen[bytes], timeout: float = 60) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
     while time.monotonic() < deadline:
-        for name, proc in children:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited at start with code {proc.returncode}")
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited at start with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return

@@ -28,6 +28,7 @@ import asyncpg
 from workflows.search_attributes import CLI_TYPES
 
 _PR_SET_PDEATHSIG = 1
+DEV_LONG_POLL_SECONDS = 10
 _PG_SYSTEM_USER = "embedded_postgres"
 # sockaddr_un.sun_path, less its terminating NUL: 108 bytes on Linux, 104 on macOS.
 _UNIX_SOCKET_PATH_MAX = 103 if sys.platform == "darwin" else 107
@@ -340,6 +341,11 @@ class EmbeddedTemporal:
             "warn",
             "--namespace",
             self.namespace,
+            # An idle worker re-polls this often, so that a worker that died stops
+            # showing as a poller within seconds (api/readiness.py; Temporal's
+            # default is a minute). API_TEMPORAL_LONG_POLL_SECONDS says the same.
+            "--dynamic-config-value",
+            f'matching.longPollExpirationInterval="{DEV_LONG_POLL_SECONDS}s"',
         ]
         for name, kind in CLI_TYPES.items():
             args += ["--search-attribute", f"{name}={kind}"]

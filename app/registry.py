@@ -32,16 +32,18 @@ def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
     """The carrier provisioning client. Only the fake carrier exists so far; a real
     carrier integration is chosen here when there is one."""
     from activities.carrier import FakeCarrier
+    from activities.metered_carrier import MeteredCarrier
 
-    return FakeCarrier(pool)
+    return MeteredCarrier(FakeCarrier(pool))
 
 
 def service_carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> ServiceCarrierGateway:
     """The carrier's interface for numbers in service (restrict, suspend, resume...);
     the fake carrier too until a real integration exists."""
+    from activities.metered_carrier import MeteredServiceCarrier
     from activities.service_carrier import FakeServiceCarrier
 
-    return FakeServiceCarrier(pool)
+    return MeteredServiceCarrier(FakeServiceCarrier(pool))
 
 
 def activity_callables(

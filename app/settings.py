@@ -104,8 +104,28 @@ class Settings(BaseSettings):
     embedded_postgres_port: int = 54329
     data_dir: Path = PROJECT_ROOT / "var"
 
+    # Temporal Cloud or a server behind mTLS: an API key (Cloud), and/or client
+    # certificate files (PEM). TLS is on as soon as any of them is set, or with
+    # TEMPORAL_TLS=true (server certificate checked against the system's roots).
+    temporal_api_key: str = ""
+    temporal_tls: bool = False
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    temporal_tls_server_ca_path: Path | None = None
+    temporal_tls_server_name: str | None = None
+
     # The worker touches this file while it is connected, for container healthchecks.
     worker_heartbeat_file: Path | None = None
+    # Where the worker serves /metrics (0: nowhere).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9400, ge=0, le=65535)
+    # Worker sizing (docs/deployment.md): workflows kept in memory between tasks
+    # (sticky cache), concurrent pollers per kind of task, PostgreSQL connections.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    worker_workflow_task_pollers: int = Field(default=5, ge=1)
+    worker_activity_task_pollers: int = Field(default=5, ge=1)
+    worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    worker_pool_max_size: int = Field(default=20, ge=2)
 
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"

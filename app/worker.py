@@ -15,8 +15,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.inventory_sweeper import sweep_forever
 from activities.webhook_waker import WebhookWaker
 from activities.webhooks import LocalWakeups
-from app import registry
+from app import registry, tracing
 from app.db import create_pool
+from app.metrics import drain_temporal_metrics_forever
 from app.settings import Settings
 from app.temporal import connect
 
@@ -56,9 +57,30 @@ async def _heartbeat(client: Client, settings: Settings) -> None:
         await asyncio.sleep(10)
 
 
+def serve_metrics(settings: Settings) -> None:
+    """/metrics on the worker's own port: the SDK's metrics and the carrier calls."""
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        except OSError as exc:
+            # Metrics are not worth stopping the work for (the port is taken).
+            log.error("worker metrics not served", extra={"error": str(exc)})
+            return
+        log.info(
+            "worker metrics",
+            extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"},
+        )
+
+
 async def run_worker(settings: Settings) -> None:
-    pool = await create_pool(settings.database_url, min_size=2, max_size=20)
-    client = await connect(settings)
+    provider = tracing.provider_from_env("hotline400-worker")
+    if provider is not None:
+        tracing.instrument_asyncpg(provider)
+    serve_metrics(settings)
+    pool = await create_pool(settings.database_url, min_size=2, max_size=settings.worker_pool_max_size)
+    client = await connect(settings, interceptors=tracing.temporal_interceptors(provider))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,9 +95,14 @@ async def run_worker(settings: Settings) -> None:
             activity_executor=executor,
             workflow_runner=workflow_runner(),
             graceful_shutdown_timeout=timedelta(seconds=10),
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
+            max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
         )
         log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
         async with worker:
+            drain = asyncio.create_task(drain_temporal_metrics_forever())
             heartbeat = asyncio.create_task(_heartbeat(client, settings))
             # Expired holds (e.g. a crashed caller's) and ended quarantines go back
             # to the available pool; every worker sweeps, the SQL is safe to race.
@@ -85,6 +112,7 @@ async def run_worker(settings: Settings) -> None:
             waking = asyncio.create_task(waker.run(stop))
             await stop.wait()
             heartbeat.cancel()
+            drain.cancel()
             await sweeper
             await waking
             log.info("worker stopping")

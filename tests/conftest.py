@@ -33,6 +33,7 @@ from workflows.search_attributes import ALL_KEYS
 pytest_plugins = ["tests.api.fixtures", "tests.web.fixtures"]
 
 TEST_KEYS = "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLi4uLi4="  # 32 bytes, tests only
+TEST_LONG_POLL_SECONDS = 5
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +98,14 @@ async def temporal_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]
         data_converter=data_converter(settings.encryption_keys),
         search_attributes=ALL_KEYS,
         dev_server_existing_path=str(temporal_cli_path()),
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.enableUpdateWorkflowExecution=true",
+            # Idle workers re-poll every few seconds, so that a stopped one stops
+            # showing as a live poller soon (api/readiness.py).
+            "--dynamic-config-value",
+            f'matching.longPollExpirationInterval="{TEST_LONG_POLL_SECONDS}s"',
+        ],
     )
     try:
         yield env

@@ -14,7 +14,10 @@ Ctx = Annotated[Context, Depends(get_context)]
 
 
 async def get_gateway(request: Request) -> WorkflowGateway:
+    """The gateway to the workflows, for a route that needs one: a 503 before the
+    route does anything when no workflow could answer it (api/readiness.py)."""
     gateway: WorkflowGateway = request.app.state.gateway
+    gateway.require_available()
     return gateway
 
 

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, InvalidInput, ServiceUnavailable, field_error
+from api.readiness import WorkflowHealth
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
@@ -44,11 +45,27 @@ R = TypeVar("R")
 _STATUS_QUERY_SECONDS = 2.0
 
 
+_UNAVAILABLE = {
+    "temporal": "The workflow service (Temporal) is not answering; retry shortly",
+    "workers": "No worker is taking registration work right now; retry shortly",
+}
+
+
 class WorkflowGateway:
-    def __init__(self, client: Client, task_queue: str, update_timeout: float) -> None:
+    def __init__(
+        self, client: Client, task_queue: str, update_timeout: float, *, health: WorkflowHealth | None = None
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.update_timeout = update_timeout
+        self.health = health
+
+    def require_available(self) -> None:
+        """Refuses at once (503 + Retry-After) what could only wait and then fail:
+        a request that needs a workflow while Temporal is down or no worker polls."""
+        down = self.health.unavailable() if self.health is not None else None
+        if down is not None:
+            raise ServiceUnavailable(_UNAVAILABLE[down], extra={"service": down})
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id)
@@ -97,6 +114,8 @@ class WorkflowGateway:
         """The live status Query; ``in_service`` (from ACTIVE on) decodes the service
         workflow's answer with its service fields."""
         result_type = ServiceStatus if in_service else RegistrationStatus
+        if self.health is not None and self.health.unavailable() is not None:
+            return None  # nobody would answer the Query: the read model it is
         try:
             result: RegistrationStatus = await asyncio.wait_for(
                 self.handle(workflow_id).query(QUERY_STATUS, result_type=result_type),
@@ -136,7 +155,25 @@ class WorkflowGateway:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 # The workflow has ended: nothing is waiting for this any more.
                 raise UpdateRejected(CLOSED, "The registration has ended", None) from None
+            if _workflow_not_ready(exc):
+                # Its workflow task keeps failing (after a crash, until a worker
+                # gets it through): Temporal takes no Update meanwhile.
+                log.warning("workflow task failing; update refused", extra={"workflow_id": workflow_id})
+                raise ServiceUnavailable(
+                    "The registration is recovering from a failure; retry shortly",
+                    extra={"service": "temporal"},
+                ) from None
             raise
+
+
+def _workflow_not_ready(exc: RPCError) -> bool:
+    """Temporal's "Workflow Task in failed state" (WorkflowNotReadyFailure)."""
+    if exc.status != RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    details = exc.grpc_status.details
+    return (
+        any(d.type_url.endswith("WorkflowNotReadyFailure") for d in details) or "failed state" in exc.message
+    )
 
 
 # Not an ApplicationError type: the workflow had already ended, so no validator

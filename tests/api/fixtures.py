@@ -5,6 +5,7 @@ running the registration workflow, driven through httpx's ASGI transport."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from api.main import create_app
 from api.services import keys
 from app import registry
 from app.settings import Settings
+from app.temporal import connect
 from app.worker import workflow_runner
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
@@ -53,6 +55,7 @@ def api_settings() -> ApiSettings:
         update_timeout_seconds=20,
         max_upload_bytes=64 * 1024,
         pool_max_size=30,
+        metrics_max_age_seconds=0,
     )
 
 
@@ -70,10 +73,12 @@ def stack_settings(settings: Settings, temporal_env: WorkflowEnvironment, api_ta
 async def api_worker(
     temporal_env: WorkflowEnvironment, pool: asyncpg.Pool, stack_settings: Settings, api_task_queue: str
 ) -> AsyncIterator[Worker]:
-    """The worker the dev stack runs (app.registry), on this session's task queue."""
+    """The worker the dev stack runs (app.registry), on this session's task queue,
+    through a client like the worker process's (its SDK metrics reach /metrics)."""
+    client = await connect(stack_settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = Worker(
-            temporal_env.client,
+            client,
             task_queue=api_task_queue,
             workflows=list(registry.workflow_classes()),
             activities=list(registry.activity_callables(pool, stack_settings)),
@@ -178,6 +183,36 @@ async def submit(
     return await client.post(
         "/v1/applications", json=body, headers=keys_.headers(role, **{"Idempotency-Key": str(uuid.uuid4())})
     )
+
+
+async def activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
+    """Approve, pay in full and verify a submitted application; its state once ACTIVE."""
+    op = api_keys.headers("operator")
+    approved = await client.post(
+        f"/v1/applications/{app_id}/decision", json={"decision": "approve"}, headers=op
+    )
+    assert approved.status_code == 200, approved.text
+    required = approved.json()["fees"]["first_prepayment_fen"]
+    paid = await client.post(
+        f"/v1/applications/{app_id}/payments",
+        json={"amount_fen": required},
+        headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
+    )
+    assert paid.status_code == 200, paid.text
+    verified = await client.post(
+        f"/v1/applications/{app_id}/verification",
+        json={"outcome": "pass", "reason": "identity confirmed"},
+        headers=op,
+    )
+    assert verified.status_code == 200, verified.text
+    for _ in range(150):
+        current: dict[str, Any] = (
+            await client.get(f"/v1/applications/{app_id}", headers=api_keys.headers("applicant"))
+        ).json()
+        if current["stage"] == "active":
+            return current
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{app_id} did not become active: {current}")
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ change of details)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,44 +13,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.fixtures import Keys
+from tests.api.fixtures import Keys, activate
 from workflows.contracts import registration_workflow_id
-
-
-async def _activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
-    """Approve, pay in full and verify a submitted application; its state once ACTIVE."""
-    op = api_keys.headers("operator")
-    approved = await client.post(
-        f"/v1/applications/{app_id}/decision", json={"decision": "approve"}, headers=op
-    )
-    assert approved.status_code == 200, approved.text
-    required = approved.json()["fees"]["first_prepayment_fen"]
-    paid = await client.post(
-        f"/v1/applications/{app_id}/payments",
-        json={"amount_fen": required},
-        headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
-    )
-    assert paid.status_code == 200, paid.text
-    verified = await client.post(
-        f"/v1/applications/{app_id}/verification",
-        json={"outcome": "pass", "reason": "identity confirmed"},
-        headers=op,
-    )
-    assert verified.status_code == 200, verified.text
-    for _ in range(150):
-        current: dict[str, Any] = (
-            await client.get(f"/v1/applications/{app_id}", headers=api_keys.headers("applicant"))
-        ).json()
-        if current["stage"] == "active":
-            return current
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{app_id} did not become active: {current}")
 
 
 @pytest.fixture
 async def active(client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]) -> dict[str, Any]:
     """A registration whose number is in service."""
-    return await _activate(client, api_keys, submitted["id"])
+    return await activate(client, api_keys, submitted["id"])
 
 
 async def _timeline(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> list[dict[str, Any]]:

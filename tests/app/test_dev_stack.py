@@ -62,6 +62,7 @@ class DevStack:
             "EMBEDDED_POSTGRES_PORT": str(self.pg_port),
             "EMBEDDED_TEMPORAL_PORT": str(self.temporal_port),
             "TEMPORAL_UI_PORT": str(free_port()),
+            "WORKER_METRICS_PORT": str(free_port()),
             "ENVIRONMENT": "development",
         }
         self.proc: subprocess.Popen[str] | None = None
@@ -87,6 +88,26 @@ class DevStack:
                 pass
             time.sleep(0.5)
         raise AssertionError("dev stack not ready:\n" + self.log.read_text()[-3000:])
+
+    def child(self, *marks: str) -> int | None:
+        """The live descendant whose command line has every one of ``marks``."""
+        assert self.proc is not None
+        for pid in sorted(_descendants(self.proc.pid)):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            words = [a.decode(errors="replace") for a in args]
+            if all(any(m == w or w.endswith("/" + m) for w in words) for m in marks) and _alive(pid):
+                return pid
+        return None
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
 
     def interrupt(self) -> set[int]:
         assert self.proc is not None
@@ -139,3 +160,35 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     stack.interrupt()
     assert found == "Persisted"
     assert status == WorkflowExecutionStatus.RUNNING
+
+
+@pytest.mark.slow
+def test_dev_stack_restarts_a_child_that_dies(tmp_path: Path) -> None:
+    stack = DevStack(tmp_path / "var")
+    stack.start()
+    children = {
+        "worker": ("app", "worker"),
+        "api": ("app", "api"),
+        "temporal": ("server", "start-dev"),
+        "postgres": ("postgres", "-D"),
+    }
+    try:
+        for name, marks in children.items():
+            pid = stack.child(*marks)
+            assert pid is not None, f"no {name} process"
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 90
+            while True:
+                assert stack.proc is not None and stack.proc.poll() is None, stack.log.read_text()[-3000:]
+                again = stack.child(*marks)
+                if again not in (None, pid) and stack.ready():
+                    break
+                assert time.monotonic() < deadline, f"{name} not back:\n" + stack.log.read_text()[-3000:]
+                time.sleep(0.5)
+        log = stack.log.read_text()
+        assert log.count("child died; restarting it") == len(children), log[-3000:]
+        assert log.count("child restarted") == len(children)
+    finally:
+        tree = stack.interrupt()  # Ctrl-C still stops everything
+    time.sleep(1)
+    assert not [p for p in tree if _alive(p)]
