@@ -186,14 +186,28 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
+# Every way the driver says "the connection cannot serve this right now": the
+# server is down, starting or shutting down, the link broke mid-query, the pool
+# is closing, or the protocol state of a connection was left broken by one of
+# those (InternalClientError: "cannot switch to state 12"). A retry on a fresh
+# connection is the remedy for each, so each is a 503 with Retry-After.
 _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, DNS, and TimeoutError (acquire or command timeout)
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and the link closed mid-operation
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.exceptions.OperatorInterventionError,  # shutdown, statement cancelled
-    asyncpg.InterfaceError,  # pool closing
+    asyncpg.InterfaceError,  # pool closing, connection closed
+    asyncpg.InternalClientError,  # protocol state broken by a fault (ProtocolError included)
+)
+# Interface errors that are about the arguments or the client, not the link:
+# retrying them can never succeed, so they are not "unavailable".
+_PG_NOT_A_FAULT: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions._base.DataError,  # an argument the driver cannot encode
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
 )
 _TEMPORAL_UNAVAILABLE_CODES = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
@@ -210,7 +224,7 @@ def unavailable_service(exc: BaseException) -> str | None:
         return "temporal"
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return "temporal"  # the lazy Temporal client could not connect
-    if isinstance(exc, _PG_UNAVAILABLE):
+    if isinstance(exc, _PG_UNAVAILABLE) and not isinstance(exc, _PG_NOT_A_FAULT):
         return "postgres"
     return None
 
