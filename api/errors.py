@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,6 +32,10 @@ ERROR_TYPE_BASE = "https://errors.hotline400.example/"
 
 # How long clients are told to wait after a 503; main.py sets it from ApiSettings.
 RETRY_AFTER_SECONDS = 5
+
+# The most field errors one answer lists; how many more there were is said, not
+# listed, so that a hostile body cannot make the error itself megabytes long.
+MAX_LISTED_ERRORS = 50
 
 
 class ApiError(Exception):
@@ -141,6 +147,9 @@ class Problem(BaseModel):
     code: str
     instance: str
     errors: list[FieldErrorOut] | None = None
+    errors_omitted: int | None = Field(
+        default=None, description=f"How many more errors there were than the {MAX_LISTED_ERRORS} listed."
+    )
     request_id: str | None = None
 
 
@@ -156,6 +165,14 @@ class ProblemResponse(JSONResponse):
         # ASCII-escaped: a problem can quote what the client sent, and a lone
         # surrogate in it must not turn the error response itself into a crash.
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+T = TypeVar("T")
+
+
+def cap_errors(errors: Sequence[T]) -> tuple[list[T], int]:
+    """The errors to list (at most ``MAX_LISTED_ERRORS``) and how many are left out."""
+    return list(errors[:MAX_LISTED_ERRORS]), max(0, len(errors) - MAX_LISTED_ERRORS)
 
 
 def problem(
@@ -177,7 +194,11 @@ def problem(
         "instance": instance,
     }
     if errors:
-        body["errors"] = errors
+        listed, omitted = cap_errors(errors)
+        body["errors"] = listed
+        if omitted:
+            body["errors_omitted"] = omitted
+            body["detail"] = f"{detail} (the first {len(listed)} of {len(errors)} errors are listed)"
     if extra:
         body.update(extra)
     rid = request_id_var.get()
@@ -262,6 +283,18 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or str(loc[0] if loc else "")
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only
+    the methods of the first route whose path matched, so GET /v1/api-keys and
+    POST /v1/api-keys, two routes, would each deny the other."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)  # PARTIAL: the path matches, the method does not
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -273,7 +306,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": _loc_to_field(e.get("loc", ())),
+                # json_invalid's location is ("body", character offset): the body it is.
+                "field": "body" if e.get("type") == "json_invalid" else _loc_to_field(e.get("loc", ())),
                 "code": e.get("type", "invalid"),
                 "message": e.get("msg", ""),
             }
@@ -285,16 +319,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not read (not UTF-8, nested too
+            # deep, a broken multipart envelope). Invalid input like any other.
+            return problem(
+                422,
+                InvalidInput.code,
+                InvalidInput.title,
+                "The body could not be read",
+                request.url.path,
+                [field_error("body", "unreadable_body", f"{exc.detail}: send well-formed JSON or a form.")],
+            )
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         code = {404: "not_found", 405: "method_not_allowed", 413: PayloadTooLarge.code}.get(
             exc.status_code, "http_error"
         )
         return problem(
-            exc.status_code,
-            code,
-            str(exc.detail),
-            str(exc.detail),
-            request.url.path,
-            headers=dict(exc.headers) if exc.headers else None,
+            exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path, headers=headers
         )
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -41,6 +41,17 @@ from domain.requirements import RequirementsCatalogue
 
 MIN_DESTINATION_NUMBERS: Final = 1
 MAX_DESTINATION_NUMBERS: Final = 10
+# A case needs at most a handful of kinds (domain/data/requirements.json); this
+# leaves room for documents of several pages and still bounds the work one form costs.
+MAX_DOCUMENTS: Final = 20
+
+# The most items each list of the form may have. A longer list is reported whole
+# and only its first items are examined, so the work (and the error list) a form
+# can cause stays bounded whatever its size.
+LIST_LIMITS: Final[Mapping[str, tuple[int, str]]] = {
+    "destination_numbers": (MAX_DESTINATION_NUMBERS, "destination numbers"),
+    "documents": (MAX_DOCUMENTS, "documents"),
+}
 
 
 class InvalidValue(ValueError):
@@ -378,7 +389,10 @@ def check_application(
     else:
         return [FieldError("", "invalid_type", "Send the application as a JSON object.")]
 
-    errors = _unknown_fields(data)
+    errors = oversized_lists(data)
+    if errors:
+        data = {**data, **{e.field: data[e.field][: LIST_LIMITS[e.field][0]] for e in errors}}
+    errors += _unknown_fields(data)
     model: ApplicationForm | None = None
     try:
         model = ApplicationForm.model_validate(data)
@@ -387,6 +401,18 @@ def check_application(
     format_failed = {e.field for e in errors}
     # A policy complaint about a value that is already malformed only adds noise.
     errors.extend(e for e in _policy(data, model, catalogue) if e.field not in format_failed)
+    return errors
+
+
+def oversized_lists(data: object) -> list[FieldError]:
+    """The lists of ``data`` longer than their limit (``LIST_LIMITS``), one error each."""
+    if not isinstance(data, Mapping):
+        return []
+    errors: list[FieldError] = []
+    for name, (limit, what) in LIST_LIMITS.items():
+        value = data.get(name)
+        if isinstance(value, list) and len(value) > limit:
+            errors.append(FieldError(name, "too_many", f"Give at most {limit} {what} (got {len(value)})."))
     return errors
 
 
@@ -425,14 +451,6 @@ def _check_destinations(raw: object) -> list[FieldError]:
                 "destination_numbers",
                 "too_few",
                 f"Give at least {MIN_DESTINATION_NUMBERS} number the 400 number should ring.",
-            )
-        )
-    elif len(raw) > MAX_DESTINATION_NUMBERS:
-        errors.append(
-            FieldError(
-                "destination_numbers",
-                "too_many",
-                f"Give at most {MAX_DESTINATION_NUMBERS} destination numbers (got {len(raw)}).",
             )
         )
     first_seen: dict[str, int] = {}

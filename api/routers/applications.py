@@ -3,12 +3,12 @@ is in service, terminating it and reporting changed details (staff may too)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Response
 
 from api.auth import READERS, STAFF, Principal, Role, allow
-from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
+from api.routers._common import Ctx, Cursor, Gateway, JsonBody, Limit, documented
 from api.schemas.applications import APPLICATION_EXAMPLE, Evaluation, PaymentIn, PaymentOut, WithdrawalIn
 from api.schemas.common import Page
 from api.schemas.documents import DocumentList
@@ -47,7 +47,6 @@ _APPLICATION_BODY = {
         },
     }
 }
-RawBody = Annotated[Any, Body(include_in_schema=False)]
 
 
 @router.post(
@@ -58,10 +57,10 @@ RawBody = Annotated[Any, Body(include_in_schema=False)]
     "the requested number still available) and returns every failing field with a reason. Nothing is "
     "stored and no number is held.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(),
+    **documented(415),
 )
 async def evaluate_application(
-    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT)], body: RawBody = None
+    ctx: Ctx, principal: Annotated[Principal, allow(Role.APPLICANT)], body: JsonBody
 ) -> Evaluation:
     return await applications.evaluate(ctx, principal, body)
 
@@ -77,15 +76,15 @@ async def evaluate_application(
     "second registration; the same key with another body is 409 `idempotency_key_reused`. "
     "Invalid input is 422 listing every failing field.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(409),
+    **documented(409, 415),
 )
 async def submit_application(
     response: Response,
     ctx: Ctx,
     gateway: Gateway,
     principal: Annotated[Principal, allow(Role.APPLICANT)],
+    body: JsonBody,
     idempotency_key: IdempotencyKey = None,
-    body: RawBody = None,
 ) -> Registration:
     registration, replayed = await applications.submit(ctx, gateway, principal, body, idempotency_key)
     response.headers["Location"] = f"/v1/applications/{registration.id}"
@@ -171,14 +170,14 @@ async def get_application_documents(
     description="The whole corrected application (same shape as for submission). 409 with the current "
     "state if no change request is open.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(404, 409),
+    **documented(404, 409, 415),
 )
 async def resubmit_application(
     ctx: Ctx,
     gateway: Gateway,
     principal: Annotated[Principal, allow(Role.APPLICANT)],
     application_id: ApplicationId,
-    body: RawBody = None,
+    body: JsonBody,
 ) -> Registration:
     return await applications.resubmit(ctx, gateway, principal, application_id, body)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +27,7 @@ from activities.repositories import inventory
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
+from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -50,7 +51,7 @@ from api.services import registrations
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
-from domain.applicant import ApplicationForm, check_application
+from domain.applicant import ApplicationForm, check_application, oversized_lists
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
@@ -182,6 +183,26 @@ async def _fill_documents(
     return filled, errors, flagged, [d for d in ids if d in stored]
 
 
+_DOCUMENT_FIELD = re.compile(r"documents\[(\d+)\]")
+
+
+def _document_index(field: str) -> int | None:
+    """The index of the document ``field`` is about (``documents[3].kind``: 3), if any."""
+    match = _DOCUMENT_FIELD.match(field)
+    return int(match.group(1)) if match else None
+
+
+def refuse_oversized(body: Any) -> None:
+    """422 naming the limit for a list longer than the form allows, before any of
+    its items is looked at: a client sending thousands costs no more than one
+    sending a few."""
+    errors = oversized_lists(body)
+    if errors:
+        raise InvalidInput(
+            "The application has more items than allowed", errors=[e.as_dict() for e in errors]
+        )
+
+
 def _takeable(record: inventory.NumberRecord, now: Any) -> bool:
     if record.status == "available":
         return True
@@ -265,7 +286,7 @@ async def check_form(
     errors += doc_errors
     for error in check_application(data, load_catalogue()):
         # A document already reported as unknown or mismatched would only repeat here.
-        if any(error.field.startswith(f"documents[{i}]") for i in flagged):
+        if flagged and (index := _document_index(error.field)) is not None and index in flagged:
             continue
         errors.append(error)
     checked = Checked(data, errors, doc_ids)
@@ -289,11 +310,14 @@ def _required_documents(data: Any) -> list[str] | None:
 
 
 async def evaluate(ctx: Context, principal: Principal, body: Any) -> Evaluation:
+    refuse_oversized(body)
     async with ctx.connection() as conn:
         checked = await check_form(conn, principal, body)
+    listed, omitted = cap_errors(checked.errors)
     return Evaluation(
         submittable=not checked.errors,
-        errors=[FieldErrorOut(**e.as_dict()) for e in checked.errors],
+        errors=[FieldErrorOut(**e.as_dict()) for e in listed],
+        errors_omitted=omitted,
         required_documents=_required_documents(checked.data),
     )
 
@@ -382,6 +406,7 @@ async def submit(
 ) -> tuple[Registration, bool]:
     """The application, and whether it already existed (a replay)."""
     key = _check_idempotency_key(idempotency_key)
+    refuse_oversized(body)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)
     row: asyncpg.Record | None = None
@@ -520,6 +545,7 @@ async def _load(ctx: Context, principal: Principal, application_id: str) -> asyn
 async def resubmit(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: Any
 ) -> Registration:
+    refuse_oversized(body)
     row = await _load(ctx, principal, application_id)
     async with ctx.connection() as conn:
         checked = await check_form(conn, principal, body, own_registration=application_id)
