@@ -5,6 +5,8 @@ Kept apart from ``app.settings`` because only the API process reads them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +34,10 @@ class ApiSettings(BaseSettings):
     # Waiting longer than this for a pooled connection means PostgreSQL is
     # unreachable or saturated: answer 503 rather than queueing without bound.
     pool_acquire_timeout: float = Field(default=5.0, gt=0)
+
+    # How far ahead an applicant may ask for activation (activation_at); later,
+    # or already past, is refused at submission with 422.
+    activation_horizon: timedelta = Field(default=timedelta(days=180), gt=timedelta(0))
 
     # Temporal Updates wait for the workflow to accept and run the handler.
     update_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -29,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -374,13 +376,27 @@ _NESTED: Final[Mapping[str, type[BaseModel]]] = {
 }
 
 
+@dataclass(frozen=True)
+class ActivationWindow:
+    """When an activation may be asked for: from ``now`` to ``now + horizon``.
+
+    Policy with a clock, so it is passed in: a submission is checked against the
+    time it is made, a replayed history never is."""
+
+    now: datetime
+    horizon: timedelta
+
+
 def check_application(
-    form: ApplicationForm | Mapping[str, Any], catalogue: RequirementsCatalogue
+    form: ApplicationForm | Mapping[str, Any],
+    catalogue: RequirementsCatalogue,
+    *,
+    activation: ActivationWindow | None = None,
 ) -> list[FieldError]:
     """Every reason the form cannot be submitted; empty when it can.
 
     Never raises for bad input: wrong types, missing fields and garbage all come
-    back as FieldErrors.
+    back as FieldErrors. With ``activation``, ``activation_at`` must fall in it.
     """
     if isinstance(form, ApplicationForm):
         data: Mapping[str, Any] = form.model_dump()
@@ -400,7 +416,10 @@ def check_application(
         errors.extend(_from_pydantic(detail) for detail in exc.errors())
     format_failed = {e.field for e in errors}
     # A policy complaint about a value that is already malformed only adds noise.
-    errors.extend(e for e in _policy(data, model, catalogue) if e.field not in format_failed)
+    policy = _policy(data, model, catalogue)
+    if activation is not None:
+        policy += _check_activation(data.get("activation_at"), activation)
+    errors.extend(e for e in policy if e.field not in format_failed)
     return errors
 
 
@@ -469,6 +488,49 @@ def _check_destinations(raw: object) -> list[FieldError]:
         else:
             first_seen[number] = index
     return errors
+
+
+_DATETIME: Final = TypeAdapter(datetime)
+
+
+def _check_activation(raw: object, window: ActivationWindow) -> list[FieldError]:
+    if raw is None:
+        return []
+    if not isinstance(raw, str | datetime):
+        # The model would read a number as a Unix time; nobody means that.
+        return [
+            FieldError(
+                "activation_at",
+                "invalid_type",
+                "Give the activation time as ISO 8601 text with a UTC offset, "
+                "e.g. 2025-10-09T09:00:00+08:00.",
+            )
+        ]
+    try:
+        value = _DATETIME.validate_python(raw)
+    except ValidationError:
+        return []  # reported by the model
+    if value.utcoffset() is None:
+        return []  # reported by the model
+    if value < window.now:
+        return [
+            FieldError(
+                "activation_at",
+                "in_past",
+                "The activation time has passed: give a later one, or leave activation_at out to "
+                "activate as soon as the number is verified.",
+            )
+        ]
+    if value > window.now + window.horizon:
+        return [
+            FieldError(
+                "activation_at",
+                "too_far_ahead",
+                f"Ask for activation at most {window.horizon.days} days ahead "
+                f"(by {(window.now + window.horizon).date().isoformat()}).",
+            )
+        ]
+    return []
 
 
 def _check_number_choice(data: Mapping[str, Any]) -> list[FieldError]:

@@ -13,6 +13,7 @@ from api.errors import InvalidInput, field_error
 from api.repositories.registrations import Filters
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
+from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration, RegistrationStats
 from api.services import events, registrations
 from workflows.contracts import Stage, Status
@@ -29,13 +30,6 @@ def _filters(
     created_from: datetime | None,
     created_to: datetime | None,
 ) -> Filters:
-    errors = [
-        field_error(name, "timezone_required", "Give a UTC offset, e.g. 2026-11-25T00:00:00+08:00.")
-        for name, value in (("created_from", created_from), ("created_to", created_to))
-        if value is not None and value.utcoffset() is None
-    ]
-    if errors:
-        raise InvalidInput(errors=errors)
     return Filters(
         stage=stage.value if stage else None,
         status=status.value if status else None,
@@ -52,8 +46,12 @@ StatusQ = Annotated[Status | None, Query()]
 CarrierQ = Annotated[str | None, Query(max_length=64, examples=["china_unicom"])]
 OrgQ = Annotated[str | None, Query(max_length=64, examples=["org_acme"])]
 OverdueQ = Annotated[bool | None, Query(description="Only overdue (true) or only not overdue (false).")]
-FromQ = Annotated[datetime | None, Query(description="Created at or after (inclusive), with offset.")]
-ToQ = Annotated[datetime | None, Query(description="Created before (exclusive), with offset.")]
+FromQ = Annotated[
+    RequestDatetime | None, Query(description="Created at or after (inclusive), ISO 8601 with offset.")
+]
+ToQ = Annotated[
+    RequestDatetime | None, Query(description="Created before (exclusive), ISO 8601 with offset.")
+]
 
 
 @router.get(

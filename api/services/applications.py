@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -51,7 +52,7 @@ from api.services import registrations
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
-from domain.applicant import ApplicationForm, check_application, oversized_lists
+from domain.applicant import ActivationWindow, ApplicationForm, check_application, oversized_lists
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
@@ -252,15 +253,21 @@ async def _check_number(
     return []
 
 
+def activation_window(ctx: Context) -> ActivationWindow:
+    return ActivationWindow(datetime.now(UTC), ctx.api.activation_horizon)
+
+
 async def check_form(
     conn: asyncpg.Connection,
     principal: Principal,
     body: Any,
     *,
+    activation: ActivationWindow | None,
     check_number: bool = True,
     own_registration: str | None = None,
 ) -> Checked:
-    """Every reason ``body`` cannot be submitted by ``principal``; never raises for bad input."""
+    """Every reason ``body`` cannot be submitted by ``principal``; never raises for bad input.
+    ``activation``: when activation may be asked for (None: not checked, for a replay)."""
     organisation_id = principal.require_organisation()
     if not isinstance(body, Mapping):
         return Checked(body, [FieldError("", "invalid_type", "Send the application as a JSON object.")], [])
@@ -284,7 +291,7 @@ async def check_form(
         conn, organisation_id, data.get("documents", [])
     )
     errors += doc_errors
-    for error in check_application(data, load_catalogue()):
+    for error in check_application(data, load_catalogue(), activation=activation):
         # A document already reported as unknown or mismatched would only repeat here.
         if flagged and (index := _document_index(error.field)) is not None and index in flagged:
             continue
@@ -312,7 +319,7 @@ def _required_documents(data: Any) -> list[str] | None:
 async def evaluate(ctx: Context, principal: Principal, body: Any) -> Evaluation:
     refuse_oversized(body)
     async with ctx.connection() as conn:
-        checked = await check_form(conn, principal, body)
+        checked = await check_form(conn, principal, body, activation=activation_window(ctx))
     listed, omitted = cap_errors(checked.errors)
     return Evaluation(
         submittable=not checked.errors,
@@ -372,7 +379,8 @@ async def _replay(
         row = await registrations.get_application_row(conn, principal, application_id)
         if row["workflow_started_at"] is None:
             # The first attempt stopped before Temporal accepted the start: finish it.
-            checked = await check_form(conn, principal, body, check_number=False)
+            # Already accepted once: the activation time is not checked again.
+            checked = await check_form(conn, principal, body, activation=None, check_number=False)
     if row["workflow_started_at"] is None:
         if checked.errors:
             raise _invalid(checked.errors)
@@ -413,7 +421,7 @@ async def submit(
     async with ctx.connection() as conn:
         claimed = await idempotency.get(conn, organisation_id, key)
         if claimed is None:
-            checked = await check_form(conn, principal, body)
+            checked = await check_form(conn, principal, body, activation=activation_window(ctx))
             if checked.errors:
                 raise _invalid(checked.errors)
             form = checked.form()
@@ -548,7 +556,9 @@ async def resubmit(
     refuse_oversized(body)
     row = await _load(ctx, principal, application_id)
     async with ctx.connection() as conn:
-        checked = await check_form(conn, principal, body, own_registration=application_id)
+        checked = await check_form(
+            conn, principal, body, activation=activation_window(ctx), own_registration=application_id
+        )
         if checked.errors:
             raise _invalid(checked.errors)
         await documents.attach(conn, application_id, checked.document_ids)

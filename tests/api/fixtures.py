@@ -167,6 +167,8 @@ async def application_body(
     docs = []
     for kind in ("business_licence", "legal_rep_id", "application_form"):
         docs.append({"document_id": (await upload(client, token, kind))["id"]})
+    # The factory's fixed activation time is long past, which the API refuses.
+    overrides.setdefault("activation_at", None)
     body = valid_application_dict(carrier=CARRIER, requested_number=number, documents=docs, **overrides)
     body.pop("organisation_id")
     return body

@@ -8,19 +8,28 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
+from api.config import ApiSettings
 from domain.applicant import MAX_DESTINATION_NUMBERS, MAX_DOCUMENTS
 from tests.api.fixtures import Keys, application_body
 from tests.api.test_errors import assert_problem
+from tests.api.test_service_operations import activate
 from tests.domain.factories import valid_application_dict
+from workflows.contracts import ERR_INVALID_REQUEST, Actor, ActorRole, registration_workflow_id
+from workflows.service_contracts import UPDATE_REPORT_DETAILS_CHANGE, DetailsChangeReport, DetailsChangeResult
 
 
 def _form(**overrides: Any) -> dict[str, Any]:
-    body = valid_application_dict(carrier="china_unicom", **overrides)
+    body = valid_application_dict(carrier="china_unicom", **{"activation_at": None, **overrides})
     body.pop("organisation_id")
     return body
 
@@ -200,3 +209,133 @@ async def test_a_body_that_cannot_be_read_is_422_naming_the_body(
             )
             problem = assert_problem(response, 422, "invalid_input")
             assert [e["field"] for e in problem["errors"]] == ["body"], (path, raw[:10], problem)
+
+
+# ---------------------------------------------------------------------------
+# Item 8: dates
+# ---------------------------------------------------------------------------
+
+BAD_DATETIMES: list[Any] = [
+    "0001-01-01T00:00:00+14:00",  # before year 1 in UTC: overflowed the working-day arithmetic
+    "0001-01-01T00:00:00+00:00",
+    "1999-12-31T23:59:59+08:00",
+    "9999-12-31T23:59:59-14:00",
+    "2026-11-25",  # no time, no offset
+    "2026-11-25T09:00:00",  # no offset
+    1_700_000_000,  # a Unix time
+    "0.5",
+]
+
+
+@pytest.fixture
+async def in_service(client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]) -> dict[str, Any]:
+    return await activate(client, api_keys, submitted["id"])
+
+
+async def test_a_details_change_out_of_the_window_is_422_naming_changed_at(
+    client: httpx.AsyncClient, api_keys: Keys, in_service: dict[str, Any]
+) -> None:
+    """changed_at in year 1 was a 500 (+00:00), or a 503 after 15 s while the
+    workflow task failed over and over (+14:00)."""
+    path = f"/v1/applications/{in_service['id']}/details-changes"
+    for changed_at in BAD_DATETIMES:
+        response = await client.post(
+            path,
+            json={"changed_at": changed_at, "fields": ["contact_address"]},
+            headers=api_keys.headers("applicant"),
+        )
+        problem = assert_problem(response, 422, "invalid_input")
+        assert [e["field"] for e in problem["errors"]] == ["changed_at"], (changed_at, problem)
+    recent = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    ok = await client.post(
+        path,
+        json={"changed_at": recent, "fields": ["contact_address"]},
+        headers=api_keys.headers("applicant"),
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["late"] is False
+
+
+async def test_the_service_workflow_refuses_a_change_it_cannot_place(
+    client: httpx.AsyncClient, api_keys: Keys, in_service: dict[str, Any], temporal_env: WorkflowEnvironment
+) -> None:
+    """Past the API (another client, an old API version), the workflow itself
+    refuses what its working-day arithmetic cannot use instead of failing its task."""
+    handle = temporal_env.client.get_workflow_handle(registration_workflow_id(in_service["id"]))
+    report = DetailsChangeReport(
+        actor=Actor(id="apikey:test", role=ActorRole.APPLICANT),
+        changed_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        fields=["contact_address"],
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await asyncio.wait_for(
+            handle.execute_update(UPDATE_REPORT_DETAILS_CHANGE, report, result_type=DetailsChangeResult), 20
+        )
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == ERR_INVALID_REQUEST
+    assert "changed_at" in refused.value.cause.message
+    # And it goes on serving.
+    ok = await client.post(
+        f"/v1/applications/{in_service['id']}/details-changes",
+        json={"changed_at": datetime.now(UTC).isoformat(), "fields": ["contact_address"]},
+        headers=api_keys.headers("applicant"),
+    )
+    assert ok.status_code == 200, ok.text
+
+
+async def test_activation_at_must_be_ahead_and_within_the_horizon(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys, api_settings: ApiSettings
+) -> None:
+    """A past activation time was silently replaced by now, and year 9999 accepted."""
+    now = datetime.now(UTC)
+    horizon = api_settings.activation_horizon
+    cases: list[tuple[Any, str]] = [
+        ((now - timedelta(minutes=5)).isoformat(), "in_past"),
+        ("2025-10-09T09:00:00+08:00", "in_past"),
+        ((now + horizon + timedelta(days=1)).isoformat(), "too_far_ahead"),
+        ("9999-12-31T23:59:59+08:00", "too_far_ahead"),
+        ("0001-01-01T00:00:00+14:00", "in_past"),
+        (1_900_000_000, "invalid_type"),
+    ]
+    body = await application_body(client, pool, api_keys["applicant"])
+    for activation_at, code in cases:
+        body["activation_at"] = activation_at
+        submitted = await client.post("/v1/applications", json=body, headers=_idem(api_keys))
+        problem = assert_problem(submitted, 422, "invalid_input")
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [("activation_at", code)], (
+            activation_at
+        )
+        evaluated = await client.post(
+            "/v1/applications/evaluate", json=body, headers=api_keys.headers("applicant")
+        )
+        assert evaluated.json()["submittable"] is False
+        assert [(e["field"], e["code"]) for e in evaluated.json()["errors"]] == [("activation_at", code)]
+    body["activation_at"] = (now + timedelta(days=3)).isoformat()
+    evaluated = await client.post(
+        "/v1/applications/evaluate", json=body, headers=api_keys.headers("applicant")
+    )
+    assert evaluated.json() | {"required_documents": None} == {
+        "submittable": True,
+        "errors": [],
+        "errors_omitted": 0,
+        "required_documents": None,
+    }
+
+
+async def test_creation_range_filters_out_of_the_window_are_422_naming_the_field(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    """created_from / created_to beyond PostgreSQL's range were a 500, and
+    created_to=0.5 was read as a Unix time."""
+    for path in ("/v1/registrations", "/v1/registrations/stats"):
+        for name in ("created_from", "created_to"):
+            for value in BAD_DATETIMES:
+                response = await client.get(path, params={name: value}, headers=api_keys.headers("viewer"))
+                problem = assert_problem(response, 422, "invalid_input")
+                assert [e["field"] for e in problem["errors"]] == [name], (path, name, value, problem)
+        ok = await client.get(
+            path,
+            params={"created_from": "2026-01-01T00:00:00+08:00", "created_to": datetime.now(UTC).isoformat()},
+            headers=api_keys.headers("viewer"),
+        )
+        assert ok.status_code == 200, ok.text

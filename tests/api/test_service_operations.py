@@ -19,7 +19,7 @@ from tests.api.fixtures import Keys
 from workflows.contracts import registration_workflow_id
 
 
-async def _activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
+async def activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
     """Approve, pay in full and verify a submitted application; its state once ACTIVE."""
     op = api_keys.headers("operator")
     approved = await client.post(
@@ -52,7 +52,7 @@ async def _activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> d
 @pytest.fixture
 async def active(client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]) -> dict[str, Any]:
     """A registration whose number is in service."""
-    return await _activate(client, api_keys, submitted["id"])
+    return await activate(client, api_keys, submitted["id"])
 
 
 async def _timeline(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> list[dict[str, Any]]:
