@@ -53,5 +53,6 @@ class ApiSettings(BaseSettings):
     sse_batch: int = Field(default=200, ge=1)
 
     # The Temporal UI posts payloads to /v1/codec. In development the embedded UI
-    # calls it without credentials; elsewhere it needs an operator or admin key.
-    codec_requires_auth: bool | None = None
+    # calls it without credentials unless this is true; outside development it
+    # always needs an operator or admin key, whatever this says.
+    codec_requires_auth: bool = False

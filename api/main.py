@@ -170,11 +170,9 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     settings = settings or get_settings()
     api_settings = api_settings or ApiSettings()
     errors.RETRY_AFTER_SECONDS = api_settings.retry_after_seconds
-    codec_requires_auth = (
-        api_settings.codec_requires_auth
-        if api_settings.codec_requires_auth is not None
-        else settings.environment != "development"
-    )
+    # Decoding reveals personal data: outside development an operator or admin key
+    # is always required; API_CODEC_REQUIRES_AUTH can only add it in development.
+    codec_requires_auth = settings.environment != "development" or bool(api_settings.codec_requires_auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
