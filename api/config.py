@@ -51,6 +51,8 @@ class ApiSettings(BaseSettings):
     sse_max_stream_seconds: float = Field(default=300.0, gt=0)
     sse_ping_seconds: float = Field(default=15.0, gt=0)  # comment lines that keep proxies from timing out
     sse_batch: int = Field(default=200, ge=1)
+    # Streams one API key may hold open at once (each holds a poller on the event log).
+    sse_max_streams_per_key: int = Field(default=5, ge=1)
 
     # The Temporal UI posts payloads to /v1/codec. In development the embedded UI
     # calls it without credentials unless this is true; outside development it

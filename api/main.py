@@ -29,6 +29,7 @@ from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.openapi import install_openapi
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
 from api.services.documents import DocumentCipher
+from api.services.events import StreamSlots
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
 from app.codec import EncryptionCodec
@@ -248,6 +249,9 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     app.state.document_cipher = DocumentCipher(settings.encryption_keys)
     app.state.authenticator = Authenticator(settings.api_key_pepper, api_settings.auth_cache_seconds)
     app.state.codec_requires_auth = codec_requires_auth
+    app.state.stream_slots = StreamSlots(
+        api_settings.sse_max_streams_per_key, api_settings.sse_max_stream_seconds + 60
+    )
     install_error_handlers(app)
 
     for router in ROUTERS:

@@ -95,7 +95,7 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
                     content = response.get("content", {})
                     if status[:1] in "45" and "application/json" in content:
                         content[PROBLEM_JSON] = content.pop("application/json")
-                    if status == "503":
+                    if status in ("429", "503"):
                         response.setdefault("headers", {})["Retry-After"] = {
                             "description": "Seconds to wait before retrying.",
                             "schema": {"type": "integer"},

@@ -61,6 +61,8 @@ _DESCRIPTIONS = {
     415: "The body or file is not of an accepted type (JSON bodies: application/json), or a file's "
     "content does not match its type.",
     422: "Invalid input; `errors` names each field at fault.",
+    429: "Too many failed authentications from this key id or address, or too many event streams open "
+    "for this key; retry after `Retry-After` seconds.",
     503: "PostgreSQL or Temporal is unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -68,11 +70,11 @@ _DESCRIPTIONS = {
 def documented(*statuses: int) -> dict[str, Any]:
     """Route keyword arguments documenting the error responses (problem+json).
 
-    Every authenticated route can answer 401, 403, 422 and 503; ``statuses`` adds
+    Every authenticated route can answer 401, 403, 422, 429 and 503; ``statuses`` adds
     the route's own (404, 409, ...). The roles allowed are added to the OpenAPI
     document from each route's ``allow(...)`` dependency (see api.openapi).
     """
-    codes = sorted({401, 403, 422, 503, *statuses})
+    codes = sorted({401, 403, 422, 429, 503, *statuses})
     responses: dict[int | str, dict[str, Any]] = {
         code: {"model": Problem, "description": _DESCRIPTIONS[code]} for code in codes
     }

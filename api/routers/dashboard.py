@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import Field
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from api.auth import READERS, Principal, allow
-from api.errors import InvalidInput, field_error
+from api.errors import InvalidInput, TooManyRequests, field_error
 from api.repositories.registrations import Filters
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
@@ -108,7 +110,13 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
         "`data` = a FeedEvent as JSON.",
         "content": {
             "text/event-stream": {
-                "schema": {"$ref": "#/components/schemas/FeedEvent"},
+                # The body is a stream of messages, not one JSON document: the
+                # schema is that of the text; each message's data is a FeedEvent.
+                "schema": {
+                    "type": "string",
+                    "description": "Server-Sent Events; each message's `data` is a FeedEvent as JSON.",
+                },
+                "x-sse-data": {"$ref": "#/components/schemas/FeedEvent"},
                 "example": 'id: 42\nevent: ApplicationApproved\ndata: {"position": 42, ...}\n\n',
             }
         },
@@ -128,29 +136,49 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 async def event_stream(
     request: Request,
     ctx: Ctx,
-    _: Annotated[Principal, allow(*READERS)],
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    principal: Annotated[Principal, allow(*READERS)],
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,19}$",
+            description="The id of the last event seen (EventSource sends it on reconnect).",
+        ),
+    ] = None,
     after: Annotated[
         int | None,
         Query(
             ge=0,
+            le=events.MAX_POSITION,
             description="Start after this position (default: the Last-Event-ID header, else the beginning).",
         ),
     ] = None,
-    types: Annotated[list[str] | None, Query(max_length=50, description="Only these event types.")] = None,
+    types: Annotated[
+        list[Annotated[str, Field(max_length=64)]] | None,
+        Query(max_length=50, description="Only these event types."),
+    ] = None,
     limit: Annotated[
         int | None, Query(ge=1, le=10000, description="End the stream after this many events.")
     ] = None,
 ) -> EventSourceResponse:
     start = after
     if start is None and last_event_id:
-        if not last_event_id.strip().isdigit():
+        start = int(last_event_id)
+        if start > events.MAX_POSITION:
             raise InvalidInput(
                 errors=[
-                    field_error("Last-Event-ID", "invalid_format", "Send back the id of the last event seen.")
+                    field_error(
+                        "Last-Event-ID", "out_of_range", "Send back the id of the last event seen, unchanged."
+                    )
                 ]
             )
-        start = int(last_event_id)
+    slots: events.StreamSlots = request.app.state.stream_slots
+    slot = slots.take(principal.key_id)
+    if slot is None:
+        raise TooManyRequests(
+            f"This API key already has {slots.per_key} event streams open: close one, or share one",
+            retry_after=ctx.api.retry_after_seconds,
+        )
     return EventSourceResponse(
         events.stream(
             ctx.pool,
@@ -159,7 +187,10 @@ async def event_stream(
             event_types=frozenset(types) if types else None,
             limit=limit,
             is_disconnected=request.is_disconnected,
+            slot=slot,
         ),
         ping=ctx.api.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        # Also when the stream never starts (HEAD, a client gone at once).
+        background=BackgroundTask(slot.release),
     )

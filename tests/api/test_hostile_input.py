@@ -19,9 +19,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from api.config import ApiSettings
+from api.services.events import StreamSlots
+from app.settings import Settings
 from domain.applicant import MAX_DESTINATION_NUMBERS, MAX_DOCUMENTS
 from tests.api.fixtures import Keys, application_body
-from tests.api.test_errors import assert_problem
+from tests.api.test_errors import assert_problem, other_app
 from tests.api.test_service_operations import activate
 from tests.domain.factories import valid_application_dict
 from workflows.contracts import ERR_INVALID_REQUEST, Actor, ActorRole, registration_workflow_id
@@ -339,3 +341,68 @@ async def test_creation_range_filters_out_of_the_window_are_422_naming_the_field
             headers=api_keys.headers("viewer"),
         )
         assert ok.status_code == 200, ok.text
+
+
+# ---------------------------------------------------------------------------
+# Item 10: the event stream
+# ---------------------------------------------------------------------------
+
+
+async def test_a_stream_position_beyond_a_bigint_is_422_not_a_dead_stream(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    """after= or Last-Event-ID above 2^63-1 answered 200, then the stream died
+    (asyncpg could not encode the position)."""
+    for params, headers, field in (
+        ({"after": str(2**63)}, {}, "after"),
+        ({"after": "99999999999999999999"}, {}, "after"),
+        ({}, {"Last-Event-ID": str(2**63)}, "Last-Event-ID"),
+        ({}, {"Last-Event-ID": "99999999999999999999"}, "Last-Event-ID"),
+        ({}, {"Last-Event-ID": "null"}, "Last-Event-ID"),
+    ):
+        response = await client.get(
+            "/v1/events", params=params, headers=api_keys.headers("viewer", **headers)
+        )
+        problem = assert_problem(response, 422, "invalid_input")
+        assert [e["field"] for e in problem["errors"]] == [field], (params, headers, problem)
+
+
+async def test_concurrent_streams_are_capped_per_key(stack_settings: Settings, api_keys: Keys) -> None:
+    short = ApiSettings(  # type: ignore[call-arg]
+        _env_file=None, sse_max_streams_per_key=2, sse_max_stream_seconds=1.5, sse_poll_seconds=0.05
+    )
+    async with other_app(stack_settings, short) as api:
+
+        async def stream(role: str) -> httpx.Response:
+            # No event of this type: the stream stays open until it times out.
+            return await api.get(
+                "/v1/events",
+                params={"after": str(2**63 - 1), "types": "Nothing"},
+                headers=api_keys.headers(role),
+            )
+
+        first = [asyncio.create_task(stream("viewer")) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        refused = await stream("viewer")
+        problem = assert_problem(refused, 429, "too_many_requests")
+        assert "2 event streams" in problem["detail"]
+        assert int(refused.headers["retry-after"]) > 0
+        other_key = asyncio.create_task(stream("operator"))  # the cap is per key
+        assert [r.status_code for r in await asyncio.gather(*first, other_key)] == [200, 200, 200]
+        # Closed streams give their slots back.
+        again = await asyncio.gather(stream("viewer"), stream("viewer"))
+        assert [r.status_code for r in again] == [200, 200]
+
+
+def test_a_stream_slot_nobody_gave_back_lapses() -> None:
+    slots = StreamSlots(per_key=1, lifetime_seconds=0.05)
+    taken = slots.take("k")
+    assert taken is not None and slots.take("k") is None
+    time.sleep(0.06)  # as if the stream's process had lost track of it
+    again = slots.take("k")
+    assert again is not None
+    taken.release()  # a late release of the lapsed slot leaves the new one alone
+    assert slots.take("k") is None
+    again.release()
+    again.release()
+    assert slots.held("k") == 0
