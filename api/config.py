@@ -27,6 +27,11 @@ class ApiSettings(BaseSettings):
     # revoked from another process (the CLI) stops working within this time; one
     # revoked through the API in this process stops at once.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # Failed authentications allowed in the window, per key id and per client
+    # address, before that key id or address gets 429 until the window moves on.
+    auth_failures_per_key: int = Field(default=10, ge=1)
+    auth_failures_per_address: int = Field(default=30, ge=1)
+    auth_failure_window_seconds: float = Field(default=300.0, gt=0)
 
     # Connections opened in the background at start (the pool itself starts empty).
     pool_min_size: int = Field(default=10, ge=0)

@@ -32,6 +32,7 @@ from api.services.documents import DocumentCipher
 from api.services.events import StreamSlots
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
+from api.throttle import FailureWindow
 from app.codec import EncryptionCodec
 from app.db import create_pool
 from app.logging_setup import request_id_var
@@ -247,7 +248,14 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     app.state.api_settings = api_settings
     app.state.codec = EncryptionCodec(settings.encryption_keys)
     app.state.document_cipher = DocumentCipher(settings.encryption_keys)
-    app.state.authenticator = Authenticator(settings.api_key_pepper, api_settings.auth_cache_seconds)
+    app.state.authenticator = Authenticator(
+        settings.api_key_pepper,
+        api_settings.auth_cache_seconds,
+        by_key=FailureWindow(api_settings.auth_failures_per_key, api_settings.auth_failure_window_seconds),
+        by_address=FailureWindow(
+            api_settings.auth_failures_per_address, api_settings.auth_failure_window_seconds
+        ),
+    )
     app.state.codec_requires_auth = codec_requires_auth
     app.state.stream_slots = StreamSlots(
         api_settings.sse_max_streams_per_key, api_settings.sse_max_stream_seconds + 60

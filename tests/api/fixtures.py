@@ -53,6 +53,9 @@ def api_settings() -> ApiSettings:
         update_timeout_seconds=20,
         max_upload_bytes=64 * 1024,
         pool_max_size=30,
+        # Every test request comes from one address; tests of the throttle use apps of their own.
+        auth_failures_per_address=100_000,
+        auth_failures_per_key=1_000,
     )
 
 
