@@ -38,6 +38,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
 
+from domain import hidden_text
 from domain.errors import FieldError, ValidationFailed
 from domain.requirements import RequirementsCatalogue
 
@@ -453,10 +454,31 @@ def _policy(
     # Works from the raw data when the model could not be built, so policy
     # failures are reported in the same round trip as format failures.
     errors: list[FieldError] = []
+    errors += _check_hidden_text(data)
     errors += _check_destinations(data.get("destination_numbers"))
     errors += _check_number_choice(data)
     errors += _check_agent(data)
     errors += _check_documents(data, model, catalogue)
+    return errors
+
+
+# Text an operator reads and acts on: it must read as it is.
+_PLAIN_TEXT_FIELDS: Final = (
+    ("company_name",),
+    ("contact_address",),
+    ("legal_representative", "name"),
+    ("agent", "name"),
+)
+
+
+def _check_hidden_text(data: Mapping[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for path in _PLAIN_TEXT_FIELDS:
+        value: object = data
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and hidden_text.has_hidden_characters(value):
+            errors.append(FieldError(".".join(path), "hidden_characters", hidden_text.MESSAGE))
     return errors
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import ORGANISATION_ID, Role
 from api.schemas.dates import RequestDatetime
-from api.textguard import SafeStr
+from api.textguard import VisibleStr
 
 OrganisationId = Annotated[str, Field(pattern=ORGANISATION_ID.pattern, examples=["org_acme"])]
 
@@ -26,7 +26,7 @@ class ApiKeyCreate(BaseModel):
     organisation_id: OrganisationId | None = Field(
         default=None, description="Required for the applicant role, refused for the others."
     )
-    name: Annotated[SafeStr, Field(min_length=1, max_length=200, description="What the key is for.")]
+    name: Annotated[VisibleStr, Field(min_length=1, max_length=200, description="What the key is for.")]
     expires_at: RequestDatetime | None = Field(
         default=None,
         description="When the key stops working (ISO 8601 with offset, at most 2 years ahead); "

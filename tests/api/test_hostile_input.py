@@ -4,6 +4,7 @@ meaning; each is refused with a 4xx problem that names the field."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -22,7 +23,7 @@ from api.config import ApiSettings
 from api.services.events import StreamSlots
 from app.settings import Settings
 from domain.applicant import MAX_DESTINATION_NUMBERS, MAX_DOCUMENTS
-from tests.api.fixtures import Keys, application_body
+from tests.api.fixtures import PDF, Keys, application_body
 from tests.api.test_errors import assert_problem, other_app
 from tests.api.test_service_operations import activate
 from tests.domain.factories import valid_application_dict
@@ -406,3 +407,72 @@ def test_a_stream_slot_nobody_gave_back_lapses() -> None:
     again.release()
     again.release()
     assert slots.held("k") == 0
+
+
+# ---------------------------------------------------------------------------
+# Item 12: text that hides its meaning
+# ---------------------------------------------------------------------------
+
+HIDDEN = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200b", "\u200d", "\u200f", "\ufeff", "\u2060"]
+
+
+async def test_names_and_addresses_with_hidden_characters_are_refused_naming_the_field(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
+) -> None:
+    body = await application_body(client, pool, api_keys["applicant"])
+    fields = {
+        "company_name": ("company_name",),
+        "contact_address": ("contact_address",),
+        "legal_representative.name": ("legal_representative", "name"),
+    }
+    for hidden in HIDDEN:
+        tampered = json.loads(json.dumps(body))
+        for path in fields.values():
+            target = tampered
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = f"深圳{hidden}示例"
+        submitted = await client.post("/v1/applications", json=tampered, headers=_idem(api_keys))
+        problem = assert_problem(submitted, 422, "invalid_input")
+        assert sorted((e["field"], e["code"]) for e in problem["errors"]) == sorted(
+            (f, "hidden_characters") for f in fields
+        ), (hidden, problem)
+    # Ordinary Chinese, full-width and mixed-script text stays accepted.
+    body["company_name"] = "深圳市示例（南山）科技有限公司 Acme-Ltd."
+    evaluated = await client.post(
+        "/v1/applications/evaluate", json=body, headers=api_keys.headers("applicant")
+    )
+    assert evaluated.json()["submittable"] is True, evaluated.text
+
+
+async def test_a_document_whose_file_name_hides_its_meaning_is_refused(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    """inv\\u202eFDP.exe was stored, and shown to operators as "invexe.PDF"."""
+    for name in ("inv\u202eFDP.exe", "licence\u200b.pdf", "\u2066scan.pdf\u2069"):
+        response = await client.post(
+            "/v1/documents",
+            headers=api_keys.headers("applicant"),
+            data={"kind": "business_licence"},
+            files={"file": (name, PDF, "application/pdf")},
+        )
+        problem = assert_problem(response, 422, "invalid_input")
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [("file", "hidden_characters")]
+    plain = await client.post(
+        "/v1/documents",
+        headers=api_keys.headers("applicant"),
+        data={"kind": "business_licence"},
+        files={"file": ("营业执照 2026.pdf", PDF, "application/pdf")},
+    )
+    assert plain.status_code == 201, plain.text
+    assert plain.json()["filename"] == "营业执照 2026.pdf"
+
+
+async def test_an_api_key_name_with_hidden_characters_is_refused(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    response = await client.post(
+        "/v1/api-keys", json={"role": "viewer", "name": "ops\u202e"}, headers=api_keys.headers("admin")
+    )
+    problem = assert_problem(response, 422, "invalid_input")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("name", "hidden_characters")]

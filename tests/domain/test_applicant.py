@@ -675,3 +675,23 @@ def test_a_list_over_its_limit_is_reported_once_and_only_its_first_items_are_exa
     assert oversized_lists({"destination_numbers": ["x"] * 11, "documents": "not a list"}) == [
         FieldError("destination_numbers", "too_many", "Give at most 10 destination numbers (got 11).")
     ]
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u2067", "\u200b", "\u200c", "\u200e", "\ufeff", "\u061c"])
+def test_text_that_hides_its_meaning_is_refused_in_names_and_addresses(
+    catalogue: RequirementsCatalogue, hidden: str
+) -> None:
+    docs = valid_application_dict()["documents"] + agent_documents()
+    assert check(
+        catalogue,
+        company_name=f"示例{hidden}公司",
+        contact_address=f"南山区{hidden}1 号",
+        legal_representative__name=f"张{hidden}伟",
+        agent=agent_dict(name=f"{hidden}李娜"),
+        documents=docs,
+    ) == {
+        ("company_name", "hidden_characters"),
+        ("contact_address", "hidden_characters"),
+        ("legal_representative.name", "hidden_characters"),
+        ("agent.name", "hidden_characters"),
+    }
