@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.auth import READERS, STAFF, Principal, Role, allow
 from api.routers._common import Ctx, Cursor, Gateway, JsonBody, Limit, documented
@@ -19,16 +20,36 @@ from workflows.contracts import Stage, Status
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
-ApplicationId = Annotated[
-    str, Path(pattern=r"^app_[a-z0-9]{20,32}$", examples=["app_01jd8k3m5n7p9q2r4s6t8v"])
-]
+APPLICATION_ID = r"app_[a-z0-9]{20,32}"
+
+
+class ApplicationIdConvertor(Convertor[str]):
+    """Matches only application ids, so that /v1/applications/evaluate is never
+    read as an application id: GET there is 405 (POST only), not a 422 about an id.
+    Routes spell it {application_id:application_id}; OpenAPI shows {application_id}."""
+
+    regex = APPLICATION_ID
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("application_id", ApplicationIdConvertor())
+
+ApplicationId = Annotated[str, Path(pattern=f"^{APPLICATION_ID}$", examples=["app_01jd8k3m5n7p9q2r4s6t8v"])]
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=255,
-        description="Required. A unique value per intended request (e.g. a UUID). The same key with the "
-        "same body returns the original result; with a different body, 409.",
+        # Printable ASCII, without spaces at either end.
+        pattern=r"^[!-~]([ -~]*[!-~])?$",
+        description="A unique value per intended request (e.g. a UUID). The same key with the same body "
+        "returns the original result; with a different body, 409.",
         examples=["6c8b0b9e-2f4e-4f6a-9d57-0f3c1c7d2a10"],
     ),
 ]
@@ -84,7 +105,7 @@ async def submit_application(
     gateway: Gateway,
     principal: Annotated[Principal, allow(Role.APPLICANT)],
     body: JsonBody,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> Registration:
     registration, replayed = await applications.submit(ctx, gateway, principal, body, idempotency_key)
     response.headers["Location"] = f"/v1/applications/{registration.id}"
@@ -120,7 +141,7 @@ async def list_applications(
 
 
 @router.get(
-    "/{application_id}",
+    "/{application_id:application_id}",
     response_model=Registration,
     summary="One application",
     description="Applicants see their own organisation's applications only (another's is 404).",
@@ -134,7 +155,7 @@ async def get_application(
 
 
 @router.get(
-    "/{application_id}/timeline",
+    "/{application_id:application_id}/timeline",
     response_model=Timeline,
     summary="The registration's timeline",
     description="Every step, who took it (for applicants: which role), when, why, and the state it led to; "
@@ -149,7 +170,7 @@ async def get_timeline(
 
 
 @router.get(
-    "/{application_id}/documents",
+    "/{application_id:application_id}/documents",
     response_model=DocumentList,
     summary="Documents an application has referenced",
     description="Every document listed at submission or in a resubmission, oldest first.",
@@ -164,7 +185,7 @@ async def get_application_documents(
 
 
 @router.post(
-    "/{application_id}/resubmit",
+    "/{application_id:application_id}/resubmit",
     response_model=Registration,
     summary="Resubmit after a request for changes",
     description="The whole corrected application (same shape as for submission). 409 with the current "
@@ -183,7 +204,7 @@ async def resubmit_application(
 
 
 @router.post(
-    "/{application_id}/payments",
+    "/{application_id:application_id}/payments",
     response_model=PaymentOut,
     summary="Pay the first prepayment, or top up the number's balance",
     description="Before activation, records a payment towards the first prepayment (409 with the current "
@@ -198,13 +219,13 @@ async def pay(
     principal: Annotated[Principal, allow(Role.APPLICANT)],
     application_id: ApplicationId,
     body: PaymentIn,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> PaymentOut:
     return await applications.pay(ctx, gateway, principal, application_id, body, idempotency_key)
 
 
 @router.post(
-    "/{application_id}/withdraw",
+    "/{application_id:application_id}/withdraw",
     response_model=Registration,
     summary="Withdraw the application",
     description="Possible at any step before activation; the number is released. 409 with the current "
@@ -222,7 +243,7 @@ async def withdraw(
 
 
 @router.post(
-    "/{application_id}/termination",
+    "/{application_id:application_id}/termination",
     response_model=Registration,
     summary="Terminate the number (销号)",
     description="The holder gives the number up (an operator may file it for them), with an optional "
@@ -243,7 +264,7 @@ async def terminate(
 
 
 @router.post(
-    "/{application_id}/details-changes",
+    "/{application_id:application_id}/details-changes",
     response_model=DetailsChangeOut,
     summary="Report a change of registered details",
     description="A change of the holder's registered details (address, contact, ...) must be reported "

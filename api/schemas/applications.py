@@ -69,26 +69,33 @@ class Evaluation(BaseModel):
     )
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"decision": "approve"},
-                {
-                    "decision": "reject",
-                    "reason_code": "documents_invalid",
-                    "reason": "Licence scan is illegible",
-                },
-                {
-                    "decision": "request_changes",
-                    "fields": ["contact_address"],
-                    "documents": ["business_licence"],
-                    "reason": "The licence has expired; upload the current one.",
-                },
-            ]
+# One whole example per kind of decision, for the operation's request body: as
+# examples of the schema they were merged field by field into a rejection
+# without its reason_code, which the server refuses.
+DECISION_EXAMPLES: dict[str, dict[str, Any]] = {
+    "approve": {"summary": "Approve", "value": {"decision": "approve"}},
+    "reject": {
+        "summary": "Reject, with a coded reason",
+        "value": {
+            "decision": "reject",
+            "reason_code": "documents_invalid",
+            "reason": "Licence scan is illegible",
         },
-    )
+    },
+    "request_changes": {
+        "summary": "Ask for changes",
+        "value": {
+            "decision": "request_changes",
+            "fields": ["contact_address"],
+            "documents": ["business_licence"],
+            "reason": "The licence has expired; upload the current one.",
+        },
+    },
+}
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     decision: Decision
     reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")

@@ -147,7 +147,7 @@ async def test_malformed_bodies_are_422_not_500(client: httpx.AsyncClient, api_k
     nul = await client.post(
         "/v1/applications/x/decision", json={"decision": "approve"}, headers=api_keys.headers("operator")
     )
-    assert_problem(nul, 422)  # malformed id in the path
+    assert_problem(nul, 404, "not_found")  # not an application id: no such resource
     decision = await client.post(
         f"/v1/applications/app_{'0' * 26}/decision",
         json={"decision": "approve", "reason": "\x00"},

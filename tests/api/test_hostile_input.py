@@ -476,3 +476,65 @@ async def test_an_api_key_name_with_hidden_characters_is_refused(
     )
     problem = assert_problem(response, 422, "invalid_input")
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("name", "hidden_characters")]
+
+
+# ---------------------------------------------------------------------------
+# Item 13: the server does what the document says
+# ---------------------------------------------------------------------------
+
+
+async def test_every_decision_example_is_taken(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
+) -> None:
+    """The DecisionIn examples, merged into one by clients that read schema
+    examples, made a rejection without its reason_code."""
+    spec = (await client.get("/v1/openapi.json")).json()
+    examples = spec["paths"]["/v1/applications/{application_id}/decision"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    for name, example in examples.items():
+        created = await client.post(
+            "/v1/applications",
+            json=await application_body(client, pool, api_keys["applicant"]),
+            headers=_idem(api_keys),
+        )
+        assert created.status_code == 201, created.text
+        decided = await client.post(
+            f"/v1/applications/{created.json()['id']}/decision",
+            json=example["value"],
+            headers=api_keys.headers("operator"),
+        )
+        assert decided.status_code == 200, (name, decided.text)
+
+
+async def test_a_method_a_path_does_not_serve_is_405_listing_all_it_does(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    """GET /v1/applications/evaluate was a 422 about an application id; OPTIONS
+    /v1/applications answered Allow: POST, where GET is served too."""
+    evaluate = await client.get("/v1/applications/evaluate", headers=api_keys.headers("applicant"))
+    assert_problem(evaluate, 405, "method_not_allowed")
+    assert evaluate.headers["allow"] == "POST"
+    for path, methods in (
+        ("/v1/applications", {"GET", "POST"}),
+        ("/v1/api-keys", {"GET", "POST"}),
+        (f"/v1/applications/app_{'0' * 26}", {"GET"}),
+        ("/v1/registrations", {"GET"}),
+    ):
+        response = await client.options(path, headers=api_keys.headers("admin"))
+        assert_problem(response, 405, "method_not_allowed")
+        assert set(response.headers["allow"].split(", ")) == methods, path
+    wrong = await client.put("/v1/api-keys", headers=api_keys.headers("admin"))
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+async def test_a_payment_without_an_idempotency_key_is_refused_as_documented(
+    client: httpx.AsyncClient, api_keys: Keys
+) -> None:
+    for key in (None, "", " padded ", "k" * 256, "tab\tin"):
+        headers = api_keys.headers("applicant") | ({"Idempotency-Key": key} if key is not None else {})
+        response = await client.post(
+            f"/v1/applications/app_{'0' * 26}/payments", json={"amount_fen": 100}, headers=headers
+        )
+        problem = assert_problem(response, 422, "invalid_input")
+        assert [e["field"] for e in problem["errors"]] == ["Idempotency-Key"], (key, problem)
