@@ -44,7 +44,8 @@ def _base64(value: str) -> str:
     return base64.b64encode(decoded).decode()
 
 
-Base64 = Annotated[str, Field(max_length=512 * 1024), AfterValidator(_base64)]
+# Within the body limit (API_MAX_JSON_BYTES), so that a longer one is refused by name.
+Base64 = Annotated[str, Field(max_length=192 * 1024), AfterValidator(_base64)]
 
 
 class PayloadJson(BaseModel):

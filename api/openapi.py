@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from api.auth import Role
 from api.errors import PROBLEM_JSON
 from api.schemas.events import FeedEvent
 from domain.applicant import ApplicationForm
@@ -116,10 +117,20 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
         for path, operations in doc.get("paths", {}).items():
             for method, operation in operations.items():
                 roles = roles_by_op.get((path, method))
+                if path.startswith("/v1/codec/") and app.state.codec_requires_auth:
+                    # Open in development only (api.codec); this process requires a key.
+                    roles = [Role.OPERATOR.value, Role.ADMIN.value]
+                    operation["security"] = [{"ApiKey": []}]
                 if roles is not None:
                     operation["x-roles"] = roles
                     text = operation.get("description", "").rstrip()
                     operation["description"] = f"{text}\n\n**Roles:** {', '.join(roles)}".lstrip()
+                if "requestBody" in operation and "413" not in operation["responses"]:
+                    # Every body is measured before anything else reads it (api.main.BodyLimitMiddleware).
+                    operation["responses"]["413"] = {
+                        "description": "The body is larger than allowed.",
+                        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Problem")}}},
+                    }
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[:1] in "45" and "application/json" in content:

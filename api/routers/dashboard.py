@@ -110,13 +110,24 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
         "`data` = a FeedEvent as JSON.",
         "content": {
             "text/event-stream": {
-                # The body is a stream of messages, not one JSON document: the
-                # schema is that of the text; each message's data is a FeedEvent.
+                # One event of the stream, as OpenAPI 3.2's itemSchema has it (and as
+                # 3.1 tools read `schema` for event streams): its data is a FeedEvent
+                # in JSON; the schema is not that of the whole text.
                 "schema": {
-                    "type": "string",
-                    "description": "Server-Sent Events; each message's `data` is a FeedEvent as JSON.",
+                    "type": "object",
+                    "description": "One Server-Sent Event.",
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's position (resume after it)."},
+                        "event": {"type": "string", "description": "The event type."},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/FeedEvent"},
+                        },
+                        "retry": {"type": "integer", "description": "Milliseconds before reconnecting."},
+                    },
+                    "required": ["data"],
                 },
-                "x-sse-data": {"$ref": "#/components/schemas/FeedEvent"},
                 "example": 'id: 42\nevent: ApplicationApproved\ndata: {"position": 42, ...}\n\n',
             }
         },

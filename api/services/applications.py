@@ -414,6 +414,9 @@ async def submit(
 ) -> tuple[Registration, bool]:
     """The application, and whether it already existed (a replay)."""
     key = _check_idempotency_key(idempotency_key)
+    if not isinstance(body, Mapping):
+        # Never the replay of an accepted submission, whatever its key: refused as what it is.
+        raise _invalid([FieldError("", "invalid_type", "Send the application as a JSON object.")])
     refuse_oversized(body)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)

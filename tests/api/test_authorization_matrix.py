@@ -202,8 +202,6 @@ async def test_openapi_roles_match_the_matrix(client: httpx.AsyncClient) -> None
     paths = (await client.get("/v1/openapi.json")).json()["paths"]
     for route in ROUTES:
         operation = paths[route.path][route.method.lower()]
-        if route.path.startswith("/v1/codec"):
-            continue  # guarded by environment, see test_codec_is_open_in_development
         assert sorted(operation["x-roles"]) == sorted(route.allowed), route.id
 
 
