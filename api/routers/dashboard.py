@@ -165,8 +165,8 @@ async def event_stream(
         ),
     ] = None,
     types: Annotated[
-        list[Annotated[str, Field(max_length=64)]] | None,
-        Query(max_length=50, description="Only these event types."),
+        list[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,63}$")]] | None,
+        Query(max_length=50, description="Only these event types (e.g. ApplicationApproved)."),
     ] = None,
     limit: Annotated[
         int | None, Query(ge=1, le=10000, description="End the stream after this many events.")
