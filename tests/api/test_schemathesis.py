@@ -97,7 +97,7 @@ async def resources(base_url: str, pool: asyncpg.Pool, settings: Settings, api_k
     }
 
 
-async def _schemathesis(base_url: str, env: dict[str, str], *args: str) -> tuple[int, str]:
+async def _schemathesis(base_url: str, env: dict[str, str], workdir: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -112,6 +112,7 @@ async def _schemathesis(base_url: str, env: dict[str, str], *args: str) -> tuple
         *MORE,
         *args,
         env={**os.environ, **env},
+        cwd=workdir,  # whatever it writes stays out of the checkout
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -130,7 +131,7 @@ async def test_schemathesis_finds_nothing(
     tmp_path: Path,
 ) -> None:
     headers = ["--header", f"Authorization: Bearer {api_keys[role]}"] if role else []
-    code, report = await _schemathesis(base_url, resources, *headers)
+    code, report = await _schemathesis(base_url, resources, tmp_path, *headers)
     if code != 0:
         saved = tmp_path / "schemathesis.txt"
         saved.write_text(report)
