@@ -173,8 +173,8 @@ def inventory_bootstrap_hook(settings: Settings) -> list[str]:
             done = f"{count:,} numbers in the inventory"
         return [
             f"  Numbers      {done}; load more beside the running stack with",
-            "               python -m app numbers import --all        (all 10M, a few minutes)",
-            "               python -m app numbers import --block 4008 (one carrier block, 1M)",
+            "               ENVIRONMENT=development python -m app numbers import --all  (10M, minutes)",
+            "               ENVIRONMENT=development python -m app numbers import --block 4008  (1M)",
         ]
 
     return _with_connection(settings, action)

@@ -27,10 +27,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.db import connection
-from api.errors import Forbidden, Unauthorized, problem_for
+from api.errors import Forbidden, TooManyRequests, Unauthorized, problem_for
 from api.permissions import PERMISSIONS, Action
 from api.permissions import Role as Role  # noqa: PLC0414 - re-exported: callers import Role from here
 from api.repositories import api_keys
+from api.throttle import FailureWindow
 
 TOKEN_PREFIX = "h400"  # noqa: S105 - the public prefix of every token, not a secret
 _TOKEN = re.compile(r"^h400_([a-z0-9]{12})_([a-z2-7]{32})$")
@@ -76,35 +77,71 @@ def hash_token(pepper: str, token: str) -> bytes:
 class _Cached:
     secret_hash: bytes
     principal: Principal | None  # None: revoked
+    expires_at: float | None  # Unix time
     fetched_at: float
 
 
+# One answer for every key that does not authenticate, whether its id is unknown,
+# its secret wrong, or it was revoked or has expired: which of those it is would
+# tell a guesser what it has found.
+NOT_VALID = "The API key is not valid"
+
+
 class Authenticator:
-    """Verifies tokens against the api_key table with a short-lived cache.
+    """Verifies tokens against the api_key table with a short-lived cache, and
+    throttles failed attempts per key id and per client address (api.throttle).
 
     The cache keeps the row, not the verdict, so every request still checks its
     own secret; only the database round trip is saved.
     """
 
-    def __init__(self, pepper: str, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        pepper: str,
+        ttl_seconds: float,
+        *,
+        by_key: FailureWindow | None = None,
+        by_address: FailureWindow | None = None,
+    ) -> None:
         self._pepper = pepper
         self._ttl = ttl_seconds
         self._cache: dict[str, _Cached] = {}
+        self._by_key = by_key or FailureWindow(10, 300)
+        self._by_address = by_address or FailureWindow(30, 300)
 
-    async def authenticate(self, pool: asyncpg.Pool, token: str | None, acquire_timeout: float) -> Principal:
+    async def authenticate(
+        self, pool: asyncpg.Pool, token: str | None, acquire_timeout: float, address: str = "unknown"
+    ) -> Principal:
+        self._refuse_throttled(self._by_address, address, "this address")
         if not token:
+            # Not an attempt: no key at all is what every browser sends first.
             raise Unauthorized("Send the API key as 'Authorization: Bearer h400_...'")
         key_id = parse_key_id(token)
         if key_id is None:
+            self._by_address.record(address)
             raise Unauthorized("The API key is malformed")
+        self._refuse_throttled(self._by_key, key_id, "this key")
         entry = self._cache.get(key_id)
         if entry is None or time.monotonic() - entry.fetched_at > self._ttl:
             entry = await self._load(pool, key_id, acquire_timeout)
-        if entry is None or not hmac.compare_digest(entry.secret_hash, hash_token(self._pepper, token)):
-            raise Unauthorized("The API key is not valid")
-        if entry.principal is None:
-            raise Unauthorized("The API key has been revoked")
+        if (
+            entry is None
+            or not hmac.compare_digest(entry.secret_hash, hash_token(self._pepper, token))
+            or entry.principal is None
+            or (entry.expires_at is not None and entry.expires_at <= time.time())
+        ):
+            self._by_address.record(address)
+            self._by_key.record(key_id)
+            raise Unauthorized(NOT_VALID)
         return entry.principal
+
+    @staticmethod
+    def _refuse_throttled(window: FailureWindow, subject: str, what: str) -> None:
+        wait = window.retry_after(subject)
+        if wait is not None:
+            raise TooManyRequests(
+                f"Too many failed authentications for {what}; retry after {wait} s", retry_after=wait
+            )
 
     async def _load(self, pool: asyncpg.Pool, key_id: str, acquire_timeout: float) -> _Cached | None:
         async with connection(pool, acquire_timeout) as conn:
@@ -117,7 +154,8 @@ class Authenticator:
             if row["revoked_at"] is not None
             else Principal(row["id"], Role(row["role"]), row["organisation_id"])
         )
-        entry = _Cached(bytes(row["secret_hash"]), principal, time.monotonic())
+        expires_at = row["expires_at"].timestamp() if row["expires_at"] is not None else None
+        entry = _Cached(bytes(row["secret_hash"]), principal, expires_at, time.monotonic())
         self._cache[key_id] = entry
         return entry
 
@@ -148,8 +186,12 @@ class AuthenticationMiddleware:
             return
         state = scope["app"].state
         try:
+            client = scope.get("client")
             principal = await state.authenticator.authenticate(
-                state.pool, _bearer(scope), state.api_settings.pool_acquire_timeout
+                state.pool,
+                _bearer(scope),
+                state.api_settings.pool_acquire_timeout,
+                client[0] if client else "unknown",
             )
         except Exception as exc:  # ApiError and unavailability become their problem response
             response = problem_for(exc, scope["path"])

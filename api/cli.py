@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -30,6 +31,13 @@ def add_apikey_commands(sub: Any) -> None:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--organisation", "--org", dest="organisation", help="required for --role applicant")
     create.add_argument("--name", required=True, help="what the key is for, e.g. 'Acme ERP integration'")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires-at",
+        type=_aware_datetime,
+        help="when the key stops working, ISO 8601 with offset (e.g. 2027-06-30T00:00:00+08:00)",
+    )
+    expiry.add_argument("--expires-in-days", type=_days, help="the key stops working this many days from now")
     create.add_argument("--json", action="store_true", help="print the key as JSON")
     create.set_defaults(handler=_create)
 
@@ -42,6 +50,26 @@ def add_apikey_commands(sub: Any) -> None:
     listing.add_argument("--organisation", "--org", dest="organisation")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_list)
+
+
+def _aware_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError("give the UTC offset too, e.g. 2027-06-30T00:00:00+08:00")
+    return value
+
+
+def _days(text: str) -> timedelta:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of days, 1 or more: {text!r}")
+    return timedelta(days=days)
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -63,6 +91,9 @@ def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
+    expires_at = args.expires_at
+    if args.expires_in_days is not None:
+        expires_at = datetime.now(UTC) + args.expires_in_days
     created = _run(
         settings,
         lambda conn: keys.create_key(
@@ -72,13 +103,15 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
             organisation_id=args.organisation,
             name=args.name,
             created_by="cli",
+            expires_at=expires_at,
         ),
     )
     if args.json:
         print(created.model_dump_json(indent=2))
     else:
         org = f" for {created.organisation_id}" if created.organisation_id else ""
-        print(f"created {created.role} key {created.id}{org}")
+        until = f", expires {created.expires_at:%Y-%m-%d %H:%M %Z}" if created.expires_at else ""
+        print(f"created {created.role} key {created.id}{org}{until}")
         print(f"token (shown once, store it now): {created.token}")
     return 0
 
@@ -98,7 +131,14 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([k.model_dump(mode="json") for k in items], indent=2))
         return 0
     for k in items:
-        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        if k.revoked_at:
+            state = f"revoked {k.revoked_at:%Y-%m-%d}"
+        elif k.expires_at and k.expires_at <= datetime.now(UTC):
+            state = f"expired {k.expires_at:%Y-%m-%d}"
+        elif k.expires_at:
+            state = f"until {k.expires_at:%Y-%m-%d}"
+        else:
+            state = "active"
         print(f"{k.id}  {k.role:<9}  {k.organisation_id or '-':<20}  {state:<18}  {k.name}")
     if not items:
         print("no keys")

@@ -5,6 +5,8 @@ Kept apart from ``app.settings`` because only the API process reads them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +27,11 @@ class ApiSettings(BaseSettings):
     # revoked from another process (the CLI) stops working within this time; one
     # revoked through the API in this process stops at once.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # Failed authentications allowed in the window, per key id and per client
+    # address, before that key id or address gets 429 until the window moves on.
+    auth_failures_per_key: int = Field(default=10, ge=1)
+    auth_failures_per_address: int = Field(default=30, ge=1)
+    auth_failure_window_seconds: float = Field(default=300.0, gt=0)
 
     # Connections opened in the background at start (the pool itself starts empty).
     pool_min_size: int = Field(default=10, ge=0)
@@ -32,6 +39,10 @@ class ApiSettings(BaseSettings):
     # Waiting longer than this for a pooled connection means PostgreSQL is
     # unreachable or saturated: answer 503 rather than queueing without bound.
     pool_acquire_timeout: float = Field(default=5.0, gt=0)
+
+    # How far ahead an applicant may ask for activation (activation_at); later,
+    # or already past, is refused at submission with 422.
+    activation_horizon: timedelta = Field(default=timedelta(days=180), gt=timedelta(0))
 
     # Temporal Updates wait for the workflow to accept and run the handler.
     update_timeout_seconds: float = Field(default=15.0, gt=0)
@@ -56,7 +67,10 @@ class ApiSettings(BaseSettings):
     sse_max_stream_seconds: float = Field(default=300.0, gt=0)
     sse_ping_seconds: float = Field(default=15.0, gt=0)  # comment lines that keep proxies from timing out
     sse_batch: int = Field(default=200, ge=1)
+    # Streams one API key may hold open at once (each holds a poller on the event log).
+    sse_max_streams_per_key: int = Field(default=5, ge=1)
 
     # The Temporal UI posts payloads to /v1/codec. In development the embedded UI
-    # calls it without credentials; elsewhere it needs an operator or admin key.
-    codec_requires_auth: bool | None = None
+    # calls it without credentials unless this is true; outside development it
+    # always needs an operator or admin key, whatever this says.
+    codec_requires_auth: bool = False

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,6 +32,10 @@ ERROR_TYPE_BASE = "https://errors.hotline400.example/"
 
 # How long clients are told to wait after a 503; main.py sets it from ApiSettings.
 RETRY_AFTER_SECONDS = 5
+
+# The most field errors one answer lists; how many more there were is said, not
+# listed, so that a hostile body cannot make the error itself megabytes long.
+MAX_LISTED_ERRORS = 50
 
 
 class ApiError(Exception):
@@ -84,6 +90,13 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class TooManyRequests(ApiError):
+    status, code, title = 429, "too_many_requests", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kw: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, **kw)
 
 
 class ServiceUnavailable(ApiError):
@@ -141,6 +154,9 @@ class Problem(BaseModel):
     code: str
     instance: str
     errors: list[FieldErrorOut] | None = None
+    errors_omitted: int | None = Field(
+        default=None, description=f"How many more errors there were than the {MAX_LISTED_ERRORS} listed."
+    )
     request_id: str | None = None
 
 
@@ -156,6 +172,14 @@ class ProblemResponse(JSONResponse):
         # ASCII-escaped: a problem can quote what the client sent, and a lone
         # surrogate in it must not turn the error response itself into a crash.
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+T = TypeVar("T")
+
+
+def cap_errors(errors: Sequence[T]) -> tuple[list[T], int]:
+    """The errors to list (at most ``MAX_LISTED_ERRORS``) and how many are left out."""
+    return list(errors[:MAX_LISTED_ERRORS]), max(0, len(errors) - MAX_LISTED_ERRORS)
 
 
 def problem(
@@ -177,7 +201,11 @@ def problem(
         "instance": instance,
     }
     if errors:
-        body["errors"] = errors
+        listed, omitted = cap_errors(errors)
+        body["errors"] = listed
+        if omitted:
+            body["errors_omitted"] = omitted
+            body["detail"] = f"{detail} (the first {len(listed)} of {len(errors)} errors are listed)"
     if extra:
         body.update(extra)
     rid = request_id_var.get()
@@ -186,14 +214,28 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
+# Every way the driver says "the connection cannot serve this right now": the
+# server is down, starting or shutting down, the link broke mid-query, the pool
+# is closing, or the protocol state of a connection was left broken by one of
+# those (InternalClientError: "cannot switch to state 12"). A retry on a fresh
+# connection is the remedy for each, so each is a 503 with Retry-After.
 _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, DNS, and TimeoutError (acquire or command timeout)
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, and the link closed mid-operation
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.TooManyConnectionsError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.exceptions.OperatorInterventionError,  # shutdown, statement cancelled
-    asyncpg.InterfaceError,  # pool closing
+    asyncpg.InterfaceError,  # pool closing, connection closed
+    asyncpg.InternalClientError,  # protocol state broken by a fault (ProtocolError included)
+)
+# Interface errors that are about the arguments or the client, not the link:
+# retrying them can never succeed, so they are not "unavailable".
+_PG_NOT_A_FAULT: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions._base.DataError,  # an argument the driver cannot encode
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
 )
 _TEMPORAL_UNAVAILABLE_CODES = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
@@ -210,7 +252,7 @@ def unavailable_service(exc: BaseException) -> str | None:
         return "temporal"
     if isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect"):
         return "temporal"  # the lazy Temporal client could not connect
-    if isinstance(exc, _PG_UNAVAILABLE):
+    if isinstance(exc, _PG_UNAVAILABLE) and not isinstance(exc, _PG_NOT_A_FAULT):
         return "postgres"
     return None
 
@@ -248,6 +290,24 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or str(loc[0] if loc else "")
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only
+    the methods of the first route whose path matched, so GET /v1/api-keys and
+    POST /v1/api-keys, two routes, would each deny the other. Asked of the routes
+    themselves, method by method, so that it holds however routers are nested."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -259,7 +319,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": _loc_to_field(e.get("loc", ())),
+                # json_invalid's location is ("body", character offset): the body it is.
+                "field": "body" if e.get("type") == "json_invalid" else _loc_to_field(e.get("loc", ())),
                 "code": e.get("type", "invalid"),
                 "message": e.get("msg", ""),
             }
@@ -271,16 +332,25 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not read (not UTF-8, nested too
+            # deep, a broken multipart envelope). Invalid input like any other.
+            return problem(
+                422,
+                InvalidInput.code,
+                InvalidInput.title,
+                "The body could not be read",
+                request.url.path,
+                [field_error("body", "unreadable_body", f"{exc.detail}: send well-formed JSON or a form.")],
+            )
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         code = {404: "not_found", 405: "method_not_allowed", 413: PayloadTooLarge.code}.get(
             exc.status_code, "http_error"
         )
         return problem(
-            exc.status_code,
-            code,
-            str(exc.detail),
-            str(exc.detail),
-            request.url.path,
-            headers=dict(exc.headers) if exc.headers else None,
+            exc.status_code, code, str(exc.detail), str(exc.detail), request.url.path, headers=headers
         )
 
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -32,8 +32,10 @@ from api.openapi import install_openapi
 from api.readiness import WorkflowHealth
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations, webhooks
 from api.services.documents import DocumentCipher
+from api.services.events import StreamSlots
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
+from api.throttle import FailureWindow
 from app import tracing
 from app.codec import EncryptionCodec
 from app.db import create_pool
@@ -188,11 +190,9 @@ def create_app(
     api_settings = api_settings or ApiSettings()
     tracer_provider = tracer_provider or tracing.provider_from_env("hotline400-api")
     errors.RETRY_AFTER_SECONDS = api_settings.retry_after_seconds
-    codec_requires_auth = (
-        api_settings.codec_requires_auth
-        if api_settings.codec_requires_auth is not None
-        else settings.environment != "development"
-    )
+    # Decoding reveals personal data: outside development an operator or admin key
+    # is always required; API_CODEC_REQUIRES_AUTH can only add it in development.
+    codec_requires_auth = settings.environment != "development" or bool(api_settings.codec_requires_auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -283,8 +283,18 @@ def create_app(
     app.state.api_settings = api_settings
     app.state.codec = EncryptionCodec(settings.encryption_keys)
     app.state.document_cipher = DocumentCipher(settings.encryption_keys)
-    app.state.authenticator = Authenticator(settings.api_key_pepper, api_settings.auth_cache_seconds)
+    app.state.authenticator = Authenticator(
+        settings.api_key_pepper,
+        api_settings.auth_cache_seconds,
+        by_key=FailureWindow(api_settings.auth_failures_per_key, api_settings.auth_failure_window_seconds),
+        by_address=FailureWindow(
+            api_settings.auth_failures_per_address, api_settings.auth_failure_window_seconds
+        ),
+    )
     app.state.codec_requires_auth = codec_requires_auth
+    app.state.stream_slots = StreamSlots(
+        api_settings.sse_max_streams_per_key, api_settings.sse_max_stream_seconds + 60
+    )
     install_error_handlers(app)
 
     for router in ROUTERS:

@@ -17,9 +17,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from api.auth import Role
 from api.errors import PROBLEM_JSON
 from api.schemas.events import FeedEvent
 from domain.applicant import ApplicationForm
+from domain.requirements import load_catalogue
 
 _REF = "#/components/schemas/{model}"
 
@@ -30,6 +32,33 @@ def _route_roles(route: APIRoute) -> list[str] | None:
         if roles is not None:
             return [r.value for r in roles]
     return None
+
+
+def _catalogue_enums() -> dict[str, list[str]]:
+    """The values the server accepts for the catalogue's keys (domain/data/requirements.json),
+    so that the document says what the server checks. Which company types and
+    industries a carrier takes is narrower still; the server names the valid ones."""
+    catalogue = load_catalogue()
+    carriers = catalogue.carriers.values()
+    return {
+        "carrier": list(catalogue.carrier_codes),
+        "company_type": sorted({t for c in carriers for t in c.company_types}),
+        "industry": sorted({i for c in carriers for i in c.industries}),
+        "kind": list(catalogue.document_kinds),
+    }
+
+
+def _with_enums(doc: dict[str, Any]) -> None:
+    enums = _catalogue_enums()
+    schemas = doc["components"]["schemas"]
+    for name in ("carrier", "company_type", "industry"):
+        schemas["ApplicationRequest"]["properties"][name]["enum"] = enums[name]
+    schemas["DocumentRefRequest"]["properties"]["kind"]["enum"] = enums["kind"]
+    for parameter in doc["paths"]["/v1/requirements"]["get"]["parameters"]:
+        if parameter["name"] in enums:
+            parameter["schema"]["enum"] = enums[parameter["name"]]
+    upload = doc["paths"]["/v1/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    schemas[upload["$ref"].rsplit("/", 1)[1]]["properties"]["kind"]["enum"] = enums["kind"]
 
 
 def _application_request_schema() -> dict[str, dict[str, Any]]:
@@ -77,6 +106,7 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
         feed = FeedEvent.model_json_schema(ref_template=_REF)
         schemas.update(feed.pop("$defs", {}))
         schemas["FeedEvent"] = feed
+        _with_enums(doc)
 
         roles_by_op: dict[tuple[str, str], list[str]] = {}
         for route in (r for router in routers for r in router.routes):
@@ -87,15 +117,25 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
         for path, operations in doc.get("paths", {}).items():
             for method, operation in operations.items():
                 roles = roles_by_op.get((path, method))
+                if path.startswith("/v1/codec/") and app.state.codec_requires_auth:
+                    # Open in development only (api.codec); this process requires a key.
+                    roles = [Role.OPERATOR.value, Role.ADMIN.value]
+                    operation["security"] = [{"ApiKey": []}]
                 if roles is not None:
                     operation["x-roles"] = roles
                     text = operation.get("description", "").rstrip()
                     operation["description"] = f"{text}\n\n**Roles:** {', '.join(roles)}".lstrip()
+                if "requestBody" in operation and "413" not in operation["responses"]:
+                    # Every body is measured before anything else reads it (api.main.BodyLimitMiddleware).
+                    operation["responses"]["413"] = {
+                        "description": "The body is larger than allowed.",
+                        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Problem")}}},
+                    }
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[:1] in "45" and "application/json" in content:
                         content[PROBLEM_JSON] = content.pop("application/json")
-                    if status == "503":
+                    if status in ("429", "503"):
                         response.setdefault("headers", {})["Retry-After"] = {
                             "description": "Seconds to wait before retrying.",
                             "schema": {"type": "integer"},

@@ -16,6 +16,8 @@ from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import field_error, problem
+from domain import hidden_text
+from domain.hidden_text import has_hidden_characters
 
 MESSAGE = "Remove NUL characters and unpaired surrogates (\\u0000, \\ud800-\\udfff) from this field."
 
@@ -54,8 +56,16 @@ def check_storable(value: str) -> str:
     return value
 
 
+def check_visible(value: str) -> str:
+    if has_hidden_characters(value):
+        raise PydanticCustomError("hidden_characters", hidden_text.MESSAGE)
+    return value
+
+
 # For str fields of request models.
 SafeStr = Annotated[str, AfterValidator(check_storable)]
+# For names people read and act on: nothing invisible that changes how they read (domain.hidden_text).
+VisibleStr = Annotated[str, AfterValidator(check_storable), AfterValidator(check_visible)]
 
 
 class QueryGuardMiddleware:

@@ -13,7 +13,11 @@ import asyncio
 import sys
 
 from app.logging_setup import configure_logging
-from app.settings import Settings, get_settings
+from app.settings import DevelopmentSettings, Settings, get_settings
+
+# Commands for a developer's machine, which alone default to ENVIRONMENT=development;
+# every other one (api, worker, migrate, apikey, numbers) defaults to production.
+DEVELOPMENT_COMMANDS = frozenset({"dev", "fake-carrier"})
 
 
 def _require_servers(settings: Settings, command: str) -> None:
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = get_settings()
+        settings = DevelopmentSettings() if args.command in DEVELOPMENT_COMMANDS else get_settings()
     except Exception as exc:  # noqa: BLE001 - settings errors are the user's to fix, say which
         sys.exit(f"invalid settings: {exc}")
     configure_logging(settings.effective_log_format, settings.log_level)

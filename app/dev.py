@@ -4,6 +4,10 @@ Starts PostgreSQL and Temporal (unless DATABASE_URL / TEMPORAL_ADDRESS point at
 real servers), applies migrations, runs the dev bootstrap hooks, then runs the
 worker and the API as child processes. A child that dies unexpectedly is
 restarted with backoff (app/supervisor.py); Ctrl-C stops every child, newest first.
+
+The one command that defaults to ENVIRONMENT=development (app.__main__), which
+its children inherit: the embedded servers, the development secrets, and the
+payload codec open to the embedded Temporal UI.
 """
 
 from __future__ import annotations

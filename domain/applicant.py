@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -29,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -36,11 +38,23 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
 
+from domain import hidden_text
 from domain.errors import FieldError, ValidationFailed
 from domain.requirements import RequirementsCatalogue
 
 MIN_DESTINATION_NUMBERS: Final = 1
 MAX_DESTINATION_NUMBERS: Final = 10
+# A case needs at most a handful of kinds (domain/data/requirements.json); this
+# leaves room for documents of several pages and still bounds the work one form costs.
+MAX_DOCUMENTS: Final = 20
+
+# The most items each list of the form may have. A longer list is reported whole
+# and only its first items are examined, so the work (and the error list) a form
+# can cause stays bounded whatever its size.
+LIST_LIMITS: Final[Mapping[str, tuple[int, str]]] = {
+    "destination_numbers": (MAX_DESTINATION_NUMBERS, "destination numbers"),
+    "documents": (MAX_DOCUMENTS, "documents"),
+}
 
 
 class InvalidValue(ValueError):
@@ -363,13 +377,27 @@ _NESTED: Final[Mapping[str, type[BaseModel]]] = {
 }
 
 
+@dataclass(frozen=True)
+class ActivationWindow:
+    """When an activation may be asked for: from ``now`` to ``now + horizon``.
+
+    Policy with a clock, so it is passed in: a submission is checked against the
+    time it is made, a replayed history never is."""
+
+    now: datetime
+    horizon: timedelta
+
+
 def check_application(
-    form: ApplicationForm | Mapping[str, Any], catalogue: RequirementsCatalogue
+    form: ApplicationForm | Mapping[str, Any],
+    catalogue: RequirementsCatalogue,
+    *,
+    activation: ActivationWindow | None = None,
 ) -> list[FieldError]:
     """Every reason the form cannot be submitted; empty when it can.
 
     Never raises for bad input: wrong types, missing fields and garbage all come
-    back as FieldErrors.
+    back as FieldErrors. With ``activation``, ``activation_at`` must fall in it.
     """
     if isinstance(form, ApplicationForm):
         data: Mapping[str, Any] = form.model_dump()
@@ -378,7 +406,10 @@ def check_application(
     else:
         return [FieldError("", "invalid_type", "Send the application as a JSON object.")]
 
-    errors = _unknown_fields(data)
+    errors = oversized_lists(data)
+    if errors:
+        data = {**data, **{e.field: data[e.field][: LIST_LIMITS[e.field][0]] for e in errors}}
+    errors += _unknown_fields(data)
     model: ApplicationForm | None = None
     try:
         model = ApplicationForm.model_validate(data)
@@ -386,7 +417,22 @@ def check_application(
         errors.extend(_from_pydantic(detail) for detail in exc.errors())
     format_failed = {e.field for e in errors}
     # A policy complaint about a value that is already malformed only adds noise.
-    errors.extend(e for e in _policy(data, model, catalogue) if e.field not in format_failed)
+    policy = _policy(data, model, catalogue)
+    if activation is not None:
+        policy += _check_activation(data.get("activation_at"), activation)
+    errors.extend(e for e in policy if e.field not in format_failed)
+    return errors
+
+
+def oversized_lists(data: object) -> list[FieldError]:
+    """The lists of ``data`` longer than their limit (``LIST_LIMITS``), one error each."""
+    if not isinstance(data, Mapping):
+        return []
+    errors: list[FieldError] = []
+    for name, (limit, what) in LIST_LIMITS.items():
+        value = data.get(name)
+        if isinstance(value, list) and len(value) > limit:
+            errors.append(FieldError(name, "too_many", f"Give at most {limit} {what} (got {len(value)})."))
     return errors
 
 
@@ -408,10 +454,31 @@ def _policy(
     # Works from the raw data when the model could not be built, so policy
     # failures are reported in the same round trip as format failures.
     errors: list[FieldError] = []
+    errors += _check_hidden_text(data)
     errors += _check_destinations(data.get("destination_numbers"))
     errors += _check_number_choice(data)
     errors += _check_agent(data)
     errors += _check_documents(data, model, catalogue)
+    return errors
+
+
+# Text an operator reads and acts on: it must read as it is.
+_PLAIN_TEXT_FIELDS: Final = (
+    ("company_name",),
+    ("contact_address",),
+    ("legal_representative", "name"),
+    ("agent", "name"),
+)
+
+
+def _check_hidden_text(data: Mapping[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for path in _PLAIN_TEXT_FIELDS:
+        value: object = data
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and hidden_text.has_hidden_characters(value):
+            errors.append(FieldError(".".join(path), "hidden_characters", hidden_text.MESSAGE))
     return errors
 
 
@@ -425,14 +492,6 @@ def _check_destinations(raw: object) -> list[FieldError]:
                 "destination_numbers",
                 "too_few",
                 f"Give at least {MIN_DESTINATION_NUMBERS} number the 400 number should ring.",
-            )
-        )
-    elif len(raw) > MAX_DESTINATION_NUMBERS:
-        errors.append(
-            FieldError(
-                "destination_numbers",
-                "too_many",
-                f"Give at most {MAX_DESTINATION_NUMBERS} destination numbers (got {len(raw)}).",
             )
         )
     first_seen: dict[str, int] = {}
@@ -451,6 +510,49 @@ def _check_destinations(raw: object) -> list[FieldError]:
         else:
             first_seen[number] = index
     return errors
+
+
+_DATETIME: Final = TypeAdapter(datetime)
+
+
+def _check_activation(raw: object, window: ActivationWindow) -> list[FieldError]:
+    if raw is None:
+        return []
+    if not isinstance(raw, str | datetime):
+        # The model would read a number as a Unix time; nobody means that.
+        return [
+            FieldError(
+                "activation_at",
+                "invalid_type",
+                "Give the activation time as ISO 8601 text with a UTC offset, "
+                "e.g. 2025-10-09T09:00:00+08:00.",
+            )
+        ]
+    try:
+        value = _DATETIME.validate_python(raw)
+    except ValidationError:
+        return []  # reported by the model
+    if value.utcoffset() is None:
+        return []  # reported by the model
+    if value < window.now:
+        return [
+            FieldError(
+                "activation_at",
+                "in_past",
+                "The activation time has passed: give a later one, or leave activation_at out to "
+                "activate as soon as the number is verified.",
+            )
+        ]
+    if value > window.now + window.horizon:
+        return [
+            FieldError(
+                "activation_at",
+                "too_far_ahead",
+                f"Ask for activation at most {window.horizon.days} days ahead "
+                f"(by {(window.now + window.horizon).date().isoformat()}).",
+            )
+        ]
+    return []
 
 
 def _check_number_choice(data: Mapping[str, Any]) -> list[FieldError]:

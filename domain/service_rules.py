@@ -688,19 +688,36 @@ def confirm_realname(
 
 def details_change_due(changed_at: datetime, durations: ServiceDurations) -> datetime:
     """When a change of registered details made at ``changed_at`` must be reported by
-    (《电信网码号资源管理办法》 Art. 26: 10 working days)."""
-    return add_working_days(changed_at, durations.details_change_working_days)
+    (《电信网码号资源管理办法》 Art. 26: 10 working days).
+
+    ServiceRuleError for an instant the working-day arithmetic cannot place (year
+    1 at +14:00 is before year 1 in China): refused, where an OverflowError would
+    fail the workflow task over and over."""
+    try:
+        return add_working_days(changed_at, durations.details_change_working_days)
+    except (OverflowError, ValueError) as exc:
+        raise ServiceRuleError(
+            ServiceRuleError.INVALID,
+            "changed_at is outside the calendar: give when the details really changed",
+        ) from exc
 
 
 def check_report_details_change(
-    record: ServiceRecord, now: datetime, changed_at: datetime, fields: Sequence[str]
+    record: ServiceRecord,
+    now: datetime,
+    changed_at: datetime,
+    fields: Sequence[str],
+    durations: ServiceDurations | None = None,
 ) -> None:
+    """With ``durations``, also that the reporting deadline can be worked out."""
     _require_open(record)
     _aware(changed_at)
     if changed_at > now:
         raise ServiceRuleError(ServiceRuleError.INVALID, "changed_at is in the future")
     if not fields or any(not f.strip() for f in fields):
         raise ServiceRuleError(ServiceRuleError.INVALID, "name the changed fields")
+    if durations is not None:
+        details_change_due(changed_at, durations)
 
 
 def report_details_change(
@@ -713,7 +730,7 @@ def report_details_change(
 ) -> Outcome:
     """Record a change of registered details; a report past the deadline is kept
     as late (a compliance finding for the operator), it does not stop the service."""
-    check_report_details_change(record, now, changed_at, fields)
+    check_report_details_change(record, now, changed_at, fields, durations)
     due = details_change_due(changed_at, durations)
     late = now > due
     return _transition(

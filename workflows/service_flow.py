@@ -373,7 +373,11 @@ class ServiceFlow:
     def validate_report_details_change(self, req: DetailsChangeReport) -> None:
         _require_role(req.actor, (ActorRole.APPLICANT, ActorRole.OPERATOR), "report a change of details")
         now = workflow.now()
-        _checked(lambda: rules.check_report_details_change(self._record, now, req.changed_at, req.fields))
+        _checked(
+            lambda: rules.check_report_details_change(
+                self._record, now, req.changed_at, req.fields, self._durations
+            )
+        )
 
     async def confirm_realname(self, req: RealnameConfirmation) -> ServiceStatus:
         async with self._lock:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
-_COLUMNS = "id, secret_hash, role, organisation_id, name, created_by, created_at, revoked_at"
+_COLUMNS = "id, secret_hash, role, organisation_id, name, created_by, created_at, revoked_at, expires_at"
 
 
 async def insert(
@@ -16,16 +18,18 @@ async def insert(
     organisation_id: str | None,
     name: str,
     created_by: str,
+    expires_at: datetime | None = None,
 ) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
-        f"""INSERT INTO api_key (id, secret_hash, role, organisation_id, name, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}""",
+        f"""INSERT INTO api_key (id, secret_hash, role, organisation_id, name, created_by, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
         key_id,
         secret_hash,
         role,
         organisation_id,
         name,
         created_by,
+        expires_at,
     )
     return row
 

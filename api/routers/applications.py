@@ -3,13 +3,14 @@ is in service, terminating it and reporting changed details (staff may too)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.auth import Principal, allow
 from api.permissions import Action
-from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
+from api.routers._common import Ctx, Cursor, Gateway, JsonBody, Limit, documented
 from api.schemas.applications import APPLICATION_EXAMPLE, Evaluation, PaymentIn, PaymentOut, WithdrawalIn
 from api.schemas.common import Page
 from api.schemas.documents import DocumentList
@@ -20,16 +21,36 @@ from workflows.contracts import Stage, Status
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
-ApplicationId = Annotated[
-    str, Path(pattern=r"^app_[a-z0-9]{20,32}$", examples=["app_01jd8k3m5n7p9q2r4s6t8v"])
-]
+APPLICATION_ID = r"app_[a-z0-9]{20,32}"
+
+
+class ApplicationIdConvertor(Convertor[str]):
+    """Matches only application ids, so that /v1/applications/evaluate is never
+    read as an application id: GET there is 405 (POST only), not a 422 about an id.
+    Routes spell it {application_id:application_id}; OpenAPI shows {application_id}."""
+
+    regex = APPLICATION_ID
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("application_id", ApplicationIdConvertor())
+
+ApplicationId = Annotated[str, Path(pattern=f"^{APPLICATION_ID}$", examples=["app_01jd8k3m5n7p9q2r4s6t8v"])]
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=255,
-        description="Required. A unique value per intended request (e.g. a UUID). The same key with the "
-        "same body returns the original result; with a different body, 409.",
+        # Printable ASCII, without spaces at either end.
+        pattern=r"^[!-~]([ -~]*[!-~])?$",
+        description="A unique value per intended request (e.g. a UUID). The same key with the same body "
+        "returns the original result; with a different body, 409.",
         examples=["6c8b0b9e-2f4e-4f6a-9d57-0f3c1c7d2a10"],
     ),
 ]
@@ -48,7 +69,6 @@ _APPLICATION_BODY = {
         },
     }
 }
-RawBody = Annotated[Any, Body(include_in_schema=False)]
 
 
 @router.post(
@@ -59,10 +79,10 @@ RawBody = Annotated[Any, Body(include_in_schema=False)]
     "the requested number still available) and returns every failing field with a reason. Nothing is "
     "stored and no number is held.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(),
+    **documented(415),
 )
 async def evaluate_application(
-    ctx: Ctx, principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)], body: RawBody = None
+    ctx: Ctx, principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)], body: JsonBody
 ) -> Evaluation:
     return await applications.evaluate(ctx, principal, body)
 
@@ -78,15 +98,15 @@ async def evaluate_application(
     "second registration; the same key with another body is 409 `idempotency_key_reused`. "
     "Invalid input is 422 listing every failing field.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(409),
+    **documented(409, 415),
 )
 async def submit_application(
     response: Response,
     ctx: Ctx,
     gateway: Gateway,
     principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)],
-    idempotency_key: IdempotencyKey = None,
-    body: RawBody = None,
+    body: JsonBody,
+    idempotency_key: IdempotencyKey,
 ) -> Registration:
     registration, replayed = await applications.submit(ctx, gateway, principal, body, idempotency_key)
     response.headers["Location"] = f"/v1/applications/{registration.id}"
@@ -122,7 +142,7 @@ async def list_applications(
 
 
 @router.get(
-    "/{application_id}",
+    "/{application_id:application_id}",
     response_model=Registration,
     summary="One application",
     description="Applicants see their own organisation's applications only (another's is 404).",
@@ -136,7 +156,7 @@ async def get_application(
 
 
 @router.get(
-    "/{application_id}/timeline",
+    "/{application_id:application_id}/timeline",
     response_model=Timeline,
     summary="The registration's timeline",
     description="Every step, who took it (for applicants: which role), when, why, and the state it led to; "
@@ -151,7 +171,7 @@ async def get_timeline(
 
 
 @router.get(
-    "/{application_id}/documents",
+    "/{application_id:application_id}/documents",
     response_model=DocumentList,
     summary="Documents an application has referenced",
     description="Every document listed at submission or in a resubmission, oldest first.",
@@ -166,26 +186,26 @@ async def get_application_documents(
 
 
 @router.post(
-    "/{application_id}/resubmit",
+    "/{application_id:application_id}/resubmit",
     response_model=Registration,
     summary="Resubmit after a request for changes",
     description="The whole corrected application (same shape as for submission). 409 with the current "
     "state if no change request is open.",
     openapi_extra=_APPLICATION_BODY,
-    **documented(404, 409),
+    **documented(404, 409, 415),
 )
 async def resubmit_application(
     ctx: Ctx,
     gateway: Gateway,
     principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)],
     application_id: ApplicationId,
-    body: RawBody = None,
+    body: JsonBody,
 ) -> Registration:
     return await applications.resubmit(ctx, gateway, principal, application_id, body)
 
 
 @router.post(
-    "/{application_id}/payments",
+    "/{application_id:application_id}/payments",
     response_model=PaymentOut,
     summary="Pay the first prepayment, or top up the number's balance",
     description="Before activation, records a payment towards the first prepayment (409 with the current "
@@ -200,13 +220,13 @@ async def pay(
     principal: Annotated[Principal, allow(Action.PAY)],
     application_id: ApplicationId,
     body: PaymentIn,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey,
 ) -> PaymentOut:
     return await applications.pay(ctx, gateway, principal, application_id, body, idempotency_key)
 
 
 @router.post(
-    "/{application_id}/withdraw",
+    "/{application_id:application_id}/withdraw",
     response_model=Registration,
     summary="Withdraw the application",
     description="Possible at any step before activation; the number is released. 409 with the current "
@@ -224,7 +244,7 @@ async def withdraw(
 
 
 @router.post(
-    "/{application_id}/termination",
+    "/{application_id:application_id}/termination",
     response_model=Registration,
     summary="Terminate the number (销号)",
     description="The holder gives the number up (an operator may file it for them), with an optional "
@@ -245,7 +265,7 @@ async def terminate(
 
 
 @router.post(
-    "/{application_id}/details-changes",
+    "/{application_id:application_id}/details-changes",
     response_model=DetailsChangeOut,
     summary="Report a change of registered details",
     description="A change of the holder's registered details (address, contact, ...) must be reported "

@@ -6,14 +6,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import Field
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow
-from api.errors import InvalidInput, field_error
+from api.errors import InvalidInput, TooManyRequests, field_error
 from api.permissions import Action
 from api.repositories.registrations import Filters
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
+from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration, RegistrationStats
 from api.services import events, registrations
 from workflows.contracts import Stage, Status
@@ -30,13 +33,6 @@ def _filters(
     created_from: datetime | None,
     created_to: datetime | None,
 ) -> Filters:
-    errors = [
-        field_error(name, "timezone_required", "Give a UTC offset, e.g. 2026-11-25T00:00:00+08:00.")
-        for name, value in (("created_from", created_from), ("created_to", created_to))
-        if value is not None and value.utcoffset() is None
-    ]
-    if errors:
-        raise InvalidInput(errors=errors)
     return Filters(
         stage=stage.value if stage else None,
         status=status.value if status else None,
@@ -53,8 +49,12 @@ StatusQ = Annotated[Status | None, Query()]
 CarrierQ = Annotated[str | None, Query(max_length=64, examples=["china_unicom"])]
 OrgQ = Annotated[str | None, Query(max_length=64, examples=["org_acme"])]
 OverdueQ = Annotated[bool | None, Query(description="Only overdue (true) or only not overdue (false).")]
-FromQ = Annotated[datetime | None, Query(description="Created at or after (inclusive), with offset.")]
-ToQ = Annotated[datetime | None, Query(description="Created before (exclusive), with offset.")]
+FromQ = Annotated[
+    RequestDatetime | None, Query(description="Created at or after (inclusive), ISO 8601 with offset.")
+]
+ToQ = Annotated[
+    RequestDatetime | None, Query(description="Created before (exclusive), ISO 8601 with offset.")
+]
 
 
 @router.get(
@@ -111,7 +111,24 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
         "`data` = a FeedEvent as JSON.",
         "content": {
             "text/event-stream": {
-                "schema": {"$ref": "#/components/schemas/FeedEvent"},
+                # One event of the stream, as OpenAPI 3.2's itemSchema has it (and as
+                # 3.1 tools read `schema` for event streams): its data is a FeedEvent
+                # in JSON; the schema is not that of the whole text.
+                "schema": {
+                    "type": "object",
+                    "description": "One Server-Sent Event.",
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's position (resume after it)."},
+                        "event": {"type": "string", "description": "The event type."},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/FeedEvent"},
+                        },
+                        "retry": {"type": "integer", "description": "Milliseconds before reconnecting."},
+                    },
+                    "required": ["data"],
+                },
                 "example": 'id: 42\nevent: ApplicationApproved\ndata: {"position": 42, ...}\n\n',
             }
         },
@@ -131,29 +148,49 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 async def event_stream(
     request: Request,
     ctx: Ctx,
-    _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    principal: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,19}$",
+            description="The id of the last event seen (EventSource sends it on reconnect).",
+        ),
+    ] = None,
     after: Annotated[
         int | None,
         Query(
             ge=0,
+            le=events.MAX_POSITION,
             description="Start after this position (default: the Last-Event-ID header, else the beginning).",
         ),
     ] = None,
-    types: Annotated[list[str] | None, Query(max_length=50, description="Only these event types.")] = None,
+    types: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,63}$")]] | None,
+        Query(max_length=50, description="Only these event types (e.g. ApplicationApproved)."),
+    ] = None,
     limit: Annotated[
         int | None, Query(ge=1, le=10000, description="End the stream after this many events.")
     ] = None,
 ) -> EventSourceResponse:
     start = after
     if start is None and last_event_id:
-        if not last_event_id.strip().isdigit():
+        start = int(last_event_id)
+        if start > events.MAX_POSITION:
             raise InvalidInput(
                 errors=[
-                    field_error("Last-Event-ID", "invalid_format", "Send back the id of the last event seen.")
+                    field_error(
+                        "Last-Event-ID", "out_of_range", "Send back the id of the last event seen, unchanged."
+                    )
                 ]
             )
-        start = int(last_event_id)
+    slots: events.StreamSlots = request.app.state.stream_slots
+    slot = slots.take(principal.key_id)
+    if slot is None:
+        raise TooManyRequests(
+            f"This API key already has {slots.per_key} event streams open: close one, or share one",
+            retry_after=ctx.api.retry_after_seconds,
+        )
     return EventSourceResponse(
         events.stream(
             ctx.pool,
@@ -162,7 +199,10 @@ async def event_stream(
             event_types=frozenset(types) if types else None,
             limit=limit,
             is_disconnected=request.is_disconnected,
+            slot=slot,
         ),
         ping=ctx.api.sse_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        # Also when the stream never starts (HEAD, a client gone at once).
+        background=BackgroundTask(slot.release),
     )

@@ -37,6 +37,7 @@ async def create_key(
             organisation_id=body.organisation_id,
             name=body.name,
             created_by=principal.actor_id,
+            expires_at=body.expires_at,
         )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
 from api.auth import Principal, allow
 from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Gateway, Limit, documented
 from api.routers.applications import ApplicationId
-from api.schemas.applications import DecisionIn, VerificationIn
+from api.schemas.applications import DECISION_EXAMPLES, DecisionIn, VerificationIn
 from api.schemas.common import Page
 from api.schemas.registrations import Registration
 from api.schemas.service import RealnameConfirmationIn, ResumptionIn, SuspensionIn
@@ -42,7 +42,7 @@ async def review_queue(
 
 
 @router.post(
-    "/v1/applications/{application_id}/decision",
+    "/v1/applications/{application_id:application_id}/decision",
     response_model=Registration,
     summary="Decide an application",
     description="Approve; reject with a coded `reason_code`; or request changes naming the fields and/or "
@@ -55,13 +55,13 @@ async def decide(
     gateway: Gateway,
     principal: Annotated[Principal, allow(Action.DECIDE)],
     application_id: ApplicationId,
-    body: DecisionIn,
+    body: Annotated[DecisionIn, Body(openapi_examples=DECISION_EXAMPLES)],
 ) -> Registration:
     return await applications.decide(ctx, gateway, principal, application_id, body)
 
 
 @router.post(
-    "/v1/applications/{application_id}/verification",
+    "/v1/applications/{application_id:application_id}/verification",
     response_model=Registration,
     summary="Confirm or fail real-name verification",
     description="`pass` moves on to activation; `fail` closes the registration and releases the number. "
@@ -79,7 +79,7 @@ async def verify(
 
 
 @router.post(
-    "/v1/applications/{application_id}/suspension",
+    "/v1/applications/{application_id:application_id}/suspension",
     response_model=Registration,
     summary="Suspend a number in service",
     description="An operator suspends the number (complaints, improper marketing, use by a company other "
@@ -100,7 +100,7 @@ async def suspend(
 
 
 @router.post(
-    "/v1/applications/{application_id}/resumption",
+    "/v1/applications/{application_id:application_id}/resumption",
     response_model=Registration,
     summary="Resume a number an operator suspended",
     description="Lifts an operator's suspension, with a `reason`; a restriction for arrears or an "
@@ -119,7 +119,7 @@ async def resume(
 
 
 @router.post(
-    "/v1/applications/{application_id}/realname-confirmation",
+    "/v1/applications/{application_id:application_id}/realname-confirmation",
     response_model=Registration,
     summary="Confirm the holder's real-name registration",
     description="The holder's real-name information is registered and current: lifts a real-name "

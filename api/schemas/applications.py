@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.errors import FieldErrorOut
+from api.errors import MAX_LISTED_ERRORS, FieldErrorOut
 from api.schemas.common import FieldName, OptionalReason, Reason
 from api.schemas.registrations import Registration
 from api.textguard import SafeStr
+from domain.applicant import MAX_DOCUMENTS
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
 
 APPLICATION_EXAMPLE: dict[str, Any] = {
@@ -59,39 +60,53 @@ class Evaluation(BaseModel):
     )
 
     submittable: bool
-    errors: list[FieldErrorOut]
+    errors: list[FieldErrorOut] = Field(description=f"At most {MAX_LISTED_ERRORS}, see errors_omitted.")
+    errors_omitted: int = Field(
+        default=0, description=f"How many more errors there were than the {MAX_LISTED_ERRORS} listed."
+    )
     required_documents: list[str] | None = Field(
         description="What the carrier, company type and industry require (null if they are not valid)."
     )
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"decision": "approve"},
-                {
-                    "decision": "reject",
-                    "reason_code": "documents_invalid",
-                    "reason": "Licence scan is illegible",
-                },
-                {
-                    "decision": "request_changes",
-                    "fields": ["contact_address"],
-                    "documents": ["business_licence"],
-                    "reason": "The licence has expired; upload the current one.",
-                },
-            ]
+# One whole example per kind of decision, for the operation's request body: as
+# examples of the schema they were merged field by field into a rejection
+# without its reason_code, which the server refuses.
+DECISION_EXAMPLES: dict[str, dict[str, Any]] = {
+    "approve": {"summary": "Approve", "value": {"decision": "approve"}},
+    "reject": {
+        "summary": "Reject, with a coded reason",
+        "value": {
+            "decision": "reject",
+            "reason_code": "documents_invalid",
+            "reason": "Licence scan is illegible",
         },
-    )
+    },
+    "request_changes": {
+        "summary": "Ask for changes",
+        "value": {
+            "decision": "request_changes",
+            "fields": ["contact_address"],
+            "documents": ["business_licence"],
+            "reason": "The licence has expired; upload the current one.",
+        },
+    },
+}
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     decision: Decision
     reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
     reason: OptionalReason | None = None
-    fields: list[FieldName] = Field(default_factory=list, description="Fields to change (request_changes).")
+    fields: list[FieldName] = Field(
+        default_factory=list, max_length=50, description="Fields to change (request_changes)."
+    )
     documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, description="Document kinds to replace (request_changes)."
+        default_factory=list,
+        max_length=MAX_DOCUMENTS,
+        description="Document kinds to replace (request_changes).",
     )
 
     @model_validator(mode="after")

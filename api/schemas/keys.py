@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import ORGANISATION_ID, Role
-from api.textguard import SafeStr
+from api.schemas.dates import RequestDatetime
+from api.textguard import VisibleStr
 
 OrganisationId = Annotated[str, Field(pattern=ORGANISATION_ID.pattern, examples=["org_acme"])]
 
@@ -25,7 +26,12 @@ class ApiKeyCreate(BaseModel):
     organisation_id: OrganisationId | None = Field(
         default=None, description="Required for the applicant role, refused for the others."
     )
-    name: Annotated[SafeStr, Field(min_length=1, max_length=200, description="What the key is for.")]
+    name: Annotated[VisibleStr, Field(min_length=1, max_length=200, description="What the key is for.")]
+    expires_at: RequestDatetime | None = Field(
+        default=None,
+        description="When the key stops working (ISO 8601 with offset, at most 2 years ahead); "
+        "null: until revoked.",
+    )
 
     @model_validator(mode="after")
     def _organisation_matches_role(self) -> ApiKeyCreate:
@@ -44,6 +50,7 @@ class ApiKey(BaseModel):
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(default=None, description="When the key stops working; null: never.")
 
 
 class ApiKeyCreated(ApiKey):
@@ -57,6 +64,7 @@ class ApiKeyCreated(ApiKey):
                 "created_by": "apikey:0a1b2c3d4e5f",
                 "created_at": "2026-11-25T08:00:00Z",
                 "revoked_at": None,
+                "expires_at": "2027-11-25T08:00:00Z",
                 "token": "h400_3f9a0c1b2d4e_abcdefghijklmnopqrstuvwxyz234567",
             }
         }

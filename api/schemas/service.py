@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.common import FieldName, OptionalReason, Reason
+from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration
 
 
@@ -56,9 +57,9 @@ class DetailsChangeIn(BaseModel):
         },
     )
 
-    changed_at: AwareDatetime = Field(
-        description="When the details changed, with its UTC offset; not in the future. The change must "
-        "be reported within 10 Chinese working days of it."
+    changed_at: RequestDatetime = Field(
+        description="When the details changed, ISO 8601 with its UTC offset; from 2000-01-01, not in the "
+        "future. The change must be reported within 10 Chinese working days of it."
     )
     fields: list[FieldName] = Field(
         min_length=1,

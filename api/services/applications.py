@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -31,7 +33,7 @@ from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, field_error
+from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -55,7 +57,7 @@ from api.services import personal_data, registrations
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
-from domain.applicant import ApplicationForm, check_application
+from domain.applicant import ActivationWindow, ApplicationForm, check_application, oversized_lists
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.service_rules import ArrearsStage
@@ -187,6 +189,26 @@ async def _fill_documents(
     return filled, errors, flagged, [d for d in ids if d in stored]
 
 
+_DOCUMENT_FIELD = re.compile(r"documents\[(\d+)\]")
+
+
+def _document_index(field: str) -> int | None:
+    """The index of the document ``field`` is about (``documents[3].kind``: 3), if any."""
+    match = _DOCUMENT_FIELD.match(field)
+    return int(match.group(1)) if match else None
+
+
+def refuse_oversized(body: Any) -> None:
+    """422 naming the limit for a list longer than the form allows, before any of
+    its items is looked at: a client sending thousands costs no more than one
+    sending a few."""
+    errors = oversized_lists(body)
+    if errors:
+        raise InvalidInput(
+            "The application has more items than allowed", errors=[e.as_dict() for e in errors]
+        )
+
+
 def _takeable(record: inventory.NumberRecord, now: Any) -> bool:
     if record.status == "available":
         return True
@@ -236,15 +258,21 @@ async def _check_number(
     return []
 
 
+def activation_window(ctx: Context) -> ActivationWindow:
+    return ActivationWindow(datetime.now(UTC), ctx.api.activation_horizon)
+
+
 async def check_form(
     conn: asyncpg.Connection,
     principal: Principal,
     body: Any,
     *,
+    activation: ActivationWindow | None,
     check_number: bool = True,
     own_registration: str | None = None,
 ) -> Checked:
-    """Every reason ``body`` cannot be submitted by ``principal``; never raises for bad input."""
+    """Every reason ``body`` cannot be submitted by ``principal``; never raises for bad input.
+    ``activation``: when activation may be asked for (None: not checked, for a replay)."""
     organisation_id = principal.require_organisation()
     if not isinstance(body, Mapping):
         return Checked(body, [FieldError("", "invalid_type", "Send the application as a JSON object.")], [])
@@ -268,9 +296,9 @@ async def check_form(
         conn, organisation_id, data.get("documents", [])
     )
     errors += doc_errors
-    for error in check_application(data, load_catalogue()):
+    for error in check_application(data, load_catalogue(), activation=activation):
         # A document already reported as unknown or mismatched would only repeat here.
-        if any(error.field.startswith(f"documents[{i}]") for i in flagged):
+        if flagged and (index := _document_index(error.field)) is not None and index in flagged:
             continue
         errors.append(error)
     checked = Checked(data, errors, doc_ids)
@@ -294,11 +322,14 @@ def _required_documents(data: Any) -> list[str] | None:
 
 
 async def evaluate(ctx: Context, principal: Principal, body: Any) -> Evaluation:
+    refuse_oversized(body)
     async with ctx.connection() as conn:
-        checked = await check_form(conn, principal, body)
+        checked = await check_form(conn, principal, body, activation=activation_window(ctx))
+    listed, omitted = cap_errors(checked.errors)
     return Evaluation(
         submittable=not checked.errors,
-        errors=[FieldErrorOut(**e.as_dict()) for e in checked.errors],
+        errors=[FieldErrorOut(**e.as_dict()) for e in listed],
+        errors_omitted=omitted,
         required_documents=_required_documents(checked.data),
     )
 
@@ -353,8 +384,9 @@ async def _replay(
         row = await applications.get(conn, application_id)
         if row is None:
             # The first attempt stopped before Temporal accepted the start (or
-            # before the row was written): finish it.
-            checked = await check_form(conn, principal, body, check_number=False)
+            # before the row was written): finish it. Already accepted once: the
+            # activation time is not checked again.
+            checked = await check_form(conn, principal, body, activation=None, check_number=False)
     if row is None:
         if checked.errors:
             raise _invalid(checked.errors)
@@ -403,12 +435,16 @@ async def submit(
 ) -> tuple[Registration, bool]:
     """The application, and whether it already existed (a replay)."""
     key = _check_idempotency_key(idempotency_key)
+    if not isinstance(body, Mapping):
+        # Never the replay of an accepted submission, whatever its key: refused as what it is.
+        raise _invalid([FieldError("", "invalid_type", "Send the application as a JSON object.")])
+    refuse_oversized(body)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)
     async with ctx.connection() as conn:
         claimed = await idempotency.get(conn, organisation_id, key)
         if claimed is None:
-            checked = await check_form(conn, principal, body)
+            checked = await check_form(conn, principal, body, activation=activation_window(ctx))
             if checked.errors:
                 # A concurrent duplicate may have claimed the key and held the
                 # number meanwhile: then this is a replay, not a refusal.
@@ -529,9 +565,12 @@ async def _load(ctx: Context, principal: Principal, application_id: str) -> asyn
 async def resubmit(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: Any
 ) -> Registration:
+    refuse_oversized(body)
     row = await _load(ctx, principal, application_id)
     async with ctx.connection() as conn:
-        checked = await check_form(conn, principal, body, own_registration=application_id)
+        checked = await check_form(
+            conn, principal, body, activation=activation_window(ctx), own_registration=application_id
+        )
         if checked.errors:
             raise _invalid(checked.errors)
         await documents.attach(conn, application_id, checked.document_ids)

@@ -22,6 +22,7 @@ from api.repositories import documents
 from api.schemas.documents import Document, DocumentList, DocumentRef
 from api.textguard import is_unsafe
 from app.codec import key_id
+from domain.hidden_text import MESSAGE, has_hidden_characters
 from domain.requirements import load_catalogue
 
 _NONCE = 12
@@ -139,6 +140,9 @@ async def upload(
     document_id = new_id("doc")
     key_ref, blob = cipher.encrypt(document_id, content)
     filename = (file.filename or "")[:255] or None
+    if filename and has_hidden_characters(filename):
+        # inv\u202eFDP.exe shows an operator "invexe.PDF": refused, not stored.
+        raise InvalidInput(errors=[field_error("file", "hidden_characters", f"The file name: {MESSAGE}")])
     if filename and is_unsafe(filename):
         filename = None  # only informative: not worth refusing the upload for
     async with conn.transaction():

@@ -10,9 +10,11 @@ have been rolled back (identity values are not reused).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,6 +24,56 @@ from api.config import ApiSettings
 from api.db import connection
 from api.repositories import events
 from api.schemas.events import FeedEvent
+
+# Positions are PostgreSQL bigints: a larger one cannot be asked for.
+MAX_POSITION = 2**63 - 1
+
+
+class StreamSlots:
+    """How many event streams each API key holds open, capped per key.
+
+    A slot is taken before the stream answers and given back when it ends, by
+    whichever comes first of the stream's own cleanup and the response's
+    background task; one neither gives back (a crash in between) lapses after
+    the longest a stream can last, so a key is never locked out for good."""
+
+    def __init__(self, per_key: int, lifetime_seconds: float) -> None:
+        self.per_key = per_key
+        self.lifetime = lifetime_seconds
+        self._held: dict[str, dict[int, float]] = {}
+        self._tokens = itertools.count()
+
+    def take(self, key_id: str) -> StreamSlot | None:
+        now = time.monotonic()
+        held = {t: until for t, until in self._held.get(key_id, {}).items() if until > now}
+        if len(held) >= self.per_key:
+            self._held[key_id] = held
+            return None
+        token = next(self._tokens)
+        held[token] = now + self.lifetime
+        self._held[key_id] = held
+        return StreamSlot(self, key_id, token)
+
+    def held(self, key_id: str) -> int:
+        return len(self._held.get(key_id, {}))
+
+    def _give_back(self, key_id: str, token: int) -> None:
+        held = self._held.get(key_id)
+        if held is not None:
+            held.pop(token, None)
+            if not held:
+                del self._held[key_id]
+
+
+@dataclass
+class StreamSlot:
+    slots: StreamSlots
+    key_id: str
+    token: int
+
+    def release(self) -> None:
+        """Idempotent: the stream's cleanup and the response's background task both call it."""
+        self.slots._give_back(self.key_id, self.token)
 
 
 def deliverable(rows: list[asyncpg.Record], last: int, gap_seconds: float) -> list[asyncpg.Record]:
@@ -59,6 +111,7 @@ async def stream(
     event_types: frozenset[str] | None,
     limit: int | None,
     is_disconnected: Any,
+    slot: StreamSlot | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Events after position ``after``, then live ones as they are committed.
 
@@ -66,6 +119,22 @@ async def stream(
     EventSource reconnects with Last-Event-ID and loses nothing), or when the
     client goes away.
     """
+    try:
+        async for event in _events(pool, settings, after, event_types, limit, is_disconnected):
+            yield event
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+async def _events(
+    pool: asyncpg.Pool,
+    settings: ApiSettings,
+    after: int,
+    event_types: frozenset[str] | None,
+    limit: int | None,
+    is_disconnected: Any,
+) -> AsyncIterator[ServerSentEvent]:
     last = after
     sent = 0
     started = time.monotonic()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 
 import asyncpg
 
 from api.auth import ORGANISATION_ID, Role, hash_token, new_token, parse_key_id
 from api.errors import InvalidInput, NotFound, field_error
 from api.repositories import api_keys
+from api.schemas.dates import in_window, latest
 from api.schemas.keys import ApiKey, ApiKeyCreated
 
 
@@ -21,6 +23,7 @@ def _model(row: asyncpg.Record) -> ApiKey:
         created_by=row["created_by"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -32,6 +35,7 @@ async def create_key(
     organisation_id: str | None,
     name: str,
     created_by: str,
+    expires_at: datetime | None = None,
 ) -> ApiKeyCreated:
     if (role is Role.APPLICANT) != (organisation_id is not None):
         raise InvalidInput(
@@ -51,6 +55,19 @@ async def create_key(
                 )
             ]
         )
+    if expires_at is not None:
+        now = datetime.now(UTC)
+        if expires_at.utcoffset() is None or not in_window(expires_at, now, latest(now)):
+            raise InvalidInput(
+                errors=[
+                    field_error(
+                        "expires_at",
+                        "out_of_range",
+                        "Give a time with its UTC offset, after now and by "
+                        f"{latest(now).date().isoformat()}.",
+                    )
+                ]
+            )
     key_id, token = new_token()
     row = await api_keys.insert(
         conn,
@@ -60,6 +77,7 @@ async def create_key(
         organisation_id=organisation_id,
         name=name,
         created_by=created_by,
+        expires_at=expires_at,
     )
     return ApiKeyCreated(**_model(row).model_dump(), token=token)
 
@@ -87,5 +105,6 @@ async def token_is_valid(conn: asyncpg.Connection, pepper: str, token: str) -> b
     return (
         row is not None
         and row["revoked_at"] is None
+        and (row["expires_at"] is None or row["expires_at"] > datetime.now(UTC))
         and hmac.compare_digest(bytes(row["secret_hash"]), hash_token(pepper, token))
     )

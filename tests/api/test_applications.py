@@ -192,6 +192,7 @@ async def test_evaluate_reports_without_submitting(
     assert ok == {
         "submittable": True,
         "errors": [],
+        "errors_omitted": 0,
         "required_documents": ["business_licence", "legal_rep_id", "application_form", "industry_licence"],
     }
     number = await client.get(f"/v1/numbers/{body['requested_number']}", headers=api_keys.headers("operator"))

@@ -214,7 +214,7 @@ async def test_malformed_bodies_are_422_not_500(client: httpx.AsyncClient, api_k
     nul = await client.post(
         "/v1/applications/x/decision", json={"decision": "approve"}, headers=api_keys.headers("operator")
     )
-    assert_problem(nul, 422)  # malformed id in the path
+    assert_problem(nul, 404, "not_found")  # not an application id: no such resource
     decision = await client.post(
         f"/v1/applications/app_{'0' * 26}/decision",
         json={"decision": "approve", "reason": "\x00"},
@@ -330,14 +330,17 @@ FUZZ = hsettings(
 @FUZZ
 @given(body=st.one_of(json_values, forms))
 async def test_fuzzed_applications_never_500(client: httpx.AsyncClient, api_keys: Keys, body: Any) -> None:
+    # As raw JSON: httpx sends json=None as no body at all.
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
     evaluated = await client.post(
-        "/v1/applications/evaluate", json=body, headers=api_keys.headers("applicant")
+        "/v1/applications/evaluate", content=raw, headers=api_keys.headers("applicant", **headers)
     )
     assert evaluated.status_code in (200, 422), evaluated.text
     submitted = await client.post(
         "/v1/applications",
-        json=body,
-        headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
+        content=raw,
+        headers=api_keys.headers("applicant", **headers, **{"Idempotency-Key": str(uuid.uuid4())}),
     )
     assert submitted.status_code in (201, 422), submitted.text
     if submitted.status_code == 422:
@@ -417,8 +420,10 @@ async def test_fuzzed_actions_never_500(
     ):
         response = await client.post(
             f"/v1/applications/{app_id}/{path}",
-            json=body,
-            headers=api_keys.headers(role, **{"Idempotency-Key": str(uuid.uuid4())}),
+            content=json.dumps(body).encode(),
+            headers=api_keys.headers(
+                role, **{"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+            ),
         )
         assert response.status_code in (200, 409, 422), (path, body, response.text)
 

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.requirements import load_catalogue
+
 PUBLIC = {"/healthz", "/readyz"}
 
 
@@ -60,10 +62,10 @@ def test_every_operation_is_documented(spec: dict[str, Any]) -> None:
             assert list(content) == ["application/problem+json"], (where, status)
             assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
         assert "Retry-After" in responses["503"]["headers"], where
-        if not path.startswith("/v1/codec"):
-            assert op["x-roles"], where
-            assert "**Roles:**" in op["description"], where
-            assert op["security"] == [{"ApiKey": []}], where
+        # The codec too: outside development it needs a key (open only under make dev).
+        assert op["x-roles"], where
+        assert "**Roles:**" in op["description"], where
+        assert op["security"] == [{"ApiKey": []}], where
         ok = responses[success[0]]
         assert ok.get("content"), where  # every success has a described body
 
@@ -121,3 +123,48 @@ def test_service_actions_are_documented(spec: dict[str, Any], action: str) -> No
     registration = schemas["Registration"]
     assert "service_state" in registration["properties"]
     assert "service_state" not in registration.get("required", [])
+
+
+def test_the_document_says_what_the_server_checks(spec: dict[str, Any]) -> None:
+    """Each of these disagreed with the server (issue 12, item 13)."""
+    schemas = spec["components"]["schemas"]
+    paths = spec["paths"]
+    # Idempotency-Key: the server refuses requests without it.
+    for path in ("/v1/applications", "/v1/applications/{application_id}/payments"):
+        [key] = [p for p in paths[path]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["required"] is True, path
+    # The catalogue's keys are enums on the server: in the document too.
+    catalogue = load_catalogue()
+    request = schemas["ApplicationRequest"]["properties"]
+    assert request["carrier"]["enum"] == list(catalogue.carrier_codes)
+    for name, attribute in (("company_type", "company_types"), ("industry", "industries")):
+        assert set(request[name]["enum"]) == {
+            v for c in catalogue.carriers.values() for v in getattr(c, attribute)
+        }, name
+    assert schemas["DocumentRefRequest"]["properties"]["kind"]["enum"] == list(catalogue.document_kinds)
+    query = {p["name"]: p["schema"] for p in paths["/v1/requirements"]["get"]["parameters"]}
+    assert query["carrier"]["enum"] == list(catalogue.carrier_codes)
+    assert query["industry"]["enum"] == request["industry"]["enum"]
+    # Every decision example is a whole decision the server takes (see the test below).
+    examples = paths["/v1/applications/{application_id}/decision"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    assert set(examples) == {"approve", "reject", "request_changes"}
+    assert "examples" not in schemas["DecisionIn"]
+    # The schema of the event stream is that of one event, whose data is a FeedEvent in JSON.
+    stream = paths["/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert set(stream["properties"]) == {"id", "event", "data", "retry"}
+    assert stream["properties"]["data"]["contentMediaType"] == "application/json"
+    assert stream["properties"]["data"]["contentSchema"]["$ref"].endswith("/FeedEvent")
+    last_event_id = next(p for p in paths["/v1/events"]["get"]["parameters"] if p["name"] == "Last-Event-ID")
+    assert last_event_id["schema"]["anyOf"][0]["pattern"] == "^[0-9]{1,19}$"
+    # Raw JSON bodies: 415 for another media type. Throttling: 429 with Retry-After.
+    for path in (
+        "/v1/applications",
+        "/v1/applications/evaluate",
+        "/v1/applications/{application_id}/resubmit",
+    ):
+        assert "415" in paths[path]["post"]["responses"], path
+    for path, method, op in operations(spec):
+        assert "Retry-After" in op["responses"]["429"]["headers"], (method, path)
+    assert "400" not in {status for _, _, op in operations(spec) for status in op["responses"]}

@@ -152,3 +152,54 @@ async def test_the_codec_endpoint_decodes_real_history_for_the_temporal_ui(
         assert LEGAL_REP_ID not in str(encoded.json())
         again = await ui.post("/v1/codec/decode", json=encoded.json())
     assert again.json() == decoded.json()
+
+
+async def test_malformed_or_tampered_codec_input_is_422_naming_the_payload(settings: Settings) -> None:
+    """Anything but well-formed payloads was a 500 (a protobuf ParseError, a
+    failed decryption), for anyone who could reach the codec."""
+    from api.main import create_app
+
+    app = create_app(settings.model_copy(update={"environment": "development"}))
+    codec = EncryptionCodec(settings.encryption_keys)
+    [sealed] = await codec.encode([plain(LEGAL_REP_ID)])
+
+    def as_json(payload: Payload) -> dict[str, object]:
+        return {
+            "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+            "data": base64.b64encode(payload.data).decode(),
+        }
+
+    tampered = Payload(metadata=dict(sealed.metadata), data=sealed.data[:-1] + bytes([sealed.data[-1] ^ 1]))
+    unknown_key = Payload(
+        metadata={**sealed.metadata, "encryption-key-id": b"0123456789abcdef"}, data=sealed.data
+    )
+    truncated = Payload(metadata=dict(sealed.metadata), data=b"")
+    cases: list[tuple[str, object, str]] = [
+        # Surrogate pairs, as schemathesis sent them (one character each once parsed).
+        ("/v1/codec/decode", {"\ud8f4\udff9": {"x": 0.5}}, "\U0004d3f9"),
+        ("/v1/codec/encode", {"E\udb86\udc57": [None]}, "E\U000f1857"),
+        ("/v1/codec/encode", {"payloads": [None]}, "payloads[0]"),
+        ("/v1/codec/encode", {"payloads": "x"}, "payloads"),
+        ("/v1/codec/decode", {"payloads": [{"data": "not base64!"}]}, "payloads[0].data"),
+        ("/v1/codec/decode", {"payloads": [{"metadata": {"encoding": 7}}]}, "payloads[0].metadata.encoding"),
+        ("/v1/codec/decode", {"payloads": [as_json(tampered)]}, "payloads[0].data"),
+        ("/v1/codec/decode", {"payloads": [as_json(truncated)]}, "payloads[0].data"),
+        ("/v1/codec/decode", {"payloads": [as_json(unknown_key)]}, "payloads[0].metadata.encryption-key-id"),
+        ("/v1/codec/decode", {"payloads": [{"data": ""}] * 1001}, "payloads"),
+    ]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ui:
+        for path, body, field in cases:
+            response = await ui.post(
+                path, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 422, (path, body, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert field in [e["field"] for e in response.json()["errors"]], (field, response.json())
+        # A payload that is not encrypted passes through; an encrypted one opens.
+        mixed = {"payloads": [as_json(plain("x")), as_json(sealed)]}
+        decoded = await ui.post("/v1/codec/decode", json=mixed)
+        assert decoded.status_code == 200, decoded.text
+        assert [base64.b64decode(p["data"]) for p in decoded.json()["payloads"]] == [
+            b'"x"',
+            plain(LEGAL_REP_ID).data,
+        ]

@@ -56,14 +56,15 @@ class DevStack:
         self.api_port = free_port()
         self.pg_port = free_port()
         self.temporal_port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")} | {
+        # No ENVIRONMENT: make dev on a fresh clone runs in development by itself.
+        unset = ("DATABASE_URL", "TEMPORAL_ADDRESS", "ENVIRONMENT")
+        self.env = {k: v for k, v in os.environ.items() if k not in unset} | {
             "DATA_DIR": str(data_dir),
             "API_PORT": str(self.api_port),
             "EMBEDDED_POSTGRES_PORT": str(self.pg_port),
             "EMBEDDED_TEMPORAL_PORT": str(self.temporal_port),
             "TEMPORAL_UI_PORT": str(free_port()),
             "WORKER_METRICS_PORT": str(free_port()),
-            "ENVIRONMENT": "development",
         }
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir.parent / f"dev-{uuid.uuid4().hex[:6]}.log"
@@ -124,6 +125,14 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     out = stack.start()
     assert f"http://127.0.0.1:{stack.api_port}/docs" in out
     assert "Temporal UI" in out
+    # Development mode reached the API: the embedded Temporal UI decodes without a key.
+    codec = urllib.request.Request(
+        f"http://127.0.0.1:{stack.api_port}/v1/codec/encode",
+        data=b'{"payloads": []}',
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(codec, timeout=10) as answered:
+        assert answered.status == 200
     db_url = f"postgres://postgres@127.0.0.1:{stack.pg_port}/hotline400"
     workflow_id = f"persist-{uuid.uuid4()}"
     marker = uuid.uuid4()

@@ -43,7 +43,7 @@ def test_production_accepts_real_secrets() -> None:
 def test_durations_come_from_the_environment_per_carrier(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DURATIONS__PREPAYMENT_WINDOW", "PT10S")
     monkeypatch.setenv("CARRIER_OVERRIDES", '{"china_unicom": {"arrears_grace": "P20D"}}')
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None, environment="test")  # type: ignore[call-arg]
     assert s.durations.prepayment_window == timedelta(seconds=10)
     assert s.durations_for("china_unicom").arrears_grace == timedelta(days=20)
     assert s.durations_for("china_unicom").prepayment_window == timedelta(seconds=10)
@@ -53,10 +53,12 @@ def test_durations_come_from_the_environment_per_carrier(monkeypatch: pytest.Mon
 def test_bad_carrier_override_names_the_carrier(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARRIER_OVERRIDES", '{"china_mobile": {"arrears_grace": "soon"}}')
     with pytest.raises(ValidationError, match="china_mobile"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None, environment="test")  # type: ignore[call-arg]
 
 
 def test_bad_encryption_key_length_is_refused() -> None:
-    s = Settings(_env_file=None, payload_encryption_keys=base64.b64encode(b"short").decode())  # type: ignore[call-arg]
+    s = Settings(  # type: ignore[call-arg]
+        _env_file=None, environment="test", payload_encryption_keys=base64.b64encode(b"short").decode()
+    )
     with pytest.raises(ValueError, match="16/24/32"):
         _ = s.encryption_keys

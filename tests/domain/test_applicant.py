@@ -15,6 +15,7 @@ from stdnum.cn import ric, uscc
 
 from domain.applicant import (
     MAX_DESTINATION_NUMBERS,
+    MAX_DOCUMENTS,
     ApplicationForm,
     DocumentRef,
     InvalidValue,
@@ -27,6 +28,7 @@ from domain.applicant import (
     normalise_id_number,
     normalise_phone,
     normalise_service_number,
+    oversized_lists,
     validate_application,
 )
 from domain.errors import FieldError, ValidationFailed
@@ -657,3 +659,39 @@ def test_validation_does_no_file_io(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ApplicationForm.model_validate_json(form.model_dump_json()) == form
     with pytest.raises(ValidationError):
         ApplicationForm.model_validate(valid_application_dict(legal_representative__id_number="1" * 18))
+
+
+def test_a_list_over_its_limit_is_reported_once_and_only_its_first_items_are_examined(
+    catalogue: RequirementsCatalogue,
+) -> None:
+    docs = valid_application_dict()["documents"]
+    unknown = [{**docs[0], "kind": "nonsense", "document_id": f"doc_{i}"} for i in range(5000)]
+    errors = check_application(valid_application_dict(documents=docs + unknown), catalogue)
+    assert errors[0] == FieldError(
+        "documents", "too_many", f"Give at most {MAX_DOCUMENTS} documents (got {len(docs) + 5000})."
+    )
+    kinds = [e for e in errors if e.code == "unknown_document_kind"]
+    assert len(kinds) == MAX_DOCUMENTS - len(docs)
+    assert oversized_lists({"destination_numbers": ["x"] * 11, "documents": "not a list"}) == [
+        FieldError("destination_numbers", "too_many", "Give at most 10 destination numbers (got 11).")
+    ]
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u2067", "\u200b", "\u200c", "\u200e", "\ufeff", "\u061c"])
+def test_text_that_hides_its_meaning_is_refused_in_names_and_addresses(
+    catalogue: RequirementsCatalogue, hidden: str
+) -> None:
+    docs = valid_application_dict()["documents"] + agent_documents()
+    assert check(
+        catalogue,
+        company_name=f"示例{hidden}公司",
+        contact_address=f"南山区{hidden}1 号",
+        legal_representative__name=f"张{hidden}伟",
+        agent=agent_dict(name=f"{hidden}李娜"),
+        documents=docs,
+    ) == {
+        ("company_name", "hidden_characters"),
+        ("contact_address", "hidden_characters"),
+        ("legal_representative.name", "hidden_characters"),
+        ("agent.name", "hidden_characters"),
+    }

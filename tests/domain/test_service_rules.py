@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -417,6 +417,24 @@ def test_details_change_must_be_in_the_past_and_name_fields() -> None:
         r.report_details_change(rec, T0, HOLDER, T0, [], D)
     with pytest.raises(ServiceRuleError):
         r.report_details_change(rec, T0, HOLDER, T0, [" "], D)
+
+
+def test_a_change_the_calendar_cannot_place_is_refused_not_a_crash() -> None:
+    """0001-01-01 at +14:00 is an instant before year 1 in China: the working-day
+    arithmetic overflowed, and the OverflowError failed the workflow task again
+    and again. It is a refusal (ServiceRuleError), in the check an Update's
+    validator runs and in the command itself."""
+    rec = new()
+    before_year_one = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+    with pytest.raises(ServiceRuleError) as err:
+        r.check_report_details_change(rec, T0, before_year_one, ["address"], D)
+    assert err.value.code == ServiceRuleError.INVALID
+    with pytest.raises(ServiceRuleError):
+        r.report_details_change(rec, T0, HOLDER, before_year_one, ["address"], D)
+    with pytest.raises(ServiceRuleError):
+        r.details_change_due(before_year_one, D)
+    # Without durations the check does not work the deadline out (as before).
+    r.check_report_details_change(rec, T0, before_year_one, ["address"])
 
 
 # --------------------------------------------------------------------------- carrier actions

@@ -710,7 +710,9 @@ def test_service_input_from_registration_at_active() -> None:
         activated_at=activated,
         last_event_version=9,
     )
-    settings = Settings(_env_file=None, carrier_overrides={CARRIER: {"arrears_grace": "P20D"}})  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, environment="test", carrier_overrides={CARRIER: {"arrears_grace": "P20D"}}
+    )
     timings = timings_from_settings(settings, CARRIER)
     result = RegistrationResult(application_id="app-1", outcome="active", status=status, correlation_id="c-1")
     inp = service_input_from_registration(result, timings)
