@@ -352,6 +352,17 @@ class ApplicationForm(BaseModel):
         return value
 
 
+class NumberChoice(BaseModel):
+    """The part of a form that says which number it wants: read on its own so
+    that the number can be checked while other fields are still wrong."""
+
+    model_config = _PAYLOAD
+
+    carrier: Key
+    requested_number: Annotated[ServiceNumber | None, _OptionalBlank] = None
+    number_criteria: NumberCriteria | None = None
+
+
 # ---------------------------------------------------------------------------
 # Submission check
 # ---------------------------------------------------------------------------
@@ -412,7 +423,22 @@ def _policy(
     errors += _check_number_choice(data)
     errors += _check_agent(data)
     errors += _check_documents(data, model, catalogue)
+    errors += _check_package(data, catalogue)
     return errors
+
+
+def _check_package(data: Mapping[str, Any], catalogue: RequirementsCatalogue) -> list[FieldError]:
+    package = _try(_key, data.get("package"))
+    if package is None or package in catalogue.packages:
+        return []
+    return [
+        FieldError(
+            "package",
+            "unknown_package",
+            f"Unknown package: use one of {', '.join(catalogue.packages)} "
+            "(GET /v1/requirements/catalogue lists them).",
+        )
+    ]
 
 
 def _check_destinations(raw: object) -> list[FieldError]:

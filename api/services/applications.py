@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from activities.repositories import inventory
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
@@ -47,6 +46,7 @@ from api.schemas.service import (
     TerminationIn,
 )
 from api.services import registrations
+from api.services.number_choice import check_number_choice
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
@@ -182,55 +182,6 @@ async def _fill_documents(
     return filled, errors, flagged, [d for d in ids if d in stored]
 
 
-def _takeable(record: inventory.NumberRecord, now: Any) -> bool:
-    if record.status == "available":
-        return True
-    if record.status == "held" and record.hold_expires_at is not None:
-        return bool(record.hold_expires_at <= now)
-    if record.status == "quarantined" and record.quarantine_until is not None:
-        return bool(record.quarantine_until <= now)
-    return False
-
-
-async def _check_number(
-    conn: asyncpg.Connection, data: Mapping[str, Any], form: ApplicationForm, own_registration: str | None
-) -> list[FieldError]:
-    number = form.requested_number
-    if number is None:
-        return []
-    record = await inventory.get_number(conn, number)
-    shown = registrations.display_number(number)
-    if record is None:
-        return [
-            FieldError(
-                "requested_number",
-                "number_not_found",
-                f"{shown} is not in the inventory: pick a number from GET /v1/numbers.",
-            )
-        ]
-    if record.carrier_code != form.carrier:
-        return [
-            FieldError(
-                "requested_number",
-                "carrier_mismatch",
-                f"{shown} belongs to {record.carrier_code}, not {form.carrier}: pick a "
-                f"{form.carrier} number or change the carrier.",
-            )
-        ]
-    if own_registration is not None and record.registration_id == own_registration:
-        return []
-    now = await conn.fetchval("SELECT statement_timestamp()")
-    if not _takeable(record, now):
-        return [
-            FieldError(
-                "requested_number",
-                "number_unavailable",
-                f"{shown} is not available ({record.status}): search for another number.",
-            )
-        ]
-    return []
-
-
 async def check_form(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -268,10 +219,9 @@ async def check_form(
         if any(error.field.startswith(f"documents[{i}]") for i in flagged):
             continue
         errors.append(error)
-    checked = Checked(data, errors, doc_ids)
-    if not errors and check_number:
-        checked.errors += await _check_number(conn, data, checked.form(), own_registration)
-    return checked
+    if check_number:
+        errors += await check_number_choice(conn, data, errors, own_registration)
+    return Checked(data, errors, doc_ids)
 
 
 def _required_documents(data: Any) -> list[str] | None:
