@@ -577,11 +577,15 @@ def _check_documents(
                 FieldError(
                     "documents",
                     "missing_document",
-                    f"A {kind} document is required ({catalogue.label(kind)}): upload it and "
-                    f"list it in documents.",
+                    f"{_article(kind)} {kind} document is required ({catalogue.label(kind)}): upload it "
+                    f"and list it in documents.",
                 )
             )
     return errors
+
+
+def _article(word: str) -> str:
+    return "An" if word[:1].lower() in "aeiou" else "A"
 
 
 def _unknown_key_errors(

@@ -149,7 +149,10 @@ class TimelineEntry(BaseModel):
     event_type: str
     actor: str = Field(description="Who did it: an API key id (staff views), or the role.")
     actor_role: str
-    reason: str | None
+    reason: str | None = Field(description="Why, in the words of whoever acted.")
+    reason_code: RejectionReason | str | None = Field(
+        default=None, description="A rejection's coded reason (ApplicationRejected entries)."
+    )
     stage: Stage
     status: Status
     next_deadline: datetime | None

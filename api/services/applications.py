@@ -260,14 +260,20 @@ def _invalid(errors: list[FieldError]) -> InvalidInput:
 # --------------------------------------------------------------------------
 
 
-def _check_idempotency_key(key: str | None) -> str:
+# Per operation: why the key is needed, and what one key stands for.
+_IDEMPOTENCY_PURPOSE = {
+    CREATE_OPERATION: ("a retried submission must not create a second application", "application"),
+    PAYMENT_OPERATION: ("a retried payment must not be counted twice", "payment"),
+}
+
+
+def _check_idempotency_key(key: str | None, operation: str) -> str:
     if key is None or not key.strip():
+        why, per = _IDEMPOTENCY_PURPOSE[operation]
         raise InvalidInput(
-            "Send an Idempotency-Key header: a retried submission must not create a second application",
+            f"Send an Idempotency-Key header: {why}",
             errors=[
-                field_error(
-                    "Idempotency-Key", "missing", "Send a unique value (e.g. a UUID) per application."
-                )
+                field_error("Idempotency-Key", "missing", f"Send a unique value (e.g. a UUID) per {per}.")
             ],
         )
     key = key.strip()
@@ -331,7 +337,7 @@ async def submit(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, body: Any, idempotency_key: str | None
 ) -> tuple[Registration, bool]:
     """The application, and whether it already existed (a replay)."""
-    key = _check_idempotency_key(idempotency_key)
+    key = _check_idempotency_key(idempotency_key, CREATE_OPERATION)
     organisation_id = principal.require_organisation()
     digest = request_hash(CREATE_OPERATION, body)
     row: asyncpg.Record | None = None
@@ -531,7 +537,7 @@ async def pay(
 ) -> PaymentOut:
     """Records a prepayment. The Idempotency-Key becomes the payment id, which the
     workflow counts once however often the call is retried."""
-    key = _check_idempotency_key(idempotency_key)
+    key = _check_idempotency_key(idempotency_key, PAYMENT_OPERATION)
     organisation_id = principal.require_organisation()
     row = await _load(ctx, principal, application_id)
     digest = request_hash(PAYMENT_OPERATION, [application_id, body.model_dump()])
@@ -550,7 +556,7 @@ async def pay(
                 claimed["operation"] != PAYMENT_OPERATION or bytes(claimed["request_hash"]) != digest
             ):
                 raise Conflict(
-                    "This Idempotency-Key was used for a different request",
+                    "This Idempotency-Key was used for a different request; use a new key for a new payment",
                     code="idempotency_key_reused",
                 )
     payment_id = "pay_" + hashlib.sha256(f"{organisation_id}\x00{key}".encode()).hexdigest()[:32]

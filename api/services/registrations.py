@@ -308,6 +308,7 @@ async def get_timeline(conn: asyncpg.Connection, principal: Principal, applicati
             actor=_shown_actor(e.actor, e.actor_role.value, staff),
             actor_role=e.actor_role.value,
             reason=e.reason,
+            reason_code=e.reason_code,
             stage=Stage(e.stage.value),
             status=Status(e.status.value),
             next_deadline=e.next_deadline,
