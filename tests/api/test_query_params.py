@@ -46,12 +46,13 @@ async def test_every_enum_parameter_is_refused_the_same_way(
 
 
 async def test_known_values_are_accepted(client: httpx.AsyncClient, api_keys: Keys) -> None:
-    for path, role, params in (
+    cases: list[tuple[str, str, dict[str, str | int]]] = [
         ("/v1/numbers", "applicant", {"carrier": "china_unicom", "tier": "standard", "limit": 1}),
         ("/v1/registrations", "viewer", {"carrier": "china_unicom", "stage": "audit", "limit": 1}),
         ("/v1/registrations/stats", "viewer", {"carrier": "china_unicom"}),
         ("/v1/review-queue", "operator", {"carrier": "china_unicom", "limit": 1}),
-    ):
+    ]
+    for path, role, params in cases:
         response = await client.get(path, params=params, headers=api_keys.headers(role))
         assert response.status_code == 200, (path, response.text)
 
