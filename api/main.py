@@ -28,6 +28,7 @@ from api.db import Context
 from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.openapi import install_openapi
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
+from api.schemas.common import TIMESTAMP_FORM
 from api.services.documents import DocumentCipher
 from api.services.workflow import WorkflowGateway
 from api.textguard import QueryGuardMiddleware
@@ -221,7 +222,9 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
             "Authenticate with `Authorization: Bearer h400_<id>_<secret>`. Each key has one role: "
             "`applicant` (bound to one organisation), `operator`, `admin` or `viewer` (dashboards). "
             "Errors are RFC 9457 `application/problem+json` with a stable `code` and, for invalid "
-            "input, `errors` naming each field."
+            "input, `errors` naming each field.\n\n"
+            f"Every timestamp in a response is {TIMESTAMP_FORM}, whatever offset it was sent with; "
+            "timestamps you send need a UTC offset (`Z` or e.g. `+08:00`)."
         ),
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",

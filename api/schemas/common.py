@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from api.errors import BadRequest, InvalidInput, field_error
@@ -36,6 +38,56 @@ OptionalReason = Annotated[str, Field(max_length=1000), AfterValidator(check_sto
 FieldName = Annotated[
     str, Field(min_length=1, max_length=128), AfterValidator(check_storable), AfterValidator(not_blank)
 ]
+
+
+# --------------------------------------------------------------------------
+# Timestamps: every one the API answers is RFC 3339 in UTC, ending in Z,
+# whatever offset it was given in (a client compares them as text, and sorts
+# them, only if they share one form).
+# --------------------------------------------------------------------------
+
+TIMESTAMP_FORM = (
+    "RFC 3339 in UTC with a `Z` suffix, e.g. `2026-12-20T01:00:00Z` (fractions of a second when any)"
+)
+
+# A timestamp inside free-form JSON (a summary, an event payload): an ISO
+# 8601 date and time with a UTC offset, as datetime.isoformat() writes it.
+_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def utc_text(value: datetime) -> str:
+    """``value`` as RFC 3339 in UTC with ``Z``; a naive value is taken as UTC."""
+    aware = value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
+
+
+def utc_in_json(value: Any) -> Any:
+    """``value`` (JSON-ready data) with every timestamp in it rewritten by ``utc_text``."""
+    if isinstance(value, str):
+        if _TIMESTAMP_TEXT.fullmatch(value):
+            try:
+                return utc_text(datetime.fromisoformat(value))
+            except ValueError:
+                return value  # shaped like one, but not a real date: left as given
+        return value
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, dict):
+        return {k: utc_in_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [utc_in_json(v) for v in value]
+    return value
+
+
+UtcDateTime = Annotated[
+    datetime,
+    PlainSerializer(utc_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A timestamp in a response: written as ``utc_text`` does."""
+
+JsonObject = Annotated[dict[str, Any], PlainSerializer(utc_in_json, when_used="json")]
+"""Free-form JSON in a response, its timestamps written as ``utc_text`` does."""
 
 
 class Page(BaseModel, Generic[T]):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.auth import ORGANISATION_ID, Role
+from api.schemas.common import UtcDateTime
 from api.textguard import SafeStr
 
 OrganisationId = Annotated[str, Field(pattern=ORGANISATION_ID.pattern, examples=["org_acme"])]
@@ -53,8 +53,8 @@ class ApiKey(BaseModel):
     organisation_id: str | None
     name: str
     created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class ApiKeyCreated(ApiKey):
