@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service clean-data
+.PHONY: install browser dev test lint typecheck pytest migrate api worker bench-inventory bench-registration bench-api bench-service clean-data
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "needs Python 3.11 to 3.13; run make PYTHON=python3.12 ...")'
@@ -31,8 +31,14 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-pytest: install
+pytest: install browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## Debian's chromium, which the browser tests drive with Playwright: installed when missing (as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "note: the browser tests need chromium (apt-get install chromium); they are skipped without it"
 
 ## Production-shaped single parts, against DATABASE_URL / TEMPORAL_ADDRESS.
 migrate: install

@@ -25,6 +25,7 @@ from api import codec, errors, health
 from api.auth import AuthenticationMiddleware, Authenticator
 from api.config import ApiSettings
 from api.db import Context
+from api.docs import install_docs
 from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.openapi import install_openapi
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations
@@ -40,7 +41,7 @@ from app.temporal import data_converter
 
 log = logging.getLogger("api")
 
-_PUBLIC = ("/healthz", "/readyz", "/docs", "/redoc", "/v1/openapi.json")
+_PUBLIC = ("/healthz", "/readyz", "/docs", "/v1/openapi.json")
 _MULTIPART_OVERHEAD = 64 * 1024
 
 
@@ -228,7 +229,8 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
         ),
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/docs",
+        # Served by api.docs from installed files, not FastAPI's CDN-loading pages.
+        docs_url=None,
         redoc_url=None,
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -258,4 +260,5 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app, ROUTERS)
+    install_docs(app, "/v1/openapi.json")
     return app
