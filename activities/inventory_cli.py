@@ -45,8 +45,9 @@ def add_number_commands(sub: Any) -> None:
         "--mode",
         choices=["auto", "bulk", "merge"],
         default="auto",
-        help="bulk: fastest, locks the table while it runs; merge: online, chunk by chunk; "
-        "auto (default): bulk for large loads",
+        help="merge: online, chunk by chunk, searches and allocations go on; bulk: fastest, but locks "
+        "the table while it runs (for a maintenance window); auto (default): bulk only into an empty "
+        "inventory, else merge",
     )
     load.add_argument("--workers", type=int, help="classifier processes (default: CPU count, at most 4)")
     load.add_argument("--no-progress", action="store_true", help="no progress bar")

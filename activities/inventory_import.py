@@ -15,7 +15,10 @@ Two modes:
   place; searches and registrations run on meanwhile.
 - ``bulk``: one transaction that sets the search indexes aside, loads, and
   builds them again, which is several times faster for millions of rows but
-  locks the table for the duration. ``auto`` picks it for large loads.
+  locks the table for the duration: every search, hold and allocation waits
+  for it. ``auto`` picks it only for a first load into an empty inventory;
+  once the inventory has rows, however large the import, it stays online
+  (a running stack is then likely to be reading them).
 """
 
 from __future__ import annotations
@@ -48,8 +51,6 @@ log = logging.getLogger("inventory.import")
 ImportMode = Literal["auto", "bulk", "merge"]
 
 CHUNK = 100_000
-# Loads at least this big (in numbers not yet present) go through the bulk path.
-BULK_THRESHOLD = 500_000
 # A fixed key: two imports at once would only fight over the same rows.
 _LOCK_KEY = 400_400_001
 _COPY_COLUMNS = ("number", "carrier_code", "status", "tier", "tags", "has_four", "min_monthly_spend_fen")
@@ -317,16 +318,6 @@ async def _secondary_indexes(conn: asyncpg.Connection) -> list[tuple[str, str]]:
     return [(r["name"], r["definition"]) for r in rows]
 
 
-async def _count_in(conn: asyncpg.Connection, scope: ImportScope) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2",
-            scope.first_number,
-            f"{scope.end:010d}",
-        )
-    )
-
-
 async def import_numbers(
     conn: asyncpg.Connection,
     scope: ImportScope,
@@ -346,8 +337,8 @@ async def import_numbers(
         raise InventoryImportError("another number import is running on this database; wait for it to finish")
     try:
         if mode == "auto":
-            missing = scope.size - await _count_in(conn, scope)
-            mode = "bulk" if missing >= BULK_THRESHOLD or await inventory_is_empty(conn) else "merge"
+            # Not by size: a large load into a table in use would lock out its readers for minutes.
+            mode = "bulk" if await inventory_is_empty(conn) else "merge"
         run_id = await conn.fetchval(
             """INSERT INTO number_import_run (scope, first_number, last_number, mode, numbers_total)
                VALUES ($1, $2, $3, $4, $5) RETURNING id""",
