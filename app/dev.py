@@ -80,6 +80,9 @@ def run_dev(settings: Settings) -> int:
             servers.append(tmp)
             settings.temporal_address = tmp.address
             env["TEMPORAL_ADDRESS"] = tmp.address
+            # The UI's page calls the codec from the browser: allow the port it is really on.
+            ui = settings.temporal_ui_port
+            env.setdefault("CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
 
         log.info("applying migrations")
         migrate(settings.database_url)
@@ -98,7 +101,11 @@ def run_dev(settings: Settings) -> int:
             f"  Readiness    {base}/readyz",
         ]
         if any(isinstance(s, EmbeddedTemporal) for s in servers):
-            lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
+            lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted)")
+            lines.append(
+                f"  Payloads     temporal workflow show --address {settings.temporal_address} "
+                f"-w registration-<application id> --codec-endpoint {base}/v1/codec"
+            )
         lines.append(f"  PostgreSQL   {settings.database_url}")
         lines += notes
         lines += ["", "Ctrl-C stops everything; data stays in " + str(data_dir), ""]

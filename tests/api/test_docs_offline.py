@@ -7,18 +7,16 @@ Playwright) renders Swagger UI while every request to another host is refused.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from app.embedded import free_port
+from tests.api.live_server import served
+
+__all__ = ["served"]  # a fixture, used by name
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 _REFERENCES = re.compile(
@@ -43,25 +41,6 @@ async def test_the_docs_page_names_no_other_host_and_its_assets_load(client: htt
         loaded = await client.get(asset)
         assert loaded.status_code == 200, asset
         assert len(loaded.content) > 100, asset
-
-
-@pytest.fixture
-async def served(api_app: FastAPI) -> AsyncIterator[str]:
-    """The session's app behind a real HTTP server, for a browser."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api_app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_swagger_ui_renders_in_a_browser_with_no_other_host_reachable(served: str) -> None:
