@@ -45,10 +45,19 @@ def add_number_commands(sub: Any) -> None:
         "--mode",
         choices=["auto", "bulk", "merge"],
         default="auto",
-        help="bulk: fastest, locks the table while it runs; merge: online, chunk by chunk; "
-        "auto (default): bulk for large loads",
+        help="merge: online, chunk by chunk, searches and allocations go on; bulk: fastest, but locks "
+        "the table while it runs (for a maintenance window); auto (default): bulk only into an empty "
+        "inventory, else merge",
     )
     load.add_argument("--workers", type=int, help="classifier processes (default: CPU count, at most 4)")
+    load.add_argument(
+        "--yield",
+        dest="yield_ratio",
+        type=float,
+        default=1.0,
+        help="merge mode: after each chunk, pause this many times as long as it took, leaving the "
+        "database to the running stack (default 1; 0 for full speed)",
+    )
     load.add_argument("--no-progress", action="store_true", help="no progress bar")
     load.set_defaults(handler=_import)
 
@@ -96,7 +105,12 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         else:
             scope = imp.prefix_scope(args.prefix)
         return await imp.import_numbers(
-            conn, scope, mode=args.mode, workers=args.workers, progress=not args.no_progress
+            conn,
+            scope,
+            mode=args.mode,
+            workers=args.workers,
+            progress=not args.no_progress,
+            yield_ratio=max(0.0, args.yield_ratio),
         )
 
     try:

@@ -15,7 +15,10 @@ Two modes:
   place; searches and registrations run on meanwhile.
 - ``bulk``: one transaction that sets the search indexes aside, loads, and
   builds them again, which is several times faster for millions of rows but
-  locks the table for the duration. ``auto`` picks it for large loads.
+  locks the table for the duration: every search, hold and allocation waits
+  for it. ``auto`` picks it only for a first load into an empty inventory;
+  once the inventory has rows, however large the import, it stays online
+  (a running stack is then likely to be reading them).
 """
 
 from __future__ import annotations
@@ -48,8 +51,14 @@ log = logging.getLogger("inventory.import")
 ImportMode = Literal["auto", "bulk", "merge"]
 
 CHUNK = 100_000
-# Loads at least this big (in numbers not yet present) go through the bulk path.
-BULK_THRESHOLD = 500_000
+# Online, each chunk is one transaction beside live traffic: smaller ones keep
+# every commit's burst of index and WAL writes short, and the stretch of
+# not-yet-committed numbers that a hold walking the index must step over
+# (bench/inventory_bench.py: 5,000 put allocation's p99 over 100 ms, 2,000 not).
+MERGE_CHUNK = 2_000
+# Online, after each chunk the import pauses this many times as long as the
+# chunk took, leaving the database (CPU, WAL, disk) to the running stack.
+DEFAULT_YIELD = 1.0
 # A fixed key: two imports at once would only fight over the same rows.
 _LOCK_KEY = 400_400_001
 _COPY_COLUMNS = ("number", "carrier_code", "status", "tier", "tags", "has_four", "min_monthly_spend_fen")
@@ -191,7 +200,14 @@ def _tail(c: Classification) -> str:
     return f"{c.tier}\t{tags}\t{'t' if c.has_four else 'f'}\t{c.min_monthly_spend_fen}\n"
 
 
-def _chunks(scope: ImportScope, size: int = CHUNK) -> Iterator[tuple[int, int]]:
+def _in_the_background() -> None:
+    """Classifier processes yield the CPU to everything else: beside a running
+    stack, requests come first and the import takes what is left."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+
+
+def _chunks(scope: ImportScope, size: int) -> Iterator[tuple[int, int]]:
     for first in range(scope.first, scope.end, size):
         yield first, min(scope.end, first + size)
 
@@ -205,12 +221,17 @@ async def _carrier_map(conn: asyncpg.Connection) -> dict[str, str]:
 
 
 async def _encoded(
-    scope: ImportScope, carriers: Mapping[str, str], workers: int, timings: Timings
+    scope: ImportScope,
+    carriers: Mapping[str, str],
+    workers: int,
+    timings: Timings,
+    size: int = CHUNK,
 ) -> AsyncIterator[tuple[int, int, bytes]]:
-    """Encoded chunks in order, at most ``2 * workers`` in flight so memory stays bounded."""
+    """Encoded chunks of ``size`` in order, at most ``2 * workers`` in flight so
+    memory stays bounded."""
     if workers <= 1 or scope.size <= CHUNK:
         # Not worth starting processes for (tests, the dev stack's first block).
-        for first, end in _chunks(scope):
+        for first, end in _chunks(scope, size):
             with timings.phase("classifying"):
                 data = encode_chunk(first, end, carriers)
             yield first, end, data
@@ -218,9 +239,9 @@ async def _encoded(
     loop = asyncio.get_running_loop()
     # spawn, not fork: the parent has an event loop and open sockets to PostgreSQL.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_in_the_background) as pool:
         pending: list[tuple[int, int, Future[bytes]]] = []
-        chunks = _chunks(scope)
+        chunks = _chunks(scope, size)
         for first, end in chunks:
             pending.append((first, end, pool.submit(encode_chunk, first, end, carriers)))
             if len(pending) >= 2 * workers:
@@ -317,16 +338,6 @@ async def _secondary_indexes(conn: asyncpg.Connection) -> list[tuple[str, str]]:
     return [(r["name"], r["definition"]) for r in rows]
 
 
-async def _count_in(conn: asyncpg.Connection, scope: ImportScope) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2",
-            scope.first_number,
-            f"{scope.end:010d}",
-        )
-    )
-
-
 async def import_numbers(
     conn: asyncpg.Connection,
     scope: ImportScope,
@@ -335,8 +346,12 @@ async def import_numbers(
     workers: int | None = None,
     progress: bool = True,
     out: TextIO | None = None,
+    yield_ratio: float = DEFAULT_YIELD,
 ) -> ImportResult:
-    """Load ``scope`` into the inventory on ``conn``; see the module docstring."""
+    """Load ``scope`` into the inventory on ``conn``; see the module docstring.
+
+    ``yield_ratio``: online (merge), how long to pause after each chunk, as a
+    multiple of the time the chunk took (0: full speed)."""
     if not (scope.first_number >= FIRST_NUMBER and scope.last_number < END_NUMBER):
         raise InventoryImportError(f"{scope.label} is outside the 400 number space")
     workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -346,8 +361,8 @@ async def import_numbers(
         raise InventoryImportError("another number import is running on this database; wait for it to finish")
     try:
         if mode == "auto":
-            missing = scope.size - await _count_in(conn, scope)
-            mode = "bulk" if missing >= BULK_THRESHOLD or await inventory_is_empty(conn) else "merge"
+            # Not by size: a large load into a table in use would lock out its readers for minutes.
+            mode = "bulk" if await inventory_is_empty(conn) else "merge"
         run_id = await conn.fetchval(
             """INSERT INTO number_import_run (scope, first_number, last_number, mode, numbers_total)
                VALUES ($1, $2, $3, $4, $5) RETURNING id""",
@@ -375,13 +390,17 @@ async def import_numbers(
                 inserted, reclassified = await _load_bulk(conn, scope, carriers, workers, bar, timings)
             else:
                 inserted = reclassified = 0
-                async for first, end, data in _encoded(scope, carriers, workers, timings):
+                async for first, end, data in _encoded(scope, carriers, workers, timings, MERGE_CHUNK):
+                    started_chunk = time.perf_counter()
                     with timings.phase("loading"):
                         async with conn.transaction():
                             ins, rec = await _merge_chunk(conn, first, end, data)
                     inserted += ins
                     reclassified += rec
                     bar.update(end - first)
+                    if yield_ratio > 0:
+                        with timings.phase("leaving the database to others"):
+                            await asyncio.sleep((time.perf_counter() - started_chunk) * yield_ratio)
         # Fresh statistics are what makes the planner pick the partial and
         # trigram indexes. After a bulk load VACUUM also sets hint bits and
         # the visibility map, or the first searches pay for it; COPY FREEZE

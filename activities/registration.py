@@ -44,9 +44,10 @@ from activities.carrier import (
     ProvisionRequest,
     ProvisionResult,
 )
+from activities.number_choice import search_criteria
 from activities.repositories import applications, events, inventory
 from app.settings import Settings
-from domain.applicant import ApplicationForm, NumberCriteria, check_application
+from domain.applicant import ApplicationForm, check_application
 from domain.errors import FieldError
 from domain.fees import FeeSchedule
 from domain.masking import application_summary
@@ -164,23 +165,6 @@ class _AlreadyAppended(Exception):
 
 def _problems(errors: Sequence[FieldError]) -> list[dict[str, str]]:
     return [e.as_dict() for e in errors]
-
-
-def _criteria(form: ApplicationForm, wanted: NumberCriteria) -> inventory.SearchCriteria:
-    starts = wanted.starts_with
-    if starts is not None and not starts.startswith("400") and not "400".startswith(starts):
-        # Applicants type the digits they want after 400; the search matches from the first digit.
-        starts = "400" + starts
-    return inventory.SearchCriteria(
-        carrier=form.carrier,
-        tier=wanted.tier,
-        tags=[wanted.pattern_tag] if wanted.pattern_tag else [],
-        starts_with=starts,
-        ends_with=wanted.ends_with,
-        contains=wanted.contains,
-        exclude_four=wanted.exclude_four,
-        max_monthly_spend_fen=wanted.max_monthly_spend_fen,
-    )
 
 
 class RegistrationActivities:
@@ -356,7 +340,7 @@ class RegistrationActivities:
                         )
                 elif form.number_criteria is not None:
                     try:
-                        criteria = _criteria(form, form.number_criteria)
+                        criteria = search_criteria(form.carrier, form.number_criteria)
                     except ValidationError as exc:
                         return refused(
                             Status.INVALID,

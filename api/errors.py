@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -61,6 +62,10 @@ class ApiError(Exception):
             self.code = code
 
 
+class BadRequest(ApiError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
 class NotFound(ApiError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -109,6 +114,24 @@ class ServiceUnavailable(ApiError):
 
 def field_error(field: str, code: str, message: str) -> dict[str, str]:
     return {"field": field, "code": code, "message": message}
+
+
+INVALID_CHOICE = "invalid_choice"
+
+
+def choice_error(field: str, value: Any, allowed: Sequence[str]) -> dict[str, str]:
+    """A value outside a fixed set: every such parameter and field is reported in this one shape."""
+    return field_error(field, INVALID_CHOICE, f"Unknown value {value!r}: use one of {', '.join(allowed)}.")
+
+
+def invalid_choices(field: str, values: Sequence[Any] | Any, allowed: Sequence[str]) -> list[dict[str, str]]:
+    """``choice_error`` for each of ``values`` (one value, or a repeated query
+    parameter) that is not in ``allowed``."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return [choice_error(field, v, allowed) for v in values if v not in allowed]
 
 
 # --------------------------------------------------------------------------
@@ -308,6 +331,26 @@ def allowed_methods(request: Request) -> list[str]:
     ]
 
 
+# Pydantic's errors for a value outside an Enum or a Literal; the allowed values
+# are quoted in the error's context.
+_CHOICE_ERRORS = frozenset({"enum", "literal_error"})
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+
+def _field_error(e: Mapping[str, Any]) -> dict[str, str]:
+    loc = tuple(e.get("loc", ()))
+    if e.get("type") == "json_invalid":
+        # Its location is ("body", character offset): the body it is.
+        return field_error("body", "json_invalid", e.get("msg", ""))
+    # A query parameter is named as such: the index of a repeated one means nothing to a client.
+    field = str(loc[1]) if len(loc) > 1 and loc[0] == "query" else _loc_to_field(loc)
+    if e.get("type") in _CHOICE_ERRORS:
+        allowed = _QUOTED.findall(str(e.get("ctx", {}).get("expected", "")))
+        if allowed:
+            return choice_error(field, e.get("input"), allowed)
+    return field_error(field, e.get("type", "invalid"), e.get("msg", ""))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -317,15 +360,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                # json_invalid's location is ("body", character offset): the body it is.
-                "field": "body" if e.get("type") == "json_invalid" else _loc_to_field(e.get("loc", ())),
-                "code": e.get("type", "invalid"),
-                "message": e.get("msg", ""),
-            }
-            for e in exc.errors()
-        ]
+        errors = [_field_error(e) for e in exc.errors()]
         return problem(
             422, "invalid_input", "Invalid input", "The request has invalid fields", request.url.path, errors
         )

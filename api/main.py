@@ -26,11 +26,13 @@ from api import codec, errors, health, metrics
 from api.auth import AuthenticationMiddleware, Authenticator
 from api.config import ApiSettings
 from api.db import Context
+from api.docs import install_docs
 from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.metrics import DomainMetrics
 from api.openapi import install_openapi
 from api.readiness import WorkflowHealth
 from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations, webhooks
+from api.schemas.common import TIMESTAMP_FORM
 from api.services.documents import DocumentCipher
 from api.services.events import StreamSlots
 from api.services.workflow import WorkflowGateway
@@ -48,7 +50,7 @@ from web.config import ConsoleSettings
 
 log = logging.getLogger("api")
 
-_PUBLIC = ("/healthz", "/readyz", "/docs", "/redoc", "/v1/openapi.json")
+_PUBLIC = ("/healthz", "/readyz", "/docs", "/v1/openapi.json")
 _MULTIPART_OVERHEAD = 64 * 1024
 
 
@@ -255,11 +257,14 @@ def create_app(
             "Authenticate with `Authorization: Bearer h400_<id>_<secret>`. Each key has one role: "
             "`applicant` (bound to one organisation), `operator`, `admin` or `viewer` (dashboards). "
             "Errors are RFC 9457 `application/problem+json` with a stable `code` and, for invalid "
-            "input, `errors` naming each field."
+            "input, `errors` naming each field.\n\n"
+            f"Every timestamp in a response is {TIMESTAMP_FORM}, whatever offset it was sent with; "
+            "timestamps you send need a UTC offset (`Z` or e.g. `+08:00`)."
         ),
         lifespan=lifespan,
         openapi_url="/v1/openapi.json",
-        docs_url="/docs",
+        # Served by api.docs from installed files, not FastAPI's CDN-loading pages.
+        docs_url=None,
         redoc_url=None,
         middleware=[
             Middleware(HttpMetricsMiddleware),
@@ -300,6 +305,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app, ROUTERS)
+    install_docs(app, "/v1/openapi.json")
     # The operator console, in the same process: it calls the same services.
     mount_console(app, console_settings)
     if tracer_provider is not None:

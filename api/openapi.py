@@ -73,6 +73,13 @@ def _application_request_schema() -> dict[str, dict[str, Any]]:
         **schema["properties"]["organisation_id"],
         "description": "Optional: taken from the API key; if given it must be the key's organisation.",
     }
+    # Policy values are not in the model (a payload must decode after they
+    # change), but a client generating code from this document needs them.
+    schema["properties"]["package"] = {
+        **schema["properties"]["package"],
+        "enum": list(load_catalogue().packages),
+        "description": "One of the catalogue's packages (GET /v1/requirements/catalogue).",
+    }
     doc_ref = copy.deepcopy(defs.get("DocumentRef", {}))
     if doc_ref:
         doc_ref["title"] = "DocumentRefRequest"

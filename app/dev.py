@@ -90,6 +90,9 @@ def run_dev(settings: Settings) -> int:
             settings.temporal_address = tmp.address
             env["TEMPORAL_ADDRESS"] = tmp.address
             env.setdefault("API_TEMPORAL_LONG_POLL_SECONDS", str(DEV_LONG_POLL_SECONDS))
+            # The UI's page calls the codec from the browser: allow the port it is really on.
+            ui = settings.temporal_ui_port
+            env.setdefault("CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
 
         log.info("applying migrations")
         migrate(settings.database_url)
@@ -110,7 +113,11 @@ def run_dev(settings: Settings) -> int:
             f"  Metrics      {base}/metrics (worker: port {env['WORKER_METRICS_PORT']})",
         ]
         if embedded_temporal:
-            lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
+            lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted)")
+            lines.append(
+                f"  Payloads     temporal workflow show --address {settings.temporal_address} "
+                f"-w registration-<application id> --codec-endpoint {base}/v1/codec"
+            )
         lines.append(f"  PostgreSQL   {settings.database_url}")
         lines += notes
         lines += ["", "Ctrl-C stops everything; data stays in " + str(data_dir), ""]

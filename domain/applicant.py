@@ -366,6 +366,17 @@ class ApplicationForm(BaseModel):
         return value
 
 
+class NumberChoice(BaseModel):
+    """The part of a form that says which number it wants: read on its own so
+    that the number can be checked while other fields are still wrong."""
+
+    model_config = _PAYLOAD
+
+    carrier: Key
+    requested_number: Annotated[ServiceNumber | None, _OptionalBlank] = None
+    number_criteria: NumberCriteria | None = None
+
+
 # ---------------------------------------------------------------------------
 # Submission check
 # ---------------------------------------------------------------------------
@@ -459,6 +470,7 @@ def _policy(
     errors += _check_number_choice(data)
     errors += _check_agent(data)
     errors += _check_documents(data, model, catalogue)
+    errors += _check_package(data, catalogue)
     return errors
 
 
@@ -480,6 +492,20 @@ def _check_hidden_text(data: Mapping[str, Any]) -> list[FieldError]:
         if isinstance(value, str) and hidden_text.has_hidden_characters(value):
             errors.append(FieldError(".".join(path), "hidden_characters", hidden_text.MESSAGE))
     return errors
+
+
+def _check_package(data: Mapping[str, Any], catalogue: RequirementsCatalogue) -> list[FieldError]:
+    package = _try(_key, data.get("package"))
+    if package is None or package in catalogue.packages:
+        return []
+    return [
+        FieldError(
+            "package",
+            "unknown_package",
+            f"Unknown package: use one of {', '.join(catalogue.packages)} "
+            "(GET /v1/requirements/catalogue lists them).",
+        )
+    ]
 
 
 def _check_destinations(raw: object) -> list[FieldError]:
@@ -653,11 +679,15 @@ def _check_documents(
                 FieldError(
                     "documents",
                     "missing_document",
-                    f"A {kind} document is required ({catalogue.label(kind)}): upload it and "
-                    f"list it in documents.",
+                    f"{_article(kind)} {kind} document is required ({catalogue.label(kind)}): upload it "
+                    f"and list it in documents.",
                 )
             )
     return errors
+
+
+def _article(word: str) -> str:
+    return "An" if word[:1].lower() in "aeiou" else "A"
 
 
 def _unknown_key_errors(

@@ -1,4 +1,4 @@
-"""Which documents an application must carry.
+"""Which documents an application must carry, and which packages it may choose.
 
 The rules differ by carrier, company type and industry and carriers change them
 without notice, so they live in ``domain/data/requirements.json`` rather than in
@@ -68,6 +68,8 @@ class RequirementsCatalogue:
     # client sees the same list in the same order every time.
     document_kinds: Mapping[str, str]
     accepted_content_types: frozenset[str]
+    # The service packages an application may choose, code -> label, in offer order.
+    packages: Mapping[str, str]
     base: tuple[str, ...]
     agent: tuple[str, ...]
     carriers: Mapping[str, CarrierRequirements]
@@ -85,19 +87,14 @@ class RequirementsCatalogue:
         """Build and cross-check a catalogue; a typo in the data fails here, not
         later as a silently unsatisfiable requirement."""
         root = _mapping(data, "catalogue")
-        kinds_raw = _mapping(root.get("document_kinds"), "document_kinds")
-        if not kinds_raw:
-            raise CatalogueError("document_kinds: must not be empty")
-        kinds: dict[str, str] = {}
-        for kind, label in kinds_raw.items():
-            if not isinstance(label, str) or not label.strip():
-                raise CatalogueError(f"document_kinds.{kind}: label must be a non-empty string")
-            kinds[kind] = label
+        kinds = _labels(root.get("document_kinds"), "document_kinds")
         known = frozenset(kinds)
 
         content_types = _str_list(root.get("accepted_content_types"), "accepted_content_types")
         if not content_types:
             raise CatalogueError("accepted_content_types: must not be empty")
+
+        packages = _labels(root.get("packages"), "packages")
 
         defaults = _mapping(root.get("defaults"), "defaults")
         base = _kinds(defaults.get("base"), "defaults.base", known)
@@ -124,6 +121,7 @@ class RequirementsCatalogue:
         return cls(
             document_kinds=MappingProxyType(kinds),
             accepted_content_types=frozenset(c.lower() for c in content_types),
+            packages=MappingProxyType(packages),
             base=base,
             agent=agent,
             carriers=MappingProxyType(carriers),
@@ -196,6 +194,21 @@ def _mapping(value: object, path: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise CatalogueError(f"{path}: must be an object")
     return value
+
+
+def _labels(value: object, path: str) -> dict[str, str]:
+    """A non-empty object of lower-case codes to non-empty labels."""
+    table = _mapping(value, path)
+    if not table:
+        raise CatalogueError(f"{path}: must not be empty")
+    labels: dict[str, str] = {}
+    for code, label in table.items():
+        if code != code.strip().lower() or not code:
+            raise CatalogueError(f"{path}.{code}: codes are lower-case, without spaces around")
+        if not isinstance(label, str) or not label.strip():
+            raise CatalogueError(f"{path}.{code}: label must be a non-empty string")
+        labels[code] = label
+    return labels
 
 
 def _str_list(value: object, path: str) -> list[str]:

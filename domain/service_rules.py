@@ -198,7 +198,7 @@ _DEADLINE_ORDER: Final = (
 
 class ServiceDurations(BaseModel):
     """The after-activation durations of one carrier (``CarrierDurations`` in
-    settings; defaults from domain.md). A plain model rather than the settings
+    settings; defaults from docs/domain.md). A plain model rather than the settings
     class because it travels in workflow input, where nothing may read the
     environment. Unknown keys are ignored so the whole ``CarrierDurations`` dump
     can be passed in."""

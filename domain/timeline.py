@@ -370,6 +370,8 @@ class TimelineEntry(BaseModel):
     status: Status
     next_deadline: datetime | None
     overdue: bool
+    # The coded reason of a rejection (``reason`` is the operator's words).
+    reason_code: str | None = None
 
 
 def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
@@ -391,6 +393,9 @@ def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
                 status=state.status,
                 next_deadline=state.next_deadline,
                 overdue=state.overdue,
+                reason_code=event.payload.get("reason_code")
+                if event.event_type is EventType.APPLICATION_REJECTED
+                else None,
             )
         )
     return entries

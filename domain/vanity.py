@@ -28,21 +28,33 @@ exported as :data:`ALL_TAGS`:
 ``fours_2plus``      the suffix contains the digit 4 at least twice
 ==================== ===========================================================
 
-Tiers, cheapest first, are :data:`TIERS`. The tier of a number is the best tier
-any of its tags earns (``tag_tiers`` in the rule file, ``default_tier`` when
-none does), then demoted by the largest step any of its 4-tags carries
-(``demotions``), never below ``floor_tier``. Each tier's price (the minimum
-monthly spend, CNY fen) is in the rule file too.
+Tiers, cheapest first, are :data:`TIERS`. A number's tier follows from its
+*score*, the sum of what its patterns are worth to a buyer (all figures in the
+rule file):
 
-Speed: the importer classifies all 10,000,000 numbers, so a call is four dict
+* every maximal run of one digit (2 to 7 long): ``run_points[length]`` scaled
+  by the digit's weight (8 weighs most, then 6 and 9; 0 little, 4 least),
+  and more (``ending_run_percent``) when the run ends the number. A single
+  other digit breaks a run: ``8888889`` is a run of six and a stray 9;
+* every maximal straight, up or down (3 to 7 long): ``straight_points``;
+* ``aabb``, ``abab``, ``mirror`` (not counted again for a palindrome),
+  ``palindrome``, ``lucky_group`` and ``lucky_digits_all``: ``pattern_points``;
+* each lucky digit: ``lucky_digit_points``; each 4: ``four_points`` (negative).
+
+The tier is the highest whose ``tier_min_score`` the score reaches (economy
+below standard's). Each tier's price (the minimum monthly spend, CNY fen) is in
+the rule file too. docs/domain.md shows ranked examples.
+
+Speed: the importer classifies all 10,000,000 numbers, so a call is six dict
 look-ups on precomputed tables of every 4-digit window plus one cached result
-per distinct pattern combination; no regular expressions run per call.
+per distinct combination of patterns and score; no regular expressions run per call.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -56,7 +68,7 @@ __all__ = [
     "classify",
     "classify_suffix",
     "load_tier_table",
-    "tier_for_tags",
+    "tier_for_score",
     "tier_price_fen",
     "tier_rank",
 ]
@@ -98,12 +110,13 @@ _MAX_GROUP_LENGTH = 4
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """What a number is worth: its pattern tags, tier and minimum monthly spend."""
+    """What a number is worth: its pattern tags, score, tier and minimum monthly spend."""
 
     tags: tuple[str, ...]
     tier: str
     min_monthly_spend_fen: int
     has_four: bool
+    score: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +131,21 @@ class TierInfo:
 @dataclass(frozen=True, slots=True)
 class _Rules:
     tiers: tuple[TierInfo, ...]
-    default_rank: int
-    floor_rank: int
+    # The score each tier starts at, by rank; the cheapest tier takes the rest.
+    min_scores: tuple[int, ...]
     lucky_digits: frozenset[str]
     lucky_groups: tuple[str, ...]
-    tag_ranks: Mapping[str, int]
-    demotions: Mapping[str, int]
+    digit_weights: Mapping[str, int]
+    run_points: tuple[int, ...]  # by run length, 0-7
+    ending_run_percent: int
+    straight_points: tuple[int, ...]  # by straight length, 0-7
+    pattern_points: Mapping[str, int]
+    lucky_digit_points: int
+    four_points: int
+
+
+# Tags whose presence is worth points (mirror only when not a palindrome).
+_PATTERN_POINT_TAGS = frozenset({"aabb", "abab", "mirror", "palindrome", "lucky_group", "lucky_digits_all"})
 
 
 # --- rule file -----------------------------------------------------------------
@@ -133,6 +155,27 @@ def _rank_of(name: object, where: str) -> int:
     if not isinstance(name, str) or name not in TIERS:
         raise ValueError(f"vanity rules: {where} must be one of {TIERS}, got {name!r}")
     return TIERS.index(name)
+
+
+def _int(value: object, where: str, *, minimum: int | None = 0) -> int:
+    # bool is an int subclass; a price or weight of `true` is a typo, not 1.
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        kind = "an integer" if minimum is None else "a non-negative integer"
+        raise ValueError(f"vanity rules: {where} must be {kind}, got {value!r}")
+    return value
+
+
+def _by_length(raw: object, where: str, shortest: int) -> tuple[int, ...]:
+    """Points by length (shortest to 7) as a tuple indexed by length; each longer one worth more."""
+    expected = {str(n) for n in range(shortest, SUFFIX_LENGTH + 1)}
+    if not isinstance(raw, dict) or set(raw) != expected:
+        raise ValueError(f"vanity rules: {where} must give points for lengths {shortest} to {SUFFIX_LENGTH}")
+    points = [0] * (SUFFIX_LENGTH + 1)
+    for n in range(shortest, SUFFIX_LENGTH + 1):
+        points[n] = _int(raw[str(n)], f"{where}.{n}")
+        if n > shortest and points[n] <= points[n - 1]:
+            raise ValueError(f"vanity rules: {where}.{n} must be worth more than {where}.{n - 1}")
+    return tuple(points)
 
 
 def _parse_rules(raw: object) -> _Rules:
@@ -147,22 +190,20 @@ def _parse_rules(raw: object) -> _Rules:
     for rank, name in enumerate(TIERS):
         entry = tiers_raw[name]
         price = entry.get("min_monthly_spend_fen") if isinstance(entry, dict) else None
-        # bool is an int subclass; a price of `true` is a typo, not 1 fen.
-        if not isinstance(price, int) or isinstance(price, bool) or price < 0:
-            raise ValueError(
-                f"vanity rules: tiers.{name}.min_monthly_spend_fen must be a "
-                f"non-negative integer, got {price!r}"
-            )
+        _int(price, f"tiers.{name}.min_monthly_spend_fen")
+        assert isinstance(price, int)
         if tiers and price < tiers[-1].min_monthly_spend_fen:
             raise ValueError(
                 f"vanity rules: tier {name!r} costs less than the cheaper tier {tiers[-1].name!r}"
             )
         tiers.append(TierInfo(name, rank, price))
 
-    default_rank = _rank_of(raw.get("default_tier"), "default_tier")
-    floor_rank = _rank_of(raw.get("floor_tier"), "floor_tier")
-    if floor_rank > default_rank:
-        raise ValueError("vanity rules: floor_tier is above default_tier")
+    min_raw = raw.get("tier_min_score")
+    if not isinstance(min_raw, dict) or set(min_raw) != set(TIERS[1:]):
+        raise ValueError(f"vanity rules: 'tier_min_score' must give the score each of {TIERS[1:]} starts at")
+    min_scores = [0] + [_int(min_raw[name], f"tier_min_score.{name}", minimum=None) for name in TIERS[1:]]
+    if any(b <= a for a, b in itertools.pairwise(min_scores[1:])):
+        raise ValueError("vanity rules: tier_min_score must rise with the tier")
 
     digits = raw.get("lucky_digits")
     if not isinstance(digits, str) or not digits or not all(c in "0123456789" for c in digits):
@@ -178,34 +219,32 @@ def _parse_rules(raw: object) -> _Rules:
             f"strings, got {groups!r}"
         )
 
-    tag_tiers = raw.get("tag_tiers")
-    if not isinstance(tag_tiers, dict):
-        raise ValueError("vanity rules: 'tag_tiers' must be an object")
-    tag_ranks: dict[str, int] = {}
-    for tag, tier in tag_tiers.items():
-        if tag not in ALL_TAGS:
-            raise ValueError(f"vanity rules: tag_tiers names unknown tag {tag!r}")
-        tag_ranks[tag] = _rank_of(tier, f"tag_tiers.{tag}")
+    weights_raw = raw.get("digit_weight_percent")
+    if not isinstance(weights_raw, dict) or set(weights_raw) != set("0123456789"):
+        raise ValueError("vanity rules: digit_weight_percent must weigh each digit 0-9")
+    weights = {d: _int(w, f"digit_weight_percent.{d}") for d, w in weights_raw.items()}
 
-    demotions_raw = raw.get("demotions")
-    if not isinstance(demotions_raw, dict):
-        raise ValueError("vanity rules: 'demotions' must be an object")
-    demotions: dict[str, int] = {}
-    for tag, steps in demotions_raw.items():
-        if tag not in ALL_TAGS:
-            raise ValueError(f"vanity rules: demotions names unknown tag {tag!r}")
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f"vanity rules: demotions.{tag} must be a non-negative integer")
-        demotions[tag] = steps
+    patterns_raw = raw.get("pattern_points")
+    if not isinstance(patterns_raw, dict) or set(patterns_raw) != _PATTERN_POINT_TAGS:
+        raise ValueError(f"vanity rules: pattern_points must give points for {sorted(_PATTERN_POINT_TAGS)}")
+    patterns = {tag: _int(p, f"pattern_points.{tag}") for tag, p in patterns_raw.items()}
+
+    four_points = _int(raw.get("four_points"), "four_points", minimum=None)
+    if four_points > 0:
+        raise ValueError("vanity rules: four_points must not be positive (a 4 lowers a number)")
 
     return _Rules(
         tiers=tuple(tiers),
-        default_rank=default_rank,
-        floor_rank=floor_rank,
+        min_scores=tuple(min_scores),
         lucky_digits=frozenset(digits),
         lucky_groups=tuple(groups),
-        tag_ranks=tag_ranks,
-        demotions=demotions,
+        digit_weights=weights,
+        run_points=_by_length(raw.get("run_points"), "run_points", 2),
+        ending_run_percent=_int(raw.get("ending_run_percent"), "ending_run_percent", minimum=100),
+        straight_points=_by_length(raw.get("straight_points"), "straight_points", 3),
+        pattern_points=patterns,
+        lucky_digit_points=_int(raw.get("lucky_digit_points"), "lucky_digit_points"),
+        four_points=four_points,
     )
 
 
@@ -230,17 +269,21 @@ def tier_price_fen(tier: str) -> int:
     return _rules().tiers[tier_rank(tier)].min_monthly_spend_fen
 
 
-def tier_for_tags(tags: Iterable[str]) -> str:
-    """The tier a number with exactly these tags gets under the current rules."""
-    rules = _rules()
-    tag_set = set(tags)
-    unknown = tag_set - ALL_TAGS
-    if unknown:
-        raise ValueError(f"unknown vanity tags: {sorted(unknown)}")
-    # Tags only ever raise a number above the default tier; the 4 lowers it.
-    base = max([rules.default_rank, *(rules.tag_ranks[t] for t in tag_set if t in rules.tag_ranks)])
-    demotion = max((rules.demotions[t] for t in tag_set if t in rules.demotions), default=0)
-    return TIERS[max(rules.floor_rank, base - demotion)]
+def tier_for_score(score: int) -> str:
+    """The tier a number with this score gets under the current rules."""
+    min_scores = _rules().min_scores
+    rank = 0
+    for candidate in range(1, len(TIERS)):
+        if score >= min_scores[candidate]:
+            rank = candidate
+    return TIERS[rank]
+
+
+def _run_value(rules: _Rules, digit: str, length: int, ends: bool) -> int:
+    points = rules.run_points[length] * rules.digit_weights[digit]
+    if ends:
+        points = points * rules.ending_run_percent // 100
+    return points // 100
 
 
 # --- precomputed window tables -------------------------------------------------
@@ -280,6 +323,13 @@ class _Tables(NamedTuple):
     w1: dict[str, int]
     w2: dict[str, int]
     w3: dict[str, int]
+    # Runs and straights, which depend on which digits they are made of: for
+    # windows d0-d3 and d3-d6, the points of those inside the window that do
+    # not reach d3, and a code for the run and straight that reach d3 (joined
+    # in ``joined``, by the pair of codes, into the run and straight through d3).
+    d0: dict[str, tuple[int, int]]
+    d3: dict[str, tuple[int, int]]
+    joined: dict[int, int]
     by_key: dict[int, Classification]
 
 
@@ -327,7 +377,66 @@ def _tables() -> _Tables:
             last |= _MIRROR_END
         # Window 0 already counted d3, so only d4-d6 are counted here.
         tables[3][w] = last + _counts(w[1:], rules.lucky_digits)
-    return _Tables(tables[0], tables[1], tables[2], tables[3], by_key={})
+    d0 = {w: _window_digits(rules, w, edge_at_end=True) for w in tables[0]}
+    d3 = {w: _window_digits(rules, w, edge_at_end=False) for w in tables[0]}
+    return _Tables(tables[0], tables[1], tables[2], tables[3], d0, d3, joined={}, by_key={})
+
+
+def _stretches(w: str) -> list[tuple[int, int, int]]:
+    """(start, end, step) of every maximal stretch of ``w`` whose consecutive
+    digits differ by the same step 0 (a run), +1 or -1 (a straight); single
+    digits between them are stretches of their own, with step 0."""
+    o = [ord(c) for c in w]
+    out: list[tuple[int, int, int]] = []
+    for step in (0, 1, -1):
+        i = 0
+        while i < len(o):
+            j = i
+            while j + 1 < len(o) and o[j + 1] - o[j] == step:
+                j += 1
+            if j > i or step == 0:
+                out.append((i, j, step))
+            i = j if j > i and step != 0 else j + 1
+    return out
+
+
+def _edge_code(digit: str, run: int, straight: int, direction: int) -> int:
+    return ((int(digit) * 5 + run) * 5 + straight) * 3 + direction + 1
+
+
+def _window_digits(rules: _Rules, w: str, *, edge_at_end: bool) -> tuple[int, int]:
+    """(points, edge code) of a 4-digit window: d0-d3 (its edge is its last
+    digit, d3) or d3-d6 (its edge is its first digit, d3, and it ends the number)."""
+    edge = 3 if edge_at_end else 0
+    points, run, straight, direction = 0, 1, 1, 0
+    for start, end, step in _stretches(w):
+        length = end - start + 1
+        if edge in (start, end):
+            if step == 0:
+                run = length
+            elif length > 1:
+                straight, direction = length, step
+        elif step == 0 and length >= 2:
+            points += _run_value(rules, w[start], length, ends=not edge_at_end and end == 3)
+        elif step != 0 and length >= 3:
+            points += rules.straight_points[length]
+    return points, _edge_code(w[edge], run, straight, direction)
+
+
+def _join(rules: _Rules, left: int, right: int) -> int:
+    """Points of the run and straight(s) through d3, from the two windows' edge codes."""
+    (l_rest, l_dir), (r_rest, r_dir) = divmod(left, 3), divmod(right, 3)
+    (l_rest, l_straight), (r_rest, r_straight) = divmod(l_rest, 5), divmod(r_rest, 5)
+    (digit, l_run), (_, r_run) = divmod(l_rest, 5), divmod(r_rest, 5)
+    points = 0
+    run = l_run + r_run - 1
+    if run >= 2:
+        points += _run_value(rules, str(digit), run, ends=r_run == 4)
+    if l_dir != 1 and l_dir == r_dir:  # the same direction (1 encodes none)
+        points += rules.straight_points[l_straight + r_straight - 1]
+    else:
+        points += rules.straight_points[l_straight] + rules.straight_points[r_straight]
+    return points
 
 
 def _decode(key: int) -> tuple[str, ...]:
@@ -369,18 +478,40 @@ def _decode(key: int) -> tuple[str, ...]:
     return tuple(sorted(tags))
 
 
-def _classification(key: int, by_key: dict[int, Classification]) -> Classification:
+# The digits' points (runs, straights) join the pattern key in the cache key.
+_DIGIT_POINTS_BITS = 16
+
+
+def _digit_points(t: _Tables, first: str, last: str) -> int:
+    """Points of the runs and straights of the suffix whose windows d0-d3 and d3-d6 these are."""
+    p0, e0 = t.d0[first]
+    p3, e3 = t.d3[last]
+    pair = e0 * 1024 + e3
+    joined = t.joined.get(pair)
+    if joined is None:
+        joined = t.joined[pair] = _join(_rules(), e0, e3)
+    return p0 + p3 + joined
+
+
+def _classification(key: int, digit_points: int, by_key: dict[int, Classification]) -> Classification:
+    rules = _rules()
     tags = _decode(key)
-    tier = tier_for_tags(tags)
+    score = digit_points + sum(rules.pattern_points[t] for t in tags if t in rules.pattern_points)
+    if "palindrome" in tags:
+        score -= rules.pattern_points["mirror"]  # a palindrome is a mirror: counted once
+    score += ((key >> _LUCKY_SHIFT) & _COUNT_MASK) * rules.lucky_digit_points
+    score += ((key >> _FOUR_SHIFT) & _COUNT_MASK) * rules.four_points
+    tier = tier_for_score(score)
     result = Classification(
         tags=tags,
         tier=tier,
         min_monthly_spend_fen=tier_price_fen(tier),
         has_four="has_four" in tags,
+        score=score,
     )
-    # Many keys share one outcome; caching the object per key skips building it
-    # again, and the dataclass is frozen, so sharing it is safe.
-    by_key[key] = result
+    # Many numbers share one outcome; caching the object per key skips building
+    # it again, and the dataclass is frozen, so sharing it is safe.
+    by_key[(key << _DIGIT_POINTS_BITS) + digit_points] = result
     return result
 
 
@@ -403,9 +534,9 @@ def _number_problem(number: str) -> str:
 
 def classify_suffix(suffix: str) -> Classification:
     """Classify the 7 digits after ``400``; the fast path for bulk imports."""
-    w0, w1, w2, w3, by_key = _tables()
+    t = _tables()
     try:
-        key = w0[suffix[:4]] + w1[suffix[1:5]] + w2[suffix[2:6]] + w3[suffix[3:]]
+        key = t.w0[suffix[:4]] + t.w1[suffix[1:5]] + t.w2[suffix[2:6]] + t.w3[suffix[3:]]
     except (KeyError, TypeError):
         # Tables only hold 4 ASCII digits, so a miss means a bad suffix; a
         # wrong length also misses because suffix[3:] is then not 4 long.
@@ -414,7 +545,8 @@ def classify_suffix(suffix: str) -> Classification:
         raise ValueError(f"invalid 400 number suffix {suffix!r}: {_suffix_problem(suffix)}") from None
     if suffix[:3] == suffix[:3:-1]:
         key += _PALINDROME
-    return by_key.get(key) or _classification(key, by_key)
+    points = _digit_points(t, suffix[:4], suffix[3:])
+    return t.by_key.get((key << _DIGIT_POINTS_BITS) + points) or _classification(key, points, t.by_key)
 
 
 def classify(number: str) -> Classification:
@@ -423,13 +555,13 @@ def classify(number: str) -> Classification:
     Raises ValueError naming the problem when ``number`` is not exactly ``400``
     followed by 7 ASCII digits (display forms like ``400-123-4567`` included).
     """
-    w0, w1, w2, w3, by_key = _tables()
+    t = _tables()
     # Inlined rather than calling classify_suffix, and validated by the table
     # look-ups themselves: this runs 10 million times on import, and a separate
     # call or an isinstance check each cost over a tenth of the time.
     try:
         if number[:3] == PREFIX and len(number) == 10:
-            key = w0[number[3:7]] + w1[number[4:8]] + w2[number[5:9]] + w3[number[6:]]
+            key = t.w0[number[3:7]] + t.w1[number[4:8]] + t.w2[number[5:9]] + t.w3[number[6:]]
         else:
             key = -1
     except (KeyError, TypeError):
@@ -437,7 +569,8 @@ def classify(number: str) -> Classification:
     if key >= 0:
         if number[3:6] == number[:6:-1]:
             key += _PALINDROME
-        return by_key.get(key) or _classification(key, by_key)
+        points = _digit_points(t, number[3:7], number[6:])
+        return t.by_key.get((key << _DIGIT_POINTS_BITS) + points) or _classification(key, points, t.by_key)
     if not isinstance(number, str):
         raise TypeError(f"400 number must be str, got {type(number).__name__}")
     raise ValueError(f"invalid 400 number {number!r}: {_number_problem(number)}")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
@@ -405,8 +405,18 @@ class ServiceFlow:
         """Validator for every Update this workflow has no handler for: above all
         the registration's (decide, verify, withdraw, ...), over once the number is
         in service. Refused in words a caller can act on, not the SDK's."""
+        closure = self._record.closure
+        if closure is None:
+            where = f"the number is in service ({self._record.state.value})"
+        else:
+            how = "terminated" if closure.reason is rules.ClosureReason.TERMINATED else "reclaimed"
+            if closure.released_at is not None:
+                where = f"the number was {how} and has been released"
+            else:
+                until = closure.quarantine_until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                where = f"the number was {how} and is in quarantine until {until}"
         raise ApplicationError(
-            f"the registration's steps are over: the number is in service, so {name!r} no longer applies",
+            f"the registration's steps are over: {where}, so {name!r} no longer applies",
             type=ERR_WRONG_STAGE,
             non_retryable=True,
         )

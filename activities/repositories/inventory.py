@@ -49,6 +49,9 @@ __all__ = [
     "SearchPage",
     "activate",
     "allocate",
+    "carrier_codes",
+    "carrier_prefixes",
+    "carriers_of_prefix",
     "count_numbers",
     "extend_hold",
     "forget_cached_layout",
@@ -312,6 +315,38 @@ async def count_numbers(conn: asyncpg.Connection, prefix: str = "400") -> int:
             "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2", lo, hi
         )
     )
+
+
+async def carriers_of_prefix(conn: asyncpg.Connection, digits: str) -> list[str]:
+    """The carriers that hold numbers starting with ``digits`` (from 400 on), by
+    the prefix table; empty when the prefix is unassigned.
+
+    A prefix longer than a carrier's block lies within that block (the longest
+    such block wins, as on import); a shorter one spans every block below it.
+    """
+    rows = await conn.fetch(
+        """
+        (SELECT carrier_code FROM carrier_prefix WHERE starts_with($1, prefix)
+         ORDER BY length(prefix) DESC LIMIT 1)
+        UNION
+        SELECT carrier_code FROM carrier_prefix WHERE starts_with(prefix, $1) AND prefix <> $1
+        """,
+        digits,
+    )
+    return sorted(r["carrier_code"] for r in rows)
+
+
+async def carrier_prefixes(conn: asyncpg.Connection, carrier: str) -> list[str]:
+    """The prefix blocks of ``carrier``, in number order."""
+    rows = await conn.fetch(
+        "SELECT prefix FROM carrier_prefix WHERE carrier_code = $1 ORDER BY prefix", carrier
+    )
+    return [r["prefix"] for r in rows]
+
+
+async def carrier_codes(conn: asyncpg.Connection) -> list[str]:
+    """Every carrier a number can belong to (``unassigned`` included)."""
+    return [r["code"] for r in await conn.fetch("SELECT code FROM carrier ORDER BY code")]
 
 
 # --- search --------------------------------------------------------------------

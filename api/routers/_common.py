@@ -52,10 +52,16 @@ JsonBody = Annotated[Any, Depends(json_body)]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="The `next_cursor` of the previous page, unchanged.")
+    str | None,
+    Query(
+        max_length=512,
+        description="The `next_cursor` of the previous page, unchanged, sent with the same filters "
+        "(other filters are 400 `cursor_mismatch`).",
+    ),
 ]
 
 _DESCRIPTIONS = {
+    400: "A cursor sent with other filters than the page it came from (`cursor_mismatch`).",
     401: "No API key, or not a valid one.",
     403: "The key's role may not call this route.",
     404: "No such resource, or it belongs to another organisation.",

@@ -120,7 +120,7 @@ async def submit_application(
     response_model=Page[Registration],
     summary="List my organisation's applications",
     description="Newest first, keyset-paginated.",
-    **documented(),
+    **documented(400),
 )
 async def list_applications(
     ctx: Ctx,

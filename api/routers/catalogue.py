@@ -41,8 +41,9 @@ async def get_requirements(
 @router.get(
     "/catalogue",
     response_model=Catalogue,
-    summary="Carriers, company types, industries and document kinds",
-    description="The values GET /v1/requirements accepts, and every document kind with its label.",
+    summary="Carriers, company types, industries, packages and document kinds",
+    description="The values GET /v1/requirements accepts, the packages an application may choose, and "
+    "every document kind with its label.",
     **documented(),
 )
 async def get_catalogue(ctx: Ctx, _: Annotated[Principal, allow(Action.READ_CATALOGUE)]) -> Catalogue:

@@ -11,6 +11,7 @@ from api.permissions import Action
 from api.routers._common import Ctx, Cursor, documented
 from api.schemas.numbers import NumberOut, NumberPage
 from api.services import numbers
+from domain.vanity import ALL_TAGS, TIERS
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
     "With `sample=true` the results start at a random number (so that applicants do not all race for "
     "the same first page); the cursor keeps the walk. Staff and dashboards may include numbers "
     "that are not available.",
-    **documented(),
+    **documented(400),
 )
 async def search_numbers(
     ctx: Ctx,
@@ -36,10 +37,21 @@ async def search_numbers(
         str | None, Query(max_length=9, description="Within the 7 digits after 400.", examples=["168"])
     ] = None,
     tags: Annotated[
-        list[str] | None, Query(max_length=20, description="Pattern tags, all required.", examples=[["aaaa"]])
+        list[str] | None,
+        Query(
+            max_length=20,
+            description="Pattern tags, all required.",
+            examples=[["aaaa"]],
+            json_schema_extra={"items": {"type": "string", "enum": sorted(ALL_TAGS)}},
+        ),
     ] = None,
-    tier: Annotated[str | None, Query(max_length=32, examples=["gold"])] = None,
-    carrier: Annotated[str | None, Query(max_length=64, examples=["china_unicom"])] = None,
+    tier: Annotated[
+        str | None, Query(max_length=32, examples=["gold"], json_schema_extra={"enum": list(TIERS)})
+    ] = None,
+    carrier: Annotated[
+        str | None,
+        Query(max_length=64, examples=["china_unicom"], description="A carrier code (the carrier table)."),
+    ] = None,
     exclude_four: Annotated[bool, Query(description="No digit 4 after 400.")] = False,
     max_monthly_spend_fen: Annotated[
         int | None, Query(ge=0, le=10**12, description="Price ceiling, fen.")
@@ -49,18 +61,19 @@ async def search_numbers(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Cursor = None,
 ) -> NumberPage:
-    criteria = numbers.criteria(
-        starts_with=starts_with,
-        ends_with=ends_with,
-        contains=contains,
-        tags=tags or [],
-        tier=tier,
-        carrier=carrier,
-        exclude_four=exclude_four,
-        max_monthly_spend_fen=max_monthly_spend_fen,
-        available_only=not include_unavailable,
-    )
     async with ctx.connection() as conn:
+        criteria = await numbers.criteria(
+            conn,
+            starts_with=starts_with,
+            ends_with=ends_with,
+            contains=contains,
+            tags=tags or [],
+            tier=tier,
+            carrier=carrier,
+            exclude_four=exclude_four,
+            max_monthly_spend_fen=max_monthly_spend_fen,
+            available_only=not include_unavailable,
+        )
         return await numbers.search(conn, principal, criteria, limit=limit, cursor=cursor, sample=sample)
 
 

@@ -16,6 +16,7 @@ from api.schemas.common import Page
 from api.schemas.registrations import Registration
 from api.schemas.service import RealnameConfirmationIn, ResumptionIn, SuspensionIn
 from api.services import applications, registrations
+from api.services.choices import check_carrier
 
 router = APIRouter(tags=["operators"])
 
@@ -25,7 +26,7 @@ router = APIRouter(tags=["operators"])
     response_model=Page[Registration],
     summary="Applications awaiting a decision",
     description="Overdue first, then oldest first; keyset-paginated.",
-    **documented(),
+    **documented(400),
 )
 async def review_queue(
     ctx: Ctx,
@@ -36,6 +37,7 @@ async def review_queue(
     cursor: Cursor = None,
 ) -> Page[Registration]:
     async with ctx.connection() as conn:
+        await check_carrier(conn, carrier)
         return await registrations.review_queue(
             conn, carrier=carrier, organisation_id=organisation_id, cursor=cursor, limit=limit
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.errors import MAX_LISTED_ERRORS, FieldErrorOut
 from api.schemas.common import FieldName, OptionalReason, Reason
@@ -98,24 +99,64 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    reason_code: RejectionReason | None = Field(default=None, description="Required to reject.")
+    # validate_default: the checks below must run when the field is left out,
+    # so that a missing reason_code is reported as reason_code, not as the body.
+    reason_code: RejectionReason | None = Field(
+        default=None, validate_default=True, description="Required to reject; only with reject."
+    )
     reason: OptionalReason | None = None
     fields: list[FieldName] = Field(
-        default_factory=list, max_length=50, description="Fields to change (request_changes)."
+        default_factory=list,
+        max_length=50,
+        validate_default=True,
+        description="Fields to change; only with request_changes (a rejection is final: say why in reason).",
     )
     documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=MAX_DOCUMENTS,
-        description="Document kinds to replace (request_changes).",
+        validate_default=True,
+        description="Document kinds to replace; only with request_changes.",
     )
 
-    @model_validator(mode="after")
-    def _complete(self) -> DecisionIn:
-        if self.decision is Decision.REJECT and self.reason_code is None:
-            raise ValueError("a rejection needs a reason_code")
-        if self.decision is Decision.REQUEST_CHANGES and not (self.fields or self.documents):
-            raise ValueError("a change request must name the fields or documents to change")
-        return self
+    @field_validator("reason_code")
+    @classmethod
+    def _reason_code_with_reject(cls, value: RejectionReason | None, info: ValidationInfo) -> Any:
+        decision = info.data.get("decision")
+        if decision is Decision.REJECT and value is None:
+            raise PydanticCustomError(
+                "missing",
+                "A rejection needs a reason_code: one of {allowed}.",
+                {"allowed": ", ".join(r.value for r in RejectionReason)},
+            )
+        if decision is not None and decision is not Decision.REJECT and value is not None:
+            raise PydanticCustomError(
+                "not_allowed",
+                "reason_code goes with reject only: leave it out to {decision}.",
+                {"decision": decision.value},
+            )
+        return value
+
+    @field_validator("fields", "documents")
+    @classmethod
+    def _changes_with_request_changes(cls, value: list[str], info: ValidationInfo) -> Any:
+        decision = info.data.get("decision")
+        if decision is not None and decision is not Decision.REQUEST_CHANGES and value:
+            raise PydanticCustomError(
+                "not_allowed",
+                "{field} name what to change in a change request (request_changes); to {decision}, "
+                "leave them out and say why in reason.",
+                {"field": info.field_name, "decision": decision.value},
+            )
+        # documents is declared before fields, so it has been read by now.
+        if (
+            decision is Decision.REQUEST_CHANGES
+            and info.field_name == "fields"
+            and not (value or info.data.get("documents"))
+        ):
+            raise PydanticCustomError(
+                "missing", "A change request names the fields or the documents to change (or both)."
+            )
+        return value
 
 
 class VerificationIn(BaseModel):

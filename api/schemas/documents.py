@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import UtcDateTime
 
 
 class Document(BaseModel):
@@ -19,7 +19,7 @@ class Document(BaseModel):
                 "sha256": "9f2c4b1e5d7a3c8b0e6f1a2d4c5b7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9",
                 "replaces": None,
                 "replaced_by": None,
-                "created_at": "2026-11-25T09:00:00+08:00",
+                "created_at": "2026-11-25T01:00:00Z",
                 "ref": {
                     "kind": "business_licence",
                     "document_id": "doc_01jd8k3m5n7p9q2r4s6t8v",
@@ -38,7 +38,7 @@ class Document(BaseModel):
     sha256: str = Field(description="SHA-256 of the file, hex.")
     replaces: str | None = Field(description="The document this one replaced.")
     replaced_by: str | None = Field(description="The document that replaced this one; use that one instead.")
-    created_at: datetime
+    created_at: UtcDateTime
     ref: DocumentRef = Field(description="What to put in an application's documents list.")
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from pydantic import BaseModel, Field
+
+from api.schemas.common import JsonObject, UtcDateTime
 
 
 class FeedEvent(BaseModel):
@@ -19,7 +18,7 @@ class FeedEvent(BaseModel):
     event_type: str
     actor_role: str
     reason: str | None
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     carrier: str | None
     organisation_id: str | None
-    payload: dict[str, Any] = Field(description="Event facts; personal data is masked at the source.")
+    payload: JsonObject = Field(description="Event facts; personal data is masked at the source.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.auth import ORGANISATION_ID, Role
+from api.schemas.common import UtcDateTime
 from api.schemas.dates import RequestDatetime
 from api.textguard import VisibleStr
 
@@ -23,8 +24,11 @@ class ApiKeyCreate(BaseModel):
     )
 
     role: Role
+    # validate_default: a missing organisation_id is reported as that field, not as the body.
     organisation_id: OrganisationId | None = Field(
-        default=None, description="Required for the applicant role, refused for the others."
+        default=None,
+        validate_default=True,
+        description="Required for the applicant role, refused for the others.",
     )
     name: Annotated[VisibleStr, Field(min_length=1, max_length=200, description="What the key is for.")]
     expires_at: RequestDatetime | None = Field(
@@ -33,13 +37,20 @@ class ApiKeyCreate(BaseModel):
         "null: until revoked.",
     )
 
-    @model_validator(mode="after")
-    def _organisation_matches_role(self) -> ApiKeyCreate:
-        if self.role is Role.APPLICANT and self.organisation_id is None:
-            raise ValueError("an applicant key needs an organisation_id")
-        if self.role is not Role.APPLICANT and self.organisation_id is not None:
-            raise ValueError(f"a {self.role} key is not bound to an organisation: leave organisation_id out")
-        return self
+    @field_validator("organisation_id")
+    @classmethod
+    def _organisation_matches_role(cls, value: str | None, info: ValidationInfo) -> str | None:
+        role = info.data.get("role")
+        if role is Role.APPLICANT and value is None:
+            raise PydanticCustomError("missing", "An applicant key acts for one organisation: give its id.")
+        if role is not None and role is not Role.APPLICANT and value is not None:
+            article = "An" if role.value[0] in "aeiou" else "A"
+            raise PydanticCustomError(
+                "not_allowed",
+                "{article} {role} key is not bound to an organisation: leave organisation_id out.",
+                {"article": article, "role": role.value},
+            )
+        return value
 
 
 class ApiKey(BaseModel):
@@ -48,9 +59,11 @@ class ApiKey(BaseModel):
     organisation_id: str | None
     name: str
     created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
-    expires_at: datetime | None = Field(default=None, description="When the key stops working; null: never.")
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
+    expires_at: UtcDateTime | None = Field(
+        default=None, description="When the key stops working; null: never."
+    )
 
 
 class ApiKeyCreated(ApiKey):

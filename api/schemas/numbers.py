@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import UtcDateTime
 
 
 class NumberOut(BaseModel):
@@ -32,7 +32,7 @@ class NumberOut(BaseModel):
     has_four: bool
     min_monthly_spend_fen: int = Field(description="Minimum monthly spend for this number, CNY fen.")
     registration_id: str | None = Field(default=None, description="Holder (staff views only).")
-    hold_expires_at: datetime | None = Field(default=None, description="Staff views only.")
+    hold_expires_at: UtcDateTime | None = Field(default=None, description="Staff views only.")
 
 
 class NumberPage(BaseModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import JsonObject, UtcDateTime
 from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
 from workflows.contracts import RejectionReason, Stage, Status, WaitingFor
 
@@ -20,18 +20,18 @@ _EXAMPLE: dict[str, Any] = {
     "stage": "audit",
     "status": "in_review",
     "waiting_for": "operator_decision",
-    "next_deadline": "2026-12-02T09:00:00+08:00",
+    "next_deadline": "2026-12-02T01:00:00Z",
     "overdue": False,
     "fees": None,
     "paid_fen": 0,
     "change_request": None,
     "rejection": None,
     "problems": [],
-    "activation_at": "2026-12-20T09:00:00+08:00",
+    "activation_at": "2026-12-20T01:00:00Z",
     "activated_at": None,
     "version": 1,
-    "created_at": "2026-11-25T09:00:00+08:00",
-    "updated_at": "2026-11-25T09:00:01+08:00",
+    "created_at": "2026-11-25T01:00:00Z",
+    "updated_at": "2026-11-25T01:00:01Z",
 }
 
 
@@ -45,8 +45,8 @@ class ChangeRequest(BaseModel):
     fields: list[str]
     documents: list[str]
     reason: str | None
-    requested_at: datetime | None = None
-    resubmit_by: datetime | None = None
+    requested_at: UtcDateTime | None = None
+    resubmit_by: UtcDateTime | None = None
 
 
 class Rejection(BaseModel):
@@ -74,7 +74,7 @@ class Registration(BaseModel):
     stage: Stage
     status: Status
     waiting_for: WaitingFor
-    next_deadline: datetime | None
+    next_deadline: UtcDateTime | None
     overdue: bool
     fees: Fees | None
     paid_fen: int
@@ -83,12 +83,12 @@ class Registration(BaseModel):
     problems: list[RefusalProblem] = Field(
         description="Why an application was refused at submission (status invalid)."
     )
-    activation_at: datetime | None
-    activated_at: datetime | None
+    activation_at: UtcDateTime | None
+    activated_at: UtcDateTime | None
     version: int = Field(description="Version of the registration's event stream this reflects.")
-    created_at: datetime
-    updated_at: datetime
-    summary: dict[str, Any] | None = Field(
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    summary: JsonObject | None = Field(
         default=None,
         description="The application as recorded, with personal data masked (staff views only).",
     )
@@ -108,7 +108,7 @@ class Registration(BaseModel):
     realname_stage: RealnameStage | None = Field(
         default=None, description="After activation: whether the real-name registration is current."
     )
-    realname_due_at: datetime | None = Field(
+    realname_due_at: UtcDateTime | None = Field(
         default=None, description="After activation: when the real-name registration must next be confirmed."
     )
 
@@ -145,14 +145,17 @@ class RegistrationStats(BaseModel):
 
 class TimelineEntry(BaseModel):
     version: int
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     event_type: str
     actor: str = Field(description="Who did it: an API key id (staff views), or the role.")
     actor_role: str
-    reason: str | None
+    reason: str | None = Field(description="Why, in the words of whoever acted.")
+    reason_code: RejectionReason | str | None = Field(
+        default=None, description="A rejection's coded reason (ApplicationRejected entries)."
+    )
     stage: Stage
     status: Status
-    next_deadline: datetime | None
+    next_deadline: UtcDateTime | None
     overdue: bool
     service_state: ServiceState | None = Field(
         default=None,

@@ -46,8 +46,14 @@ class CarrierOptions(BaseModel):
     industries: list[str]
 
 
+class Package(BaseModel):
+    code: str = Field(description="What to send as an application's `package`.")
+    label: str
+
+
 class Catalogue(BaseModel):
     carriers: list[CarrierOptions]
+    packages: list[Package] = Field(description="The service packages an application may choose.")
     document_kinds: list[DocumentKind]
     accepted_content_types: list[str]
     max_upload_bytes: int

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import FieldName, OptionalReason, Reason
+from api.schemas.common import FieldName, OptionalReason, Reason, UtcDateTime
 from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration
 
@@ -76,6 +76,6 @@ class DetailsChangeIn(BaseModel):
 
 
 class DetailsChangeOut(BaseModel):
-    due_by: datetime = Field(description="When the change had to be reported by.")
+    due_by: UtcDateTime = Field(description="When the change had to be reported by.")
     late: bool = Field(description="True when reported after `due_by` (kept as a compliance finding).")
     registration: Registration

@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from activities.repositories import inventory
 from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
@@ -54,6 +53,7 @@ from api.schemas.service import (
     TerminationIn,
 )
 from api.services import personal_data, registrations
+from api.services.number_choice import check_number_choice
 from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
@@ -209,55 +209,6 @@ def refuse_oversized(body: Any) -> None:
         )
 
 
-def _takeable(record: inventory.NumberRecord, now: Any) -> bool:
-    if record.status == "available":
-        return True
-    if record.status == "held" and record.hold_expires_at is not None:
-        return bool(record.hold_expires_at <= now)
-    if record.status == "quarantined" and record.quarantine_until is not None:
-        return bool(record.quarantine_until <= now)
-    return False
-
-
-async def _check_number(
-    conn: asyncpg.Connection, data: Mapping[str, Any], form: ApplicationForm, own_registration: str | None
-) -> list[FieldError]:
-    number = form.requested_number
-    if number is None:
-        return []
-    record = await inventory.get_number(conn, number)
-    shown = registrations.display_number(number)
-    if record is None:
-        return [
-            FieldError(
-                "requested_number",
-                "number_not_found",
-                f"{shown} is not in the inventory: pick a number from GET /v1/numbers.",
-            )
-        ]
-    if record.carrier_code != form.carrier:
-        return [
-            FieldError(
-                "requested_number",
-                "carrier_mismatch",
-                f"{shown} belongs to {record.carrier_code}, not {form.carrier}: pick a "
-                f"{form.carrier} number or change the carrier.",
-            )
-        ]
-    if own_registration is not None and record.registration_id == own_registration:
-        return []
-    now = await conn.fetchval("SELECT statement_timestamp()")
-    if not _takeable(record, now):
-        return [
-            FieldError(
-                "requested_number",
-                "number_unavailable",
-                f"{shown} is not available ({record.status}): search for another number.",
-            )
-        ]
-    return []
-
-
 def activation_window(ctx: Context) -> ActivationWindow:
     return ActivationWindow(datetime.now(UTC), ctx.api.activation_horizon)
 
@@ -301,10 +252,9 @@ async def check_form(
         if flagged and (index := _document_index(error.field)) is not None and index in flagged:
             continue
         errors.append(error)
-    checked = Checked(data, errors, doc_ids)
-    if not errors and check_number:
-        checked.errors += await _check_number(conn, data, checked.form(), own_registration)
-    return checked
+    if check_number:
+        errors += await check_number_choice(conn, data, errors, own_registration)
+    return Checked(data, errors, doc_ids)
 
 
 def _required_documents(data: Any) -> list[str] | None:
@@ -346,14 +296,20 @@ def _invalid(errors: list[FieldError]) -> InvalidInput:
 # --------------------------------------------------------------------------
 
 
-def _check_idempotency_key(key: str | None) -> str:
+# Per operation: why the key is needed, and what one key stands for.
+_IDEMPOTENCY_PURPOSE = {
+    CREATE_OPERATION: ("a retried submission must not create a second application", "application"),
+    PAYMENT_OPERATION: ("a retried payment must not be counted twice", "payment"),
+}
+
+
+def _check_idempotency_key(key: str | None, operation: str) -> str:
     if key is None or not key.strip():
+        why, per = _IDEMPOTENCY_PURPOSE[operation]
         raise InvalidInput(
-            "Send an Idempotency-Key header: a retried submission must not create a second application",
+            f"Send an Idempotency-Key header: {why}",
             errors=[
-                field_error(
-                    "Idempotency-Key", "missing", "Send a unique value (e.g. a UUID) per application."
-                )
+                field_error("Idempotency-Key", "missing", f"Send a unique value (e.g. a UUID) per {per}.")
             ],
         )
     key = key.strip()
@@ -434,7 +390,7 @@ async def submit(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, body: Any, idempotency_key: str | None
 ) -> tuple[Registration, bool]:
     """The application, and whether it already existed (a replay)."""
-    key = _check_idempotency_key(idempotency_key)
+    key = _check_idempotency_key(idempotency_key, CREATE_OPERATION)
     if not isinstance(body, Mapping):
         # Never the replay of an accepted submission, whatever its key: refused as what it is.
         raise _invalid([FieldError("", "invalid_type", "Send the application as a JSON object.")])
@@ -641,7 +597,7 @@ async def pay(
 ) -> PaymentOut:
     """Records a prepayment. The Idempotency-Key becomes the payment id, which the
     workflow counts once however often the call is retried."""
-    key = _check_idempotency_key(idempotency_key)
+    key = _check_idempotency_key(idempotency_key, PAYMENT_OPERATION)
     organisation_id = principal.require_organisation()
     row = await _load(ctx, principal, application_id)
     digest = request_hash(PAYMENT_OPERATION, [application_id, body.model_dump()])
@@ -660,7 +616,7 @@ async def pay(
                 claimed["operation"] != PAYMENT_OPERATION or bytes(claimed["request_hash"]) != digest
             ):
                 raise Conflict(
-                    "This Idempotency-Key was used for a different request",
+                    "This Idempotency-Key was used for a different request; use a new key for a new payment",
                     code="idempotency_key_reused",
                 )
     payment_id = "pay_" + hashlib.sha256(f"{organisation_id}\x00{key}".encode()).hexdigest()[:32]

@@ -9,10 +9,11 @@ from pydantic import ValidationError
 
 from activities.repositories import inventory
 from api.auth import Principal, Role
-from api.errors import Forbidden, InvalidInput, NotFound, field_error
+from api.errors import Forbidden, InvalidInput, NotFound, field_error, invalid_choices
 from api.schemas.common import decode_cursor, encode_cursor
 from api.schemas.numbers import NumberOut, NumberPage
 from api.services.registrations import display_number
+from domain.vanity import ALL_TAGS, TIERS
 
 
 def _out(record: inventory.NumberRecord, *, staff: bool) -> NumberOut:
@@ -30,16 +31,23 @@ def _out(record: inventory.NumberRecord, *, staff: bool) -> NumberOut:
     )
 
 
-def criteria(**values: Any) -> inventory.SearchCriteria:
+async def criteria(conn: asyncpg.Connection, **values: Any) -> inventory.SearchCriteria:
+    """The search, or 422 naming every parameter at fault."""
+    errors = invalid_choices("tier", values.get("tier"), TIERS)
+    errors += invalid_choices("tags", values.get("tags"), sorted(ALL_TAGS))
+    if values.get("carrier") is not None:
+        errors += invalid_choices("carrier", values["carrier"], await inventory.carrier_codes(conn))
+    named = {e["field"] for e in errors}
     try:
-        return inventory.SearchCriteria(**values)
+        result = inventory.SearchCriteria(**values)
     except ValidationError as exc:
-        raise InvalidInput(
-            errors=[
-                field_error(".".join(str(p) for p in e["loc"]) or "query", e["type"], e["msg"])
-                for e in exc.errors()
-            ]
-        ) from None
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "query"
+            if field not in named:
+                errors.append(field_error(field, e["type"], e["msg"].removeprefix("Value error, ")))
+    if errors:
+        raise InvalidInput(errors=errors)
+    return result
 
 
 async def search(
@@ -55,8 +63,9 @@ async def search(
     if not search_criteria.available_only and not staff:
         raise Forbidden("Only staff and dashboards may search numbers that are not available")
     after, seed = None, None
+    bound = search_criteria.model_dump(mode="json")
     if cursor:
-        after_value, seed_value, sampled = decode_cursor(cursor, "num", 3)
+        after_value, seed_value, sampled = decode_cursor(cursor, "num", 3, bound)
         if not isinstance(after_value, str) or bool(sampled) != sample:
             raise InvalidInput(
                 errors=[field_error("cursor", "invalid_cursor", "Pass back next_cursor with the same query.")]
@@ -70,7 +79,7 @@ async def search(
     except ValueError as exc:  # a cursor that is not a number
         raise InvalidInput(errors=[field_error("cursor", "invalid_cursor", str(exc))]) from None
     next_cursor = (
-        encode_cursor("num", [page.next_cursor, page.seed, page.sampled]) if page.next_cursor else None
+        encode_cursor("num", [page.next_cursor, page.seed, page.sampled], bound) if page.next_cursor else None
     )
     return NumberPage(
         items=[_out(r, staff=staff) for r in page.items], next_cursor=next_cursor, sampled=page.sampled

@@ -9,6 +9,7 @@ keep working while Temporal is down.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -198,15 +199,16 @@ async def list_own(
     limit: int,
 ) -> Page[Registration]:
     before = None
+    bound = [stage, status]
     if cursor:
-        created, ident = decode_cursor(cursor, "own", 2)
+        created, ident = decode_cursor(cursor, "own", 2, bound)
         before = (_cursor_time(created), str(ident))
     rows = await applications.list_for_organisation(
         conn, principal.require_organisation(), stage=stage, status=status, before=before, limit=limit + 1
     )
     items = [from_row(r, staff=False) for r in rows[:limit]]
     next_cursor = (
-        encode_cursor("own", [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]])
+        encode_cursor("own", [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]], bound)
         if len(rows) > limit
         else None
     )
@@ -240,13 +242,14 @@ async def list_all(
     descending = order == "desc"
     kind = f"reg-{order}"
     after = None
+    bound = asdict(filters)
     if cursor:
-        created, ident = decode_cursor(cursor, kind, 2)
+        created, ident = decode_cursor(cursor, kind, 2, bound)
         after = (_cursor_time(created), str(ident))
     rows = await registrations.list_page(conn, filters, after=after, descending=descending, limit=limit + 1)
     items = [from_row(r, staff=True) for r in rows[:limit]]
     next_cursor = (
-        encode_cursor(kind, [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]])
+        encode_cursor(kind, [rows[limit - 1]["created_at"].isoformat(), rows[limit - 1]["id"]], bound)
         if len(rows) > limit
         else None
     )
@@ -283,8 +286,9 @@ async def review_queue(
     limit: int,
 ) -> Page[Registration]:
     after = None
+    bound = [carrier, organisation_id]
     if cursor:
-        overdue, created, ident = decode_cursor(cursor, "queue", 3)
+        overdue, created, ident = decode_cursor(cursor, "queue", 3, bound)
         after = (bool(overdue), _cursor_time(created), str(ident))
     rows = await registrations.review_queue(
         conn, carrier=carrier, organisation_id=organisation_id, after=after, limit=limit + 1
@@ -293,7 +297,9 @@ async def review_queue(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor("queue", [last["overdue"], last["created_at"].isoformat(), last["id"]])
+        next_cursor = encode_cursor(
+            "queue", [last["overdue"], last["created_at"].isoformat(), last["id"]], bound
+        )
     return Page[Registration](items=items, next_cursor=next_cursor)
 
 
@@ -320,6 +326,7 @@ def timeline_entries(
             actor=_shown_actor(e.actor, e.actor_role.value, staff),
             actor_role=e.actor_role.value,
             reason=e.reason,
+            reason_code=e.reason_code,
             stage=Stage(e.stage.value),
             status=Status(e.status.value),
             next_deadline=e.next_deadline,

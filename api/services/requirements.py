@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.errors import InvalidInput, field_error
-from api.schemas.requirements import CarrierOptions, Catalogue, DocumentKind, Requirements
+from api.schemas.requirements import CarrierOptions, Catalogue, DocumentKind, Package, Requirements
 from api.services.documents import allowed_content_types
 from domain.requirements import UnknownCarrier, UnknownCompanyType, UnknownIndustry, load_catalogue
 
@@ -57,6 +57,7 @@ def catalogue_overview(max_upload_bytes: int) -> Catalogue:
             )
             for c in catalogue.carriers.values()
         ],
+        packages=[Package(code=code, label=label) for code, label in catalogue.packages.items()],
         document_kinds=[DocumentKind(kind=k, label=v) for k, v in catalogue.document_kinds.items()],
         accepted_content_types=allowed_content_types(),
         max_upload_bytes=max_upload_bytes,

@@ -20,7 +20,7 @@ from activities import inventory_import as imp
 from activities.repositories import inventory as inv
 from app.db import migrate
 from domain.vanity import classify
-from tests.factories_inventory import in_minutes, new_registration_id
+from tests.factories_inventory import add_fresh_numbers, in_minutes, new_registration_id
 
 
 @pytest.fixture(autouse=True)
@@ -244,3 +244,52 @@ def test_dev_hook_loads_the_default_block_once(pg_url: str, settings) -> None:
         assert "1,000 numbers in the inventory" in second[0]
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_cli_import_beside_a_running_stack_does_not_lock_out_readers(
+    pool: asyncpg.Pool, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m app numbers import` into an inventory in use stays online, however
+    large: a search that is running meanwhile neither blocks the import nor is
+    blocked by it, and holds go on."""
+    import asyncio
+
+    from app.__main__ import main
+
+    # Size decided before (the bulk path from 500,000 missing numbers on); a
+    # threshold of one number stands for a large import here.
+    monkeypatch.setattr(imp, "BULK_THRESHOLD", 1, raising=False)
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    await add_fresh_numbers(pool, 1, prefix="4006")  # the inventory is in use
+    async with pool.acquire() as probe:
+        prefix = await _unused_prefix(probe)
+    lo, hi = inv._prefix_range(prefix)
+    async with pool.acquire() as reader, pool.acquire() as writer:
+        # A long search, still open: a table lock would have to wait for it, and
+        # every request after it would queue behind that lock.
+        search = reader.transaction()
+        await search.start()
+        await reader.fetchval("SELECT count(*) FROM number_inventory WHERE number < '4000100000'")
+        importing = asyncio.create_task(
+            asyncio.to_thread(main, ["numbers", "import", "--prefix", prefix, "--no-progress"])
+        )
+        try:
+            done, _ = await asyncio.wait({importing}, timeout=60)
+            assert done, "the import waited for the open search: it took a table lock"
+            assert importing.result() == 0
+            # Meanwhile and after, others read and hold without waiting on a lock.
+            await writer.execute("SET lock_timeout = '2s'")
+            assert (
+                await writer.fetchval(
+                    "SELECT count(*) FROM number_inventory WHERE number >= $1 AND number < $2", lo, hi
+                )
+                == 1000
+            )
+            held = await inv.hold_number(writer, f"{prefix}123", new_registration_id(), in_minutes(5))
+            assert held is not None and held.status == "held"
+        finally:
+            await search.rollback()
+            await asyncio.wait({importing}, timeout=120)
+            async with pool.acquire() as conn:
+                await conn.execute("DELETE FROM number_inventory WHERE number >= $1 AND number < $2", lo, hi)
+    assert "merge mode" in capsys.readouterr().out

@@ -172,6 +172,10 @@ def _break(path: list[str], value: Any) -> dict[str, Any]:
         (["document_kinds"], {}, "document_kinds"),
         (["document_kinds", "agent_id"], "", "document_kinds.agent_id"),
         (["accepted_content_types"], "application/pdf", "accepted_content_types"),
+        (["packages"], {}, "packages"),
+        (["packages"], None, "packages"),
+        (["packages", "Gold "], "Gold", "packages.Gold"),
+        (["packages", "standard"], "", "packages.standard"),
     ],
 )
 def test_malformed_catalogue_fails_loudly(path: list[str], value: Any, fragment: str) -> None:

@@ -25,7 +25,7 @@ from domain.vanity import (
     classify,
     classify_suffix,
     load_tier_table,
-    tier_for_tags,
+    tier_for_score,
     tier_price_fen,
     tier_rank,
 )
@@ -103,20 +103,20 @@ def reference_tags(suffix: str) -> set[str]:
             {"aaaa", "aaaaa", "aaaaaa", "aaa_end", "palindrome", "mirror"} | ALL_LUCKY,
             "premium",
         ),
-        ("4000777770", {"aaaa", "aaaaa", "palindrome", "mirror"}, "gold"),
+        ("4000777770", {"aaaa", "aaaaa", "palindrome", "mirror"}, "silver"),
         ("4001688880", {"aaaa", "lucky_group", "lucky_digits_3plus", "lucky_digits_5plus"}, "silver"),
-        ("4002222333", {"aaaa", "aabb", "aaa_end"}, "silver"),
+        ("4002222333", {"aaaa", "aabb", "aaa_end"}, "bronze"),
         ("4001122335", {"aabb"}, "bronze"),
         ("4003121257", {"abab"}, "bronze"),
         ("4001236789", {"abcd_up", "lucky_digits_3plus"}, "bronze"),
-        ("4009876500", {"abcd_down", "lucky_digits_3plus"}, "bronze"),
+        ("4009876500", {"abcd_down", "lucky_digits_3plus"}, "silver"),
         ("4001230777", {"aaa_end"}, "bronze"),
         ("4001231221", {"mirror"}, "bronze"),
-        ("4001235321", {"palindrome", "mirror"}, "silver"),
+        ("4001235321", {"palindrome", "mirror"}, "bronze"),
         ("4000005180", {"lucky_group"}, "bronze"),
         ("4003752000", {"lucky_group", "aaa_end"}, "bronze"),
         ("4006898691", {"lucky_digits_3plus", "lucky_digits_5plus"}, "bronze"),
-        ("4006868686", {"abab", "palindrome", "mirror"} | ALL_LUCKY, "gold"),
+        ("4006868686", {"abab", "palindrome", "mirror"} | ALL_LUCKY, "silver"),
         ("4001357902", set(), "standard"),
         ("4006901358", {"lucky_digits_3plus"}, "standard"),
     ],
@@ -131,14 +131,14 @@ def test_examples_without_four(number: str, expected_tags: set[str], tier: str) 
 @pytest.mark.parametrize(
     ("number", "must_have", "tier"),
     [
-        ("4001234567", {"abcd_up", "has_four"}, "standard"),
-        ("4006881314", {"lucky_group", "has_four"}, "standard"),
+        ("4001234567", {"abcd_up", "has_four"}, "gold"),
+        ("4006881314", {"lucky_group", "has_four"}, "bronze"),
         ("4005201314", {"lucky_group", "has_four"}, "standard"),
-        ("4007654321", {"abcd_down", "has_four"}, "standard"),
+        ("4007654321", {"abcd_down", "has_four"}, "gold"),
         ("4001357402", {"has_four"}, "economy"),
         ("4001340745", {"has_four", "fours_2plus"}, "economy"),
-        # Even the longest run loses two tiers when it is made of 4s.
-        ("4004444444", {"aaaaaa", "has_four", "fours_2plus"}, "silver"),
+        # The longest run is worth little when it is made of 4s.
+        ("4004444444", {"aaaaaa", "has_four", "fours_2plus"}, "bronze"),
         ("4008888884", {"aaaaaa", "has_four"}, "gold"),
     ],
 )
@@ -148,6 +148,65 @@ def test_examples_with_four(number: str, must_have: set[str], tier: str) -> None
     assert "no_four" not in result.tags
     assert result.tier == tier
     assert result.has_four is True
+
+
+# What a buyer would pay most for first (docs/domain.md shows the same table):
+# 8 weighs more than 6 and 9, these more than 0; a single stray digit breaks a
+# run; a run that ends the number is worth more; every 4 lowers a number.
+RANKED = [
+    ("4008888888", "premium"),
+    ("4006666666", "premium"),
+    ("4001111111", "premium"),
+    ("4006888888", "premium"),
+    ("4000000000", "gold"),
+    ("4008888889", "gold"),
+    ("4001234567", "gold"),
+    ("4008888880", "gold"),
+    ("4008888884", "gold"),
+    ("4001688888", "gold"),
+    ("4006668888", "gold"),
+    ("4008886888", "silver"),
+    ("4006868686", "silver"),
+    ("4000008888", "silver"),
+    ("4001238888", "silver"),
+    ("4001688880", "silver"),
+    ("4000000001", "silver"),
+    ("4008888000", "silver"),
+    ("4006666000", "silver"),
+    ("4001112222", "silver"),
+    ("4001000001", "bronze"),
+    ("4001681688", "bronze"),
+    ("4002222333", "bronze"),
+    ("4001680168", "bronze"),
+    ("4001212121", "bronze"),
+    ("4008008008", "bronze"),
+    ("4001231221", "bronze"),
+    ("4001122335", "bronze"),
+    ("4003121257", "bronze"),
+    ("4001231234", "standard"),
+    ("4005201314", "standard"),
+    ("4001357902", "standard"),
+    ("4001357402", "economy"),
+    ("4001340745", "economy"),
+]
+
+
+@pytest.mark.parametrize(("rank", "number", "tier"), [(i, n, t) for i, (n, t) in enumerate(RANKED)])
+def test_numbers_rank_in_the_order_a_buyer_would_pay(rank: int, number: str, tier: str) -> None:
+    result = classify(number)
+    assert result.tier == tier
+    if rank + 1 < len(RANKED):
+        cheaper = classify(RANKED[rank + 1][0])
+        assert result.score > cheaper.score, (number, RANKED[rank + 1][0])
+        assert tier_rank(result.tier) >= tier_rank(cheaper.tier)
+
+
+def test_the_issue_examples() -> None:
+    """Zeros are not eights, a stray digit breaks a run."""
+    assert classify("4008888888").tier == "premium"
+    assert classify("4000000001").tier != "premium"
+    assert classify("4008888889").tier != "premium"
+    assert classify("4001238888").score > classify("4001000001").score
 
 
 def test_full_result_shape() -> None:
@@ -167,6 +226,7 @@ def test_full_result_shape() -> None:
         tier="premium",
         min_monthly_spend_fen=RULES["tiers"]["premium"]["min_monthly_spend_fen"],
         has_four=False,
+        score=reference_score("8888888"),
     )
 
 
@@ -326,10 +386,48 @@ def test_price_is_the_tier_price_from_the_data_file(number: str) -> None:
     assert result.min_monthly_spend_fen == RULES["tiers"][result.tier]["min_monthly_spend_fen"]
 
 
+def reference_score(suffix: str) -> int:
+    """The score as docs/domain.md states it, computed plainly."""
+    weight = RULES["digit_weight_percent"]
+    score = 0
+    groups = [(digit, len(list(run))) for digit, run in itertools.groupby(suffix)]
+    for i, (digit, length) in enumerate(groups):
+        if length >= 2:
+            points = RULES["run_points"][str(length)] * weight[digit]
+            if i == len(groups) - 1:
+                points = points * RULES["ending_run_percent"] // 100
+            score += points // 100
+    steps = [int(b) - int(a) for a, b in itertools.pairwise(suffix)]
+    for step, same in itertools.groupby(steps):
+        length = len(list(same)) + 1
+        if step in (1, -1) and length >= 3:
+            score += RULES["straight_points"][str(length)]
+    tags = reference_tags(suffix)
+    for tag, points in RULES["pattern_points"].items():
+        if tag in tags and not (tag == "mirror" and "palindrome" in tags):
+            score += points
+    score += sum(c in LUCKY_DIGITS for c in suffix) * RULES["lucky_digit_points"]
+    score += suffix.count("4") * RULES["four_points"]
+    return int(score)
+
+
 @given(numbers)
-def test_tier_follows_from_tags(number: str) -> None:
+@example("4008888888")
+@example("4001234321")
+@example("4009876788")
+@example("4001232345")
+@example("4005556777")
+def test_score_matches_the_documented_definition(number: str) -> None:
     result = classify(number)
-    assert result.tier == tier_for_tags(result.tags)
+    assert result.score == reference_score(number[3:])
+    assert result.tier == tier_for_score(result.score)
+
+
+def test_score_matches_the_reference_on_a_large_random_sample() -> None:
+    rng = random.Random(400)
+    for _ in range(20_000):
+        suffix = f"{rng.randrange(10**7):07d}"
+        assert classify_suffix(suffix).score == reference_score(suffix), suffix
 
 
 @given(suffixes.filter(lambda s: "4" in s))
@@ -343,34 +441,45 @@ def test_a_four_never_reaches_the_top_tier(suffix: str) -> None:
 @example("8888884", "0")
 @example("1231444", "7")
 @example("6666444", "0")
-def test_replacing_the_fours_never_lowers_the_tier(suffix: str, replacement: str) -> None:
+def test_replacing_the_fours_never_lowers_the_price(suffix: str, replacement: str) -> None:
     # Replacing every 4 with a digit not otherwise present keeps which digits
     # are equal, so the runs, pairs and mirrors stay; the premise rules out the
-    # rare case where a 4 was part of a straight or of 1314.
+    # rare case where a 4 was part of a long straight or of 1314.
     assume(replacement not in suffix)
     without_four = suffix.replace("4", replacement)
     before = classify_suffix(suffix)
     after = classify_suffix(without_four)
     assume(set(before.tags) - FOUR_TAGS <= set(after.tags))
     assert after.has_four is False
-    assert tier_rank(before.tier) < tier_rank(after.tier)
+    assert before.score < after.score
+    assert tier_rank(before.tier) <= tier_rank(after.tier)
     assert before.min_monthly_spend_fen <= after.min_monthly_spend_fen
 
 
-@given(st.sets(st.sampled_from(sorted(PATTERN_TAGS))), st.sampled_from(sorted(PATTERN_TAGS)))
-def test_a_pattern_tag_never_lowers_the_tier(tags: set[str], extra: str) -> None:
-    for four_tags in (set(), {"has_four"}, {"has_four", "fours_2plus"}):
-        assert tier_rank(tier_for_tags(tags | four_tags)) <= tier_rank(
-            tier_for_tags(tags | four_tags | {extra})
-        )
+@given(suffixes, st.integers(0, 6))
+def test_a_stray_digit_breaks_a_run(suffix: str, position: int) -> None:
+    # The same digit seven times is worth more than any number with one other digit.
+    digit = suffix[0]
+    full = classify_suffix(digit * 7)
+    stray = digit * position + suffix[position] + digit * (6 - position)
+    assume(stray != digit * 7)
+    assert classify_suffix(stray).score < full.score
 
 
-@given(st.sets(st.sampled_from(sorted(PATTERN_TAGS))))
-def test_fours_never_raise_the_tier(tags: set[str]) -> None:
-    none = tier_rank(tier_for_tags(tags | {"no_four"}))
-    one = tier_rank(tier_for_tags(tags | {"has_four"}))
-    several = tier_rank(tier_for_tags(tags | {"has_four", "fours_2plus"}))
-    assert several <= one <= none
+@pytest.mark.parametrize(("better", "worse"), [("8", "6"), ("8", "9"), ("6", "0"), ("9", "0"), ("0", "4")])
+@pytest.mark.parametrize("shape", ["aaaaaaa", "bbbaaaa", "abaaaaa", "bcdaaab", "aabbcdd"])
+def test_eights_weigh_more_than_sixes_and_nines_and_these_more_than_zeros(
+    better: str, worse: str, shape: str
+) -> None:
+    others = iter(d for d in "1237" if d not in (better, worse))
+    filler = {"b": next(others), "c": next(others), "d": next(others)}
+    make = lambda a: "".join(a if c == "a" else filler[c] for c in shape)  # noqa: E731
+    assert classify_suffix(make(better)).score > classify_suffix(make(worse)).score
+
+
+@given(st.integers(-200, 3000), st.integers(0, 500))
+def test_a_higher_score_never_gets_a_cheaper_tier(score: int, more: int) -> None:
+    assert tier_rank(tier_for_score(score)) <= tier_rank(tier_for_score(score + more))
 
 
 # --- tier table ----------------------------------------------------------------------
@@ -401,15 +510,10 @@ def test_unknown_tier_raises(bad: str) -> None:
         tier_rank(bad)
 
 
-def test_unknown_tag_raises() -> None:
-    with pytest.raises(ValueError, match="unknown vanity tags"):
-        tier_for_tags(["aaaa", "shiny"])
-
-
 def test_every_tier_is_reachable() -> None:
     reached = {
         classify(n).tier
-        for n in ["4001340745", "4001357902", "4001122335", "4002222333", "4000777770", "4008888888"]
+        for n in ["4001340745", "4001357902", "4001122335", "4000777770", "4008888884", "4008888888"]
     }
     assert reached == set(TIERS)
 
@@ -431,14 +535,17 @@ def test_shipped_rule_file_parses() -> None:
     ("changes", "problem"),
     [
         ({"tiers": {"standard": {"min_monthly_spend_fen": 1}}}, "must define exactly"),
-        ({"default_tier": "platinum"}, "default_tier"),
-        ({"floor_tier": "gold"}, "floor_tier is above"),
+        ({"tier_min_score": {"standard": 0}}, "tier_min_score"),
+        ({"tier_min_score": {"standard": 0, "bronze": 5, "silver": 5, "gold": 9, "premium": 10}}, "rise"),
         ({"lucky_digits": "6a"}, "lucky_digits"),
         ({"lucky_groups": ["13145"]}, "lucky_groups"),
-        ({"tag_tiers": {"shiny": "gold"}}, "unknown tag"),
-        ({"tag_tiers": {"aaaa": "platinum"}}, "tag_tiers.aaaa"),
-        ({"demotions": {"has_four": -1}}, "demotions.has_four"),
-        ({"demotions": {"has_four": True}}, "demotions.has_four"),
+        ({"digit_weight_percent": {"8": 100}}, "digit_weight_percent"),
+        ({"run_points": {"2": 1, "3": 1, "4": 2, "5": 3, "6": 4, "7": 5}}, "run_points.3"),
+        ({"straight_points": {"3": 1}}, "straight_points"),
+        ({"pattern_points": {"aabb": 1}}, "pattern_points"),
+        ({"four_points": 5}, "four_points"),
+        ({"four_points": True}, "four_points"),
+        ({"ending_run_percent": 50}, "ending_run_percent"),
     ],
 )
 def test_bad_rule_files_are_rejected(changes: dict[str, Any], problem: str) -> None:

@@ -41,18 +41,19 @@ async def inventory_page(
     errors: list[str] = []
     page = None
     try:
-        criteria = numbers.criteria(
-            starts_with=starts_with or None,
-            ends_with=ends_with or None,
-            contains=contains or None,
-            tags=[tag] if tag else [],
-            tier=tier or None,
-            carrier=carrier or None,
-            exclude_four=exclude_four,
-            max_monthly_spend_fen=max_price_yuan * 100 if max_price_yuan is not None else None,
-            available_only=not include_unavailable,
-        )
         async with context(request).connection() as conn:
+            criteria = await numbers.criteria(
+                conn,
+                starts_with=starts_with or None,
+                ends_with=ends_with or None,
+                contains=contains or None,
+                tags=[tag] if tag else [],
+                tier=tier or None,
+                carrier=carrier or None,
+                exclude_four=exclude_four,
+                max_monthly_spend_fen=max_price_yuan * 100 if max_price_yuan is not None else None,
+                available_only=not include_unavailable,
+            )
             page = await numbers.search(
                 conn, staff.principal, criteria, limit=50, cursor=cursor, sample=False
             )
