@@ -25,6 +25,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.logging_setup import request_id_var
+from app.metrics import route_template
 
 log = logging.getLogger("api")
 
@@ -37,6 +38,22 @@ RETRY_AFTER_SECONDS = 5
 # The most field errors one answer lists; how many more there were is said, not
 # listed, so that a hostile body cannot make the error itself megabytes long.
 MAX_LISTED_ERRORS = 50
+
+# What an Idempotency-Key protects, per route that requires one: said when it is missing.
+IDEMPOTENT_ROUTES = {
+    "/v1/applications": ("a retried submission must not create a second application", "application"),
+    "/v1/applications/{application_id}/payments": ("a retried payment must not be counted twice", "payment"),
+}
+
+
+def missing_idempotency_key(path_template: str) -> InvalidInput:
+    why, per = IDEMPOTENT_ROUTES.get(
+        path_template, ("a retried request must not be applied twice", "request")
+    )
+    return InvalidInput(
+        f"Send an Idempotency-Key header: {why}",
+        errors=[field_error("Idempotency-Key", "missing", f"Send a unique value (e.g. a UUID) per {per}.")],
+    )
 
 
 class ApiError(Exception):
@@ -360,7 +377,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_field_error(e) for e in exc.errors()]
+        raw = exc.errors()
+        if [(e.get("type"), tuple(e.get("loc", ()))) for e in raw] == [
+            ("missing", ("header", "Idempotency-Key"))
+        ]:
+            route = request.scope.get("route")
+            missing = problem_for(missing_idempotency_key(route_template(route) or ""), request.url.path)
+            assert missing is not None
+            return missing
+        errors = [_field_error(e) for e in raw]
         return problem(
             422, "invalid_input", "Invalid input", "The request has invalid fields", request.url.path, errors
         )

@@ -105,17 +105,17 @@ class DecisionIn(BaseModel):
         default=None, validate_default=True, description="Required to reject; only with reject."
     )
     reason: OptionalReason | None = None
-    fields: list[FieldName] = Field(
-        default_factory=list,
-        max_length=50,
-        validate_default=True,
-        description="Fields to change; only with request_changes (a rejection is final: say why in reason).",
-    )
     documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=MAX_DOCUMENTS,
         validate_default=True,
         description="Document kinds to replace; only with request_changes.",
+    )
+    fields: list[FieldName] = Field(
+        default_factory=list,
+        max_length=50,
+        validate_default=True,
+        description="Fields to change; only with request_changes (a rejection is final: say why in reason).",
     )
 
     @field_validator("reason_code")
@@ -147,11 +147,13 @@ class DecisionIn(BaseModel):
                 "leave them out and say why in reason.",
                 {"field": info.field_name, "decision": decision.value},
             )
-        # documents is declared before fields, so it has been read by now.
+        # documents is declared before fields, so it has been read by now (and,
+        # if it was refused, that refusal says enough).
         if (
             decision is Decision.REQUEST_CHANGES
             and info.field_name == "fields"
-            and not (value or info.data.get("documents"))
+            and "documents" in info.data
+            and not (value or info.data["documents"])
         ):
             raise PydanticCustomError(
                 "missing", "A change request names the fields or the documents to change (or both)."

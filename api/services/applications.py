@@ -32,7 +32,7 @@ from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error
+from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error, missing_idempotency_key
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -297,21 +297,16 @@ def _invalid(errors: list[FieldError]) -> InvalidInput:
 
 
 # Per operation: why the key is needed, and what one key stands for.
-_IDEMPOTENCY_PURPOSE = {
-    CREATE_OPERATION: ("a retried submission must not create a second application", "application"),
-    PAYMENT_OPERATION: ("a retried payment must not be counted twice", "payment"),
+# The routes whose Idempotency-Key an operation reads (api.errors.IDEMPOTENT_ROUTES says why).
+_IDEMPOTENT_ROUTE = {
+    CREATE_OPERATION: "/v1/applications",
+    PAYMENT_OPERATION: "/v1/applications/{application_id}/payments",
 }
 
 
 def _check_idempotency_key(key: str | None, operation: str) -> str:
     if key is None or not key.strip():
-        why, per = _IDEMPOTENCY_PURPOSE[operation]
-        raise InvalidInput(
-            f"Send an Idempotency-Key header: {why}",
-            errors=[
-                field_error("Idempotency-Key", "missing", f"Send a unique value (e.g. a UUID) per {per}.")
-            ],
-        )
+        raise missing_idempotency_key(_IDEMPOTENT_ROUTE[operation])
     key = key.strip()
     if len(key) > 255 or not key.isprintable() or not key.isascii():
         raise InvalidInput(
