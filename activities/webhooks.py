@@ -55,6 +55,7 @@ from temporalio import activity
 
 from activities.repositories import webhooks as repo
 from activities.webhook_http import AttemptResult, ReceiverPolicy, WebhookSender
+from api.schemas.common import utc_text
 from api.services import webhook_payloads
 from api.services.documents import DocumentCipher
 from app.settings import Settings
@@ -327,7 +328,7 @@ class WebhookActivities:
                 conn,
                 endpoint_id,
                 "gone",
-                f"The endpoint answered 410 Gone at {gone.attempted_at.isoformat()}.",
+                f"The endpoint answered 410 Gone at {utc_text(gone.attempted_at)}.",
             )
             log.warning("webhook endpoint answered 410; disabled", extra={"endpoint": endpoint_id})
             return
@@ -343,7 +344,7 @@ class WebhookActivities:
             window_start = min(started[r.delivery_id] for r in exhausted)
             answer = f"HTTP {last.status_code}" if last.status_code is not None else last.error
             detail = (
-                f"Nothing was delivered since {window_start.isoformat()}, through every retry of "
+                f"Nothing was delivered since {utc_text(window_start)}, through every retry of "
                 f"{self._settings.retry_window} (last attempt: {answer})."
             )
             if await repo.disable_endpoint(

@@ -4,7 +4,6 @@ admin any organisation's."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,6 +13,7 @@ from api.auth import Principal, allow
 from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
+from api.schemas.dates import RequestDatetime
 from api.schemas.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -263,8 +263,10 @@ async def replay(
     endpoint_id: EndpointId,
     ctx: Ctx,
     principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
-    since: Annotated[datetime, Query(description="RFC 3339 time with offset.")],
-    until: Annotated[datetime | None, Query(description="RFC 3339 time with offset; default now.")] = None,
+    since: Annotated[RequestDatetime, Query(description="ISO 8601 time with its UTC offset.")],
+    until: Annotated[
+        RequestDatetime | None, Query(description="ISO 8601 time with its UTC offset; default now.")
+    ] = None,
 ) -> WebhookReplay:
     async with ctx.connection() as conn:
         return await webhooks.replay(conn, principal, endpoint_id, since=since, until=until)

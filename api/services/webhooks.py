@@ -356,10 +356,7 @@ async def replay(
     since: datetime,
     until: datetime | None,
 ) -> WebhookReplay:
-    if since.tzinfo is None or (until is not None and until.tzinfo is None):
-        raise InvalidInput(
-            errors=[field_error("since", "timezone_required", "Give times with their offset (RFC 3339).")]
-        )
+    """``since`` and ``until`` are aware (the routes take them as ``RequestDatetime``)."""
     if until is not None and until <= since:
         raise InvalidInput(errors=[field_error("until", "before_since", "until must be after since.")])
     if since > datetime.now(UTC):

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -771,3 +771,75 @@ async def test_a_retry_due_after_the_sender_lingers_is_taken_by_the_workflow_tim
         f"webhook-endpoint-{endpoint['id']}"
     ).fetch_history()
     assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
+
+
+# ---------------------------------------------------------------------------
+# Conventions shared with the rest of the API: dates, timestamps, cursors, choices
+
+
+async def test_replay_takes_dates_like_every_other_route(client: httpx.AsyncClient, org: Org) -> None:
+    """A number, an instant outside datetime's range, a time before 2000 or one
+    without its offset: each is a 422 naming the parameter at fault."""
+    endpoint = await create_endpoint(client, org, "http://127.0.0.1:9/hook", ["application.rejected"])
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/replay"
+    recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for params, field, code in (
+        ({"since": "0.5"}, "since", "datetime_format"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since", "out_of_range"),
+        ({"since": "1900-01-01T00:00:00Z"}, "since", "out_of_range"),
+        ({"since": "2026-12-01T09:00:00"}, "since", "timezone_required"),
+        ({"since": recent, "until": "2030-01-01T00:00:00"}, "until", "timezone_required"),
+    ):
+        response = await client.post(path, params=params, headers=org.headers())
+        assert response.status_code == 422, (params, response.text)
+        assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [(field, code)], params
+
+
+async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
+) -> None:
+    from tests.api.test_timestamps import UTC_Z, timestamps
+
+    endpoint = await create_endpoint(
+        client, org, receiver.url, ["application.approved", "prepayment.due", "deadline.approaching"]
+    )
+    rotated = await client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=org.headers()
+    )
+    app_id = await submit(client, pool, org)
+    await receiver.wait_for(lambda got: len(got) == 1)  # the review's deadline
+    await decide(client, org, app_id, decision="approve")
+    # The approval twice, and the prepayment's deadline.
+    await receiver.wait_for(lambda got: len(got) == 4)
+    messages = [r.json() for r in receiver.received]
+    await until(lambda: _all_delivered(client, org, endpoint["id"], len(receiver.received)))
+    beijing = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))) - timedelta(minutes=5)
+    replay = await client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/replay",
+        params={"since": beijing.isoformat()},
+        headers=org.headers(),
+    )
+    answers: dict[str, Any] = {
+        "created": endpoint,
+        "rotated": rotated.json(),
+        "listed": (await client.get("/v1/webhook-endpoints", headers=org.headers())).json(),
+        "deliveries": (
+            await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=org.headers())
+        ).json(),
+        "replay": replay.json(),
+        "messages": messages,
+    }
+    found = {name: timestamps(answer) for name, answer in answers.items()}
+    wrong = [
+        (name, path, text)
+        for name, items in found.items()
+        for path, text in items
+        if not UTC_Z.fullmatch(text)
+    ]
+    assert wrong == []
+    assert all(found.values()), {name for name, items in found.items() if not items}
+    assert replay.json()["since"] == beijing.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    due = next(m for m in messages if m["type"] == "prepayment.due")
+    assert UTC_Z.fullmatch(due["data"]["details"]["pay_by"])  # the event's facts too
+    notice = next(m for m in messages if m["type"] == "deadline.approaching")
+    assert UTC_Z.fullmatch(notice["data"]["deadline_at"]) and UTC_Z.fullmatch(notice["timestamp"])
