@@ -20,7 +20,7 @@ from activities.repositories import webhooks as delivery_repo
 from activities.webhook_http import ReceiverPolicy, ReceiverRefused, Resolver, system_resolver
 from activities.webhooks import new_secret
 from api.auth import ORGANISATION_ID, Principal, Role
-from api.errors import Conflict, InvalidInput, NotFound, field_error
+from api.errors import Conflict, InvalidInput, NotFound, field_error, invalid_choices
 from api.ids import new_id
 from api.repositories import webhooks as repo
 from api.schemas.common import Page, decode_cursor, encode_cursor
@@ -38,9 +38,10 @@ from api.schemas.webhooks import (
 )
 from api.services.documents import DocumentCipher
 from app.settings import Settings
-from domain.webhooks import CATALOGUE, EVENT_TYPES, routes_for
+from domain.webhooks import CATALOGUE, routes_for
 
 DELIVERY_ID_PREFIX = "msg_"
+CATALOGUE_TYPES = [t.type for t in CATALOGUE]
 T = TypeVar("T")
 
 
@@ -88,19 +89,13 @@ def _cursor_value(parse: Callable[[Any], T], value: Any) -> T:
 
 
 def _check_event_types(names: Sequence[str]) -> list[str]:
-    unknown = [n for n in names if n not in EVENT_TYPES]
-    if unknown:
-        raise InvalidInput(
-            errors=[
-                field_error(
-                    f"event_types[{list(names).index(n)}]",
-                    "unknown_event_type",
-                    f"{n!r} is not in the catalogue (GET /v1/webhook-endpoints/event-types).",
-                )
-                for n in unknown
-            ]
-        )
-    return sorted(set(names), key=[t.type for t in CATALOGUE].index)
+    """The names, once each in catalogue order; 422 ``invalid_choice`` naming each unknown one."""
+    errors = [
+        e for i, n in enumerate(names) for e in invalid_choices(f"event_types[{i}]", n, CATALOGUE_TYPES)
+    ]
+    if errors:
+        raise InvalidInput(errors=errors)
+    return sorted(set(names), key=CATALOGUE_TYPES.index)
 
 
 async def check_url(policy: ReceiverPolicy, url: str) -> str:
@@ -176,15 +171,16 @@ async def list_endpoints(
     limit: int,
 ) -> Page[WebhookEndpoint]:
     scope = _scope(principal) or organisation_id
+    bound = {"organisation_id": scope}
     after = None
     if cursor:
-        created, ident = decode_cursor(cursor, "whe", 2)
+        created, ident = decode_cursor(cursor, "whe", 2, bound)
         after = (_cursor_value(datetime.fromisoformat, created), str(ident))
     rows = await repo.list_endpoints(conn, scope, after=after, limit=limit + 1)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor("whe", [last["created_at"].isoformat(), last["id"]])
+        next_cursor = encode_cursor("whe", [last["created_at"].isoformat(), last["id"]], bound)
     return Page[WebhookEndpoint](items=[_endpoint(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
@@ -294,11 +290,16 @@ async def list_deliveries(
     cursor: str | None,
     limit: int,
 ) -> Page[WebhookDelivery]:
-    """Newest first, each with every attempt."""
+    """Newest first, each with every attempt. A cursor continues the listing it
+    came from: with other filters it is 400 ``cursor_mismatch``."""
     await _own_endpoint(conn, principal, endpoint_id)
+    unknown = invalid_choices("event_type", event_type, CATALOGUE_TYPES)
+    if unknown:
+        raise InvalidInput(errors=unknown)
+    bound = {"status": status, "event_type": event_type, "application_id": application_id}
     before = None
     if cursor:
-        (seq,) = decode_cursor(cursor, "whd", 1)
+        (seq,) = decode_cursor(cursor, "whd", 1, bound)
         before = _cursor_value(int, seq)
     rows = await repo.list_deliveries(
         conn,
@@ -309,7 +310,7 @@ async def list_deliveries(
         before_seq=before,
         limit=limit + 1,
     )
-    next_cursor = encode_cursor("whd", [rows[limit - 1]["seq"]]) if len(rows) > limit else None
+    next_cursor = encode_cursor("whd", [rows[limit - 1]["seq"]], bound) if len(rows) > limit else None
     return Page[WebhookDelivery](items=await _with_attempts(conn, rows[:limit]), next_cursor=next_cursor)
 
 

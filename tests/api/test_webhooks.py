@@ -250,11 +250,9 @@ async def test_create_shows_the_secret_once_and_checks_its_input(
         headers=org.headers(),
     )
     assert bad.status_code == 422
-    assert bad.json()["errors"][0] == {
-        "field": "event_types[1]",
-        "code": "unknown_event_type",
-        "message": bad.json()["errors"][0]["message"],
-    }
+    [error] = bad.json()["errors"]
+    assert (error["field"], error["code"]) == ("event_types[1]", "invalid_choice")
+    assert error["message"].startswith("Unknown value 'no.such': use one of application.submitted, ")
     private = await client.post(
         "/v1/webhook-endpoints",
         json={"url": "http://10.1.2.3/hook", "event_types": ["application.rejected"]},
@@ -699,8 +697,11 @@ async def test_a_made_up_cursor_is_a_422(client: httpx.AsyncClient, org: Org) ->
 
     endpoint = await create_endpoint(client, org, "http://127.0.0.1:9/hook", ["application.rejected"])
     for path, cursor in (
-        ("/v1/webhook-endpoints", encode_cursor("whe", ["yesterday", "x"])),
-        (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", encode_cursor("whd", ["many"])),
+        ("/v1/webhook-endpoints", encode_cursor("whe", ["yesterday", "x"], {"organisation_id": org.name})),
+        (
+            f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+            encode_cursor("whd", ["many"], {"status": None, "event_type": None, "application_id": None}),
+        ),
         (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", "garbage"),
     ):
         response = await client.get(path, params={"cursor": cursor}, headers=org.headers())
@@ -843,3 +844,62 @@ async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
     assert UTC_Z.fullmatch(due["data"]["details"]["pay_by"])  # the event's facts too
     notice = next(m for m in messages if m["type"] == "deadline.approaching")
     assert UTC_Z.fullmatch(notice["data"]["deadline_at"]) and UTC_Z.fullmatch(notice["timestamp"])
+
+
+async def test_a_delivery_cursor_continues_only_its_own_filters(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys, org: Org, other_org: Org
+) -> None:
+    endpoint = await create_endpoint(
+        client, org, "http://127.0.0.1:9/hook", ["application.submitted", "application.rejected"]
+    )
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+    for _ in range(3):
+        await submit(client, pool, org)
+    first = await until(lambda: _page(client, org, path, {"limit": 1, "event_type": "application.submitted"}))
+    assert first["next_cursor"]
+    others: list[dict[str, Any]] = [
+        {"limit": 1},
+        {"limit": 1, "event_type": "application.rejected"},
+        {"status": "failed"},
+    ]
+    for other in others:
+        response = await client.get(
+            path, params={**other, "cursor": first["next_cursor"]}, headers=org.headers()
+        )
+        assert (response.status_code, response.json()["code"]) == (400, "cursor_mismatch"), other
+    same = await client.get(
+        path,
+        params={"limit": 1, "event_type": "application.submitted", "cursor": first["next_cursor"]},
+        headers=org.headers(),
+    )
+    assert same.status_code == 200 and same.json()["items"][0]["id"] != first["items"][0]["id"]
+
+    unknown = await client.get(path, params={"event_type": "application.teleported"}, headers=org.headers())
+    assert unknown.status_code == 422
+    [error] = unknown.json()["errors"]
+    assert (error["field"], error["code"]) == ("event_type", "invalid_choice")
+
+    # The endpoints listing too: an admin's cursor is for one organisation.
+    for owner in (org, other_org):
+        await create_endpoint(client, owner, "http://127.0.0.1:9/hook", ["application.rejected"])
+    await create_endpoint(client, other_org, "http://127.0.0.1:9/hook", ["application.rejected"])
+    admin = api_keys.headers("admin")
+    page = (
+        await client.get(
+            "/v1/webhook-endpoints", params={"organisation_id": other_org.name, "limit": 1}, headers=admin
+        )
+    ).json()
+    crossed = await client.get(
+        "/v1/webhook-endpoints",
+        params={"organisation_id": org.name, "limit": 1, "cursor": page["next_cursor"]},
+        headers=admin,
+    )
+    assert (crossed.status_code, crossed.json()["code"]) == (400, "cursor_mismatch")
+
+
+async def _page(
+    client: httpx.AsyncClient, org: Org, path: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The first page, once the listing has more than one page."""
+    page: dict[str, Any] = (await client.get(path, params=params, headers=org.headers())).json()
+    return page if page["next_cursor"] else None
