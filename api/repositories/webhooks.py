@@ -211,13 +211,19 @@ async def replay(
     routes: dict[str, list[str]],
     since: datetime,
     until: datetime | None,
-) -> int:
+    at_most: int,
+) -> int | None:
     """Queue, for the endpoint, every message its subscriptions give for the
     organisation's events recorded (and deadline notices made) in [since,
     until), in event order: again with their first id where one was sent (or
     failed) before, for the first time where none was (say, while the endpoint
-    was disabled). Pending ones are on their way and stay as they are."""
-    events = await conn.fetch(
+    was disabled). Pending ones are on their way and stay as they are.
+
+    How many were queued; None when the period holds more than ``at_most``
+    messages (some were queued then: the caller rolls its transaction back).
+    Counted in the statements, never fetched: at most ``at_most + 1`` rows are
+    read."""
+    events = await conn.fetchrow(
         f"""WITH streams AS (
                 SELECT id FROM registration WHERE organisation_id = $2
                 UNION SELECT id FROM application WHERE organisation_id = $2
@@ -229,20 +235,26 @@ async def replay(
                 WHERE e.stream_id IN (SELECT id FROM streams)
                   AND e.recorded_at >= $4 AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
                 ORDER BY e.position, t.n
+                LIMIT $6
+            ), queued AS (
+                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, event_position)
+                SELECT $1, stream_id, type, position FROM src
+                ON CONFLICT (endpoint_id, event_position, event_type) WHERE event_position IS NOT NULL
+                DO UPDATE SET {_REQUEUE}
+                WHERE webhook_delivery.status <> 'pending'
+                RETURNING 1
             )
-            INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, event_position)
-            SELECT $1, stream_id, type, position FROM src
-            ON CONFLICT (endpoint_id, event_position, event_type) WHERE event_position IS NOT NULL
-            DO UPDATE SET {_REQUEUE}
-            WHERE webhook_delivery.status <> 'pending'
-            RETURNING 1""",
+            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued""",
         endpoint_id,
         organisation_id,
         routes,
         since,
         until,
+        at_most + 1,
     )
-    notices = await conn.fetch(
+    if events["matched"] > at_most:
+        return None
+    notices = await conn.fetchrow(
         f"""WITH src AS (
                 SELECT n.id, n.application_id, t.type, t.n
                 FROM deadline_notice n
@@ -251,20 +263,26 @@ async def replay(
                 WHERE n.organisation_id = $2 AND n.noticed_at >= $4
                   AND ($5::timestamptz IS NULL OR n.noticed_at < $5)
                 ORDER BY n.id, t.n
+                LIMIT $6
+            ), queued AS (
+                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, notice_id)
+                SELECT $1, application_id, type, id FROM src
+                ON CONFLICT (endpoint_id, notice_id, event_type) WHERE notice_id IS NOT NULL
+                DO UPDATE SET {_REQUEUE}
+                WHERE webhook_delivery.status <> 'pending'
+                RETURNING 1
             )
-            INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, notice_id)
-            SELECT $1, application_id, type, id FROM src
-            ON CONFLICT (endpoint_id, notice_id, event_type) WHERE notice_id IS NOT NULL
-            DO UPDATE SET {_REQUEUE}
-            WHERE webhook_delivery.status <> 'pending'
-            RETURNING 1""",
+            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued""",
         endpoint_id,
         organisation_id,
         routes,
         since,
         until,
+        at_most + 1 - events["matched"],
     )
-    queued = len(events) + len(notices)
+    if events["matched"] + notices["matched"] > at_most:
+        return None
+    queued = int(events["queued"] + notices["queued"])
     if queued:
         await notify(conn, endpoint_id)
     return queued

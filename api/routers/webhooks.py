@@ -256,7 +256,9 @@ async def redeliver(
     summary="Send everything since a time again",
     description="After an outage: queues every message the endpoint's subscriptions give for events "
     "recorded (and deadline notices made) from `since` (to `until`), in event order, whether sent "
-    "before or not (messages sent before keep their `webhook-id`). 409 if the endpoint is disabled.",
+    "before or not (messages sent before keep their `webhook-id`). At most 3 days and 10,000 messages "
+    "per call (`WEBHOOKS__REPLAY_MAX_WINDOW`, `WEBHOOKS__REPLAY_MAX_MESSAGES`): 422 beyond, naming the "
+    "limit; replay a longer outage a period at a time. 409 if the endpoint is disabled.",
     **documented(404, 409),
 )
 async def replay(
@@ -269,4 +271,6 @@ async def replay(
     ] = None,
 ) -> WebhookReplay:
     async with ctx.connection() as conn:
-        return await webhooks.replay(conn, principal, endpoint_id, since=since, until=until)
+        return await webhooks.replay(
+            conn, principal, endpoint_id, since=since, until=until, limits=ctx.settings.webhooks
+        )

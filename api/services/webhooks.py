@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -37,7 +37,7 @@ from api.schemas.webhooks import (
     WebhookSecretRotated,
 )
 from api.services.documents import DocumentCipher
-from app.settings import Settings
+from app.settings import Settings, WebhookSettings
 from domain.webhooks import CATALOGUE, routes_for
 
 DELIVERY_ID_PREFIX = "msg_"
@@ -349,6 +349,16 @@ async def redeliver(
     return (await _with_attempts(conn, [row]))[0]
 
 
+def _span(length: timedelta) -> str:
+    """A setting's length in words, for a message ("3 days", "12 hours")."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 async def replay(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -356,12 +366,31 @@ async def replay(
     *,
     since: datetime,
     until: datetime | None,
+    limits: WebhookSettings,
 ) -> WebhookReplay:
-    """``since`` and ``until`` are aware (the routes take them as ``RequestDatetime``)."""
+    """Queue a period's messages again. ``since`` and ``until`` are aware (the
+    routes take them as ``RequestDatetime``). Bounded: a period of at most
+    ``replay_max_window`` holding at most ``replay_max_messages`` messages, so
+    that one call cannot queue the organisation's whole history; a longer
+    outage is replayed a period at a time."""
+    now = datetime.now(UTC)
+    if since > now:
+        raise InvalidInput(errors=[field_error("since", "in_future", "since is in the future.")])
     if until is not None and until <= since:
         raise InvalidInput(errors=[field_error("until", "before_since", "until must be after since.")])
-    if since > datetime.now(UTC):
-        raise InvalidInput(errors=[field_error("since", "in_future", "since is in the future.")])
+    window = limits.replay_max_window
+    if (until or now) - since > window:
+        raise InvalidInput(
+            f"A replay covers at most {_span(window)}",
+            errors=[
+                field_error(
+                    "since" if until is None else "until",
+                    "window_too_long",
+                    f"Replay at most {_span(window)} at a time: give until within {_span(window)} of "
+                    "since, and call again for the next period.",
+                )
+            ],
+        )
     async with conn.transaction():
         endpoint = await _own_endpoint(conn, principal, endpoint_id)
         _require_enabled(endpoint)
@@ -372,5 +401,19 @@ async def replay(
             routes=routes_for(endpoint["event_types"]),
             since=since,
             until=until,
+            at_most=limits.replay_max_messages,
         )
+        if queued is None:
+            # Leaving the block by an exception rolls back what was queued.
+            raise InvalidInput(
+                f"A replay queues at most {limits.replay_max_messages} messages",
+                errors=[
+                    field_error(
+                        "until",
+                        "too_many_messages",
+                        f"The period holds more than {limits.replay_max_messages} messages: replay a "
+                        "shorter one (an earlier until), then the next.",
+                    )
+                ],
+            )
     return WebhookReplay(queued=queued, since=since, until=until)

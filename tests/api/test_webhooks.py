@@ -591,10 +591,10 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
         await mine.wait_for(lambda got: len(got) == 1)
         await theirs.wait_for(lambda got: len(got) == 1)
         await until(lambda: _all_delivered(client, org, my_endpoint["id"], 1))
-        # A replay of my endpoint over all time brings my organisation's events only.
+        # A replay of my endpoint over the last two days brings my organisation's events only.
         replay = await client.post(
             f"/v1/webhook-endpoints/{my_endpoint['id']}/replay",
-            params={"since": "2020-01-01T00:00:00Z"},
+            params={"since": (datetime.now(UTC) - timedelta(days=2)).isoformat()},
             headers=org.headers(),
         )
         assert replay.json()["queued"] == 1
@@ -605,6 +605,7 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
 
     [their_delivery] = await until(lambda: _all_delivered(client, other_org, their_endpoint["id"], 1))
     base = f"/v1/webhook-endpoints/{their_endpoint['id']}"
+    recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for method, path in (
         ("GET", base),
         ("PATCH", base),
@@ -613,7 +614,7 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
         ("GET", f"{base}/deliveries"),
         ("GET", f"{base}/deliveries/{their_delivery['id']}"),
         ("POST", f"{base}/deliveries/{their_delivery['id']}/redeliver"),
-        ("POST", f"{base}/replay?since=2026-01-01T00:00:00Z"),
+        ("POST", f"{base}/replay?since={recent}"),
     ):
         response = await client.request(
             method, path, json={} if method == "PATCH" else None, headers=org.headers()
@@ -903,3 +904,50 @@ async def _page(
     """The first page, once the listing has more than one page."""
     page: dict[str, Any] = (await client.get(path, params=params, headers=org.headers())).json()
     return page if page["next_cursor"] else None
+
+
+async def test_a_replay_is_bounded_in_time_and_in_messages(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+    stack_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = await create_endpoint(client, org, receiver.url, ["application.submitted"])
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/replay"
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for _ in range(3):
+        await submit(client, pool, org)
+    await until(lambda: _all_delivered(client, org, endpoint["id"], 3))
+
+    long_ago = datetime.now(UTC) - timedelta(days=4)
+    for params, field in (
+        ({"since": long_ago.isoformat()}, "since"),
+        (
+            {"since": long_ago.isoformat(), "until": (long_ago + timedelta(days=3, seconds=1)).isoformat()},
+            "until",
+        ),
+    ):
+        response = await client.post(path, params=params, headers=org.headers())
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert (error["field"], error["code"]) == (field, "window_too_long")
+        assert "at most 3 days" in error["message"]
+
+    monkeypatch.setattr(stack_settings.webhooks, "replay_max_messages", 2)
+    too_many = await client.post(path, params={"since": since.isoformat()}, headers=org.headers())
+    assert too_many.status_code == 422, too_many.text
+    [error] = too_many.json()["errors"]
+    assert (error["field"], error["code"]) == ("until", "too_many_messages")
+    assert "more than 2 messages" in error["message"]
+    # Nothing was queued by the refused call.
+    assert {d["status"] for d in await deliveries(client, org, endpoint["id"])} == {"succeeded"}
+    await asyncio.sleep(0.3)
+    assert len(receiver.received) == 3
+
+    monkeypatch.setattr(stack_settings.webhooks, "replay_max_messages", 3)
+    replayed = await client.post(path, params={"since": since.isoformat()}, headers=org.headers())
+    assert (replayed.status_code, replayed.json()["queued"]) == (200, 3)
+    await receiver.wait_for(lambda got: len(got) == 6)
