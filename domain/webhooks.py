@@ -111,6 +111,10 @@ CATALOGUE: Final[tuple[WebhookEventType, ...]] = (
 
 EVENT_TYPES: Final[Mapping[str, WebhookEventType]] = {t.type: t for t in CATALOGUE}
 
+# Why an endpoint is disabled: by its owner, because it answered 410 Gone, or
+# because nothing could be delivered to it for a whole retry window.
+DISABLED_REASONS: Final = ("owner", "gone", "failing")
+
 
 def routes_for(event_types: Iterable[str]) -> dict[str, list[str]]:
     """``{domain event type: [public types]}`` for an endpoint subscribed to
