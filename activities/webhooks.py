@@ -186,7 +186,11 @@ class WebhookActivities:
         self._wakeups = wakeups or LocalWakeups()
         self._cipher = DocumentCipher(settings.encryption_keys)
         self._sender = WebhookSender(
-            policy or ReceiverPolicy(allow_local=settings.webhook_receivers_may_be_local),
+            policy
+            or ReceiverPolicy(
+                allow_local=settings.webhook_receivers_may_be_local,
+                resolve_timeout=w.resolve_timeout.total_seconds(),
+            ),
             timeout=w.attempt_timeout.total_seconds(),
             body_limit=w.response_body_limit,
             connections=w.concurrency,

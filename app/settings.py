@@ -52,6 +52,8 @@ class WebhookSettings(BaseSettings):
 
     # One attempt: resolving, connecting, sending and reading the answer.
     attempt_timeout: timedelta = timedelta(seconds=10)
+    # Resolving a receiver's host name, when an endpoint is saved and within each attempt.
+    resolve_timeout: timedelta = timedelta(seconds=5)
     # Retries: the n-th waits min(retry_initial * 2^(n-1), retry_max_interval),
     # spread by +/- retry_jitter, until retry_window after the first attempt.
     retry_initial: timedelta = timedelta(seconds=5)

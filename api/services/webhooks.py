@@ -55,7 +55,11 @@ def event_types() -> WebhookEventTypeList:
 
 
 def receiver_policy(settings: Settings, resolver: Resolver = system_resolver) -> ReceiverPolicy:
-    return ReceiverPolicy(allow_local=settings.webhook_receivers_may_be_local, resolver=resolver)
+    return ReceiverPolicy(
+        allow_local=settings.webhook_receivers_may_be_local,
+        resolver=resolver,
+        resolve_timeout=settings.webhooks.resolve_timeout.total_seconds(),
+    )
 
 
 def _endpoint(row: asyncpg.Record) -> WebhookEndpoint:
@@ -103,7 +107,7 @@ async def check_url(policy: ReceiverPolicy, url: str) -> str:
     try:
         await policy.resolve(policy.check_url(url))
     except ReceiverRefused as exc:
-        raise InvalidInput(errors=[field_error("url", exc.code, exc.message)]) from None
+        raise InvalidInput(exc.message, errors=[field_error("url", exc.code, exc.message)]) from None
     return url
 
 
