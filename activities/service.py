@@ -50,6 +50,7 @@ from domain.service_rules import (
     IN_SERVICE,
     ArrearsStage,
     Change,
+    DeadlineKind,
     RealnameStage,
     ServiceState,
 )
@@ -75,6 +76,8 @@ class ServiceView(BaseModel):
     balance_fen: int
     next_deadline: datetime | None
     overdue: bool
+    # What next_deadline is for; None only in views scheduled before it was kept.
+    next_deadline_kind: DeadlineKind | None = None
 
 
 class ApplyServiceChange(BaseModel):
@@ -149,6 +152,7 @@ class ServiceActivities:
                     realname_due_at=v.realname_due_at,
                     balance_fen=v.balance_fen,
                     next_deadline=v.next_deadline,
+                    next_deadline_kind=v.next_deadline_kind.value if v.next_deadline_kind else None,
                     overdue=v.overdue,
                     updated_at=change.at,
                 )

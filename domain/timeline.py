@@ -22,6 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.service_rules import DeadlineKind
+
 
 class Stage(StrEnum):
     APPLY = "apply"
@@ -204,19 +206,34 @@ class RegistrationState(BaseModel):
     @property
     def next_deadline(self) -> datetime | None:
         """When the registration next moves on its own (or became overdue)."""
+        due = self._deadline()
+        return due[0] if due else None
+
+    @property
+    def next_deadline_kind(self) -> str | None:
+        """What ``next_deadline`` is for: before activation what the registration
+        waits for (its ``waiting_for``: ``operator_decision``, ``prepayment``...);
+        at ACTIVE the real-name re-confirmation, in the service's words
+        (``DeadlineKind``), which takes the deadline over from then on."""
+        due = self._deadline()
+        return due[1] if due else None
+
+    def _deadline(self) -> tuple[datetime, str] | None:
+        at: datetime | None = None
+        kind: str = self.waiting_for.value
         if self.status is Status.IN_REVIEW:
-            return self.review_due
-        if self.status is Status.CHANGES_REQUESTED and self.change_request is not None:
-            return self.change_request.resubmit_by
-        if self.status is Status.AWAITING_PREPAYMENT:
-            return self.pay_by
-        if self.status is Status.AWAITING_VERIFICATION:
-            return self.verify_by
-        if self.status is Status.AWAITING_ACTIVATION:
-            return self.activation_at
-        if self.status is Status.ACTIVE:
-            return self.realname_due_at
-        return None
+            at = self.review_due
+        elif self.status is Status.CHANGES_REQUESTED and self.change_request is not None:
+            at = self.change_request.resubmit_by
+        elif self.status is Status.AWAITING_PREPAYMENT:
+            at = self.pay_by
+        elif self.status is Status.AWAITING_VERIFICATION:
+            at = self.verify_by
+        elif self.status is Status.AWAITING_ACTIVATION:
+            at = self.activation_at
+        elif self.status is Status.ACTIVE:
+            at, kind = self.realname_due_at, DeadlineKind.REALNAME.value
+        return None if at is None else (at, kind)
 
     @property
     def is_open(self) -> bool:

@@ -1,5 +1,5 @@
 """Webhooks as rules: the published event-type catalogue, the retry schedule,
-which receiver addresses are allowed, and what a "deadline approaching" is about.
+and which receiver addresses are allowed.
 
 The catalogue maps each public type (``application.approved``) to the domain
 events it is sent for (``ApplicationApproved``, from ``domain/timeline.py`` and
@@ -22,9 +22,10 @@ from domain.service_rules import ChangeKind
 from domain.timeline import EventType
 
 # Sources that are not events of a registration's stream. "Deadline approaching"
-# comes from the deadline sweeper (its notices have a table of their own);
-# DeadlineRecomputed is a domain event type still to come, listed so that it is
-# delivered from the day it is first appended.
+# comes from the deadline sweeper (its notices have a table of their own).
+# DeadlineRecomputed is appended when a published holiday schedule moves a
+# deadline counted in working days (the calendar's change, still to be merged);
+# listed so that it is delivered from the day it is first appended.
 DEADLINE_APPROACHING: Final = "DeadlineApproaching"
 DEADLINE_RECOMPUTED: Final = "DeadlineRecomputed"
 
@@ -105,8 +106,8 @@ CATALOGUE: Final[tuple[WebhookEventType, ...]] = (
                      (_K.DETAILS_CHANGE_REPORTED,)),
     WebhookEventType("deadline.approaching", "A deadline of the registration (`kind`) falls within the "
                      "notice period.", (DEADLINE_APPROACHING,)),
-    WebhookEventType("deadline.recomputed", "A deadline was recomputed (e.g. after a change of the "
-                     "working-day calendar).", (DEADLINE_RECOMPUTED,)),
+    WebhookEventType("deadline.recomputed", "A newly published holiday schedule moved a deadline counted "
+                     "in working days (`next_deadline` is the new one).", (DEADLINE_RECOMPUTED,)),
 )  # fmt: skip
 
 EVENT_TYPES: Final[Mapping[str, WebhookEventType]] = {t.type: t for t in CATALOGUE}
@@ -270,31 +271,3 @@ def _refused_class(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loop
     if not ip.is_global:
         return "reserved"
     return None
-
-
-# --------------------------------------------------------------------------
-# Deadline notices
-# --------------------------------------------------------------------------
-
-
-def deadline_kind(
-    *,
-    waiting_for: str,
-    next_deadline: datetime,
-    service_state: str | None,
-    arrears_stage: str | None,
-    realname_stage: str | None,
-    realname_due_at: datetime | None,
-) -> str:
-    """What a registration's ``next_deadline`` is for, from its read-model row:
-    before activation, what it waits for (``prepayment``, ``verification``...);
-    in service, the compliance deadline the service workflow put there."""
-    if waiting_for not in ("nothing", "system"):
-        return waiting_for
-    if service_state == "quarantined":
-        return "quarantine_end"
-    if realname_stage not in (None, "current") or next_deadline == realname_due_at:
-        return "realname"
-    if arrears_stage not in (None, "none"):
-        return "arrears"
-    return "service"

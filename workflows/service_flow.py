@@ -264,6 +264,7 @@ class ServiceFlow:
             realname_due_at=r.realname_due_at if not r.closed else None,
             balance_fen=r.balance_fen,
             next_deadline=due.at if due else None,
+            next_deadline_kind=due.kind if due else None,
             overdue=self._overdue(),
         )
 

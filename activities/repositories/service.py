@@ -79,6 +79,7 @@ async def save_service_view(
     next_deadline: datetime | None,
     overdue: bool,
     updated_at: datetime,
+    next_deadline_kind: str | None = None,
 ) -> bool:
     """Move the registration's read-model row to the service's view at ``version``.
 
@@ -95,7 +96,8 @@ async def save_service_view(
                next_deadline = $8,
                overdue = $9,
                last_event_version = $2,
-               updated_at = $10
+               updated_at = $10,
+               next_deadline_kind = $11
            WHERE id = $1 AND last_event_version < $2""",
         registration_id,
         version,
@@ -107,6 +109,7 @@ async def save_service_view(
         next_deadline,
         overdue,
         updated_at,
+        next_deadline_kind,
     )
     return result.endswith(" 1")
 

@@ -951,3 +951,103 @@ async def test_a_replay_is_bounded_in_time_and_in_messages(
     replayed = await client.post(path, params={"since": since.isoformat()}, headers=org.headers())
     assert (replayed.status_code, replayed.json()["queued"]) == (200, 3)
     await receiver.wait_for(lambda got: len(got) == 6)
+
+
+async def test_a_service_deadline_is_noticed_in_the_services_own_words(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+) -> None:
+    """A number in arrears whose real-name registration is overdue too: its next
+    deadline is the next arrears step, which the service calls ``arrears``, and
+    so does the notice (the read-model row alone would suggest ``realname``)."""
+    from activities.repositories import events as event_store
+    from activities.repositories import inventory
+    from activities.service import ApplyServiceChange, ServiceActivities, ServiceView
+    from activities.service_carrier import FakeServiceCarrier
+    from api.ids import new_id
+    from domain import service_rules as rules
+    from domain.timeline import RegistrationState, Stage, Status
+    from tests.api.fixtures import PREFIX
+    from tests.factories_inventory import add_fresh_numbers, in_minutes
+
+    endpoint = await create_endpoint(client, org, receiver.url, ["deadline.approaching"])
+    now = datetime.now(UTC)
+    durations = rules.ServiceDurations()
+    record = rules.start(
+        activated_at=now - timedelta(days=400),
+        balance_fen=-100,
+        min_monthly_spend_fen=100,
+        durations=durations,
+    ).model_copy(
+        update={
+            "cycle_start": now - timedelta(days=1),
+            "arrears_stage": rules.ArrearsStage.GRACE,
+            "arrears_stage_at": now - durations.arrears_grace + timedelta(hours=2),
+            "realname_stage": rules.RealnameStage.OVERDUE,
+            "realname_stage_at": now - timedelta(days=1),
+        }
+    )
+    due = rules.next_compliance_deadline(record, durations)
+    assert due is not None and due.kind is rules.DeadlineKind.ARREARS
+
+    app_id = new_id("app")
+    (number,) = await add_fresh_numbers(pool, 1, prefix=PREFIX)
+    async with pool.acquire() as conn, conn.transaction():
+        await inventory.hold_number(conn, number, app_id, in_minutes(30))
+        await inventory.allocate(conn, number, app_id)
+        await inventory.activate(conn, number, app_id)
+        await event_store.save_registration(
+            conn,
+            RegistrationState(
+                application_id=app_id,
+                organisation_id=org.name,
+                carrier="china_unicom",
+                stage=Stage.ACTIVE,
+                status=Status.ACTIVE,
+                number=number,
+                created_at=now,
+                updated_at=now,
+            ),
+            f"registration-{app_id}",
+        )
+    change = rules.Change(
+        seq=1,
+        kind=rules.ChangeKind.ARREARS_GRACE,
+        at=now,
+        state_before=rules.ServiceState.ACTIVE,
+        state_after=rules.ServiceState.ACTIVE,
+        balance_fen=-100,
+        actor_id="system",
+        actor_role="system",
+        reason="balance below zero",
+    )
+    view = ServiceView(
+        service_state=record.state,
+        arrears_stage=record.arrears_stage,
+        realname_stage=record.realname_stage,
+        realname_due_at=record.realname_due_at,
+        balance_fen=record.balance_fen,
+        next_deadline=due.at,
+        next_deadline_kind=due.kind,
+        overdue=True,
+    )
+    service = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    await service.apply_change(
+        ApplyServiceChange(
+            application_id=app_id,
+            number=number,
+            carrier="china_unicom",
+            correlation_id="test",
+            event_id=str(uuid.uuid4()),
+            change=change,
+            view=view,
+        )
+    )
+    await receiver.wait_for(lambda got: len(got) == 1)
+    data = receiver.received[0].verify(endpoint["secret"])["data"]
+    assert (data["application_id"], data["kind"]) == (app_id, "arrears")
+    assert datetime.fromisoformat(data["deadline_at"]) == due.at

@@ -10,6 +10,7 @@ import pytest
 
 from domain.applicant import ApplicationForm
 from domain.masking import application_summary, mask_id_number, mask_phone
+from domain.service_rules import DeadlineKind
 from domain.timeline import (
     ActorRole,
     Event,
@@ -152,6 +153,42 @@ def test_each_stage_says_what_it_waits_for_and_until_when() -> None:
         WaitingFor.VERIFICATION,
         T0 + timedelta(days=20),
     )
+
+
+def test_the_next_deadline_says_what_it_is_for_in_the_words_of_the_rest_of_the_system() -> None:
+    """Before the service, what the registration waits for (``waiting_for``); at
+    ACTIVE, the real-name re-confirmation as the service names it (DeadlineKind)."""
+    at = T0 + timedelta(days=30)
+    activated = paid().add(EventType.VERIFICATION_PASSED, {"activation_at": at.isoformat()})
+    waiting = fold(activated.events)
+    due = at + timedelta(days=365)
+    active = fold(
+        activated.add(EventType.PROVISIONING_STARTED, actor="system", role=ActorRole.SYSTEM)
+        .add(EventType.NUMBER_ACTIVATED, {"realname_due_at": due.isoformat()}, actor="system")
+        .events
+    )
+    rejected = fold(submitted().add(EventType.APPLICATION_REJECTED, {"reason_code": "other"}).events)
+    kinds = [
+        (s.status, s.next_deadline_kind)
+        for s in (
+            fold(submitted().events),
+            fold(approved().events),
+            fold(paid().events),
+            waiting,
+            active,
+            rejected,
+        )
+        if s is not None
+    ]
+    assert kinds == [
+        (Status.IN_REVIEW, "operator_decision"),
+        (Status.AWAITING_PREPAYMENT, "prepayment"),
+        (Status.AWAITING_VERIFICATION, "verification"),
+        (Status.AWAITING_ACTIVATION, "activation_time"),
+        (Status.ACTIVE, DeadlineKind.REALNAME.value),
+        (Status.REJECTED, None),
+    ]
+    assert active is not None and active.next_deadline == due
 
 
 def test_verification_with_a_future_activation_time_waits_for_it() -> None:

@@ -1,4 +1,4 @@
-"""The webhook rules: catalogue routes, the retry schedule, address classes, deadline kinds."""
+"""The webhook rules: catalogue routes, the retry schedule, address classes, the docs."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.service_rules import DeadlineKind
 from domain.webhooks import (
     CATALOGUE,
     RetrySchedule,
-    deadline_kind,
     refused_address_class,
     routes_for,
     schedule_table,
@@ -70,26 +70,6 @@ def test_address_classes(address: str, refused: str | None) -> None:
     assert refused_address_class("127.0.0.1", allow_loopback=True) is None
 
 
-def test_deadline_kinds() -> None:
-    due = NOW + timedelta(days=1)
-
-    def kind(waiting_for: str = "nothing", **service: str | datetime | None) -> str:
-        values: dict[str, object] = {
-            "next_deadline": due,
-            "service_state": "active",
-            "arrears_stage": "none",
-            "realname_stage": "current",
-            "realname_due_at": due,
-            **service,
-        }
-        return deadline_kind(waiting_for=waiting_for, **values)  # type: ignore[arg-type]
-
-    assert kind("prepayment", service_state=None, arrears_stage=None, realname_stage=None) == "prepayment"
-    assert kind() == "realname"
-    assert kind(arrears_stage="grace", realname_due_at=due + timedelta(days=9)) == "arrears"
-    assert kind(service_state="quarantined", realname_due_at=None) == "quarantine_end"
-
-
 def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:
     from pathlib import Path
 
@@ -98,6 +78,12 @@ def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
     for entry in CATALOGUE:
         assert f"| `{entry.type}` |" in docs, entry.type
+    # Every kind a deadline notice can carry: what a registration waits for
+    # until a deadline, and the service's deadlines but the bill.
+    kinds = {"operator_decision", "resubmission", "prepayment", "verification", "activation_time"}
+    kinds |= {k.value for k in DeadlineKind if k is not DeadlineKind.BILLING}
+    for kind in kinds:
+        assert f"  | `{kind}` |" in docs, kind
     w = WebhookSettings()
     table = schedule_table(
         RetrySchedule(w.retry_initial, w.retry_max_interval, w.retry_window, w.retry_jitter)
