@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from activities.webhook_waker import WebhookWaker
 from activities.webhooks import LocalWakeups, WebhookActivities
-from api.auth import Role
+from api.auth import Principal, Role
 from app.settings import Settings, WebhookSettings
 from app.worker import workflow_runner
 from domain.service_rules import ChangeKind
@@ -1051,3 +1051,82 @@ async def test_a_service_deadline_is_noticed_in_the_services_own_words(
     data = receiver.received[0].verify(endpoint["secret"])["data"]
     assert (data["application_id"], data["kind"]) == (app_id, "arrears")
     assert datetime.fromisoformat(data["deadline_at"]) == due.at
+
+
+async def test_the_consoles_audit_trail_reaches_neither_the_feed_nor_a_webhook(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    api_keys: Keys,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+) -> None:
+    """A staff sign-in (stream staff:<id>) and a reveal of personal data (stream
+    access:<application id>) are in the event log beside the registration's
+    events; /v1/events and webhooks carry the registration's only."""
+    from activities.repositories.service import append_event
+    from api.services import personal_data
+    from tests.api.test_dashboard import last_position, read_stream
+    from web.services import staff
+
+    endpoint = await create_endpoint(
+        client, org, receiver.url, ["application.submitted", "application.approved"]
+    )
+    app_id = await submit(client, pool, org)
+    await receiver.wait_for(lambda got: len(got) == 1)
+    start = await last_position(pool)
+    username, password = f"audit-{uuid.uuid4().hex[:8]}", "correct horse battery staple"
+    async with pool.acquire() as conn:
+        await staff.create_account(
+            conn,
+            username=username,
+            display_name="Audit",
+            role="operator",
+            password=password,
+            created_by="tests",
+        )
+        account = await staff.sign_in(conn, username, password, max_failures=5, lockout=timedelta(minutes=1))
+        operator = Principal(account.id, Role.OPERATOR, None, kind="staff")
+        await personal_data.reveal(
+            conn,
+            personal_data.form_cipher(settings),
+            operator,
+            app_id,
+            "legal_representative.id_number",
+            "checking the licence scan",
+        )
+        # Even an audit event naming the organisation and a type its endpoint wants.
+        await append_event(
+            conn,
+            stream_id=personal_data.access_stream(app_id),
+            event_id=str(uuid.uuid4()),
+            event_type="ApplicationApproved",
+            actor=operator.actor_id,
+            actor_role="operator",
+            reason="audit",
+            correlation_id="test",
+            payload={"organisation_id": org.name},
+            occurred_at=datetime.now(UTC),
+        )
+        audit = await conn.fetch(
+            "SELECT position, event_type FROM domain_event WHERE position > $1 ORDER BY position", start
+        )
+    assert {r["event_type"] for r in audit} >= {"StaffSignedIn", "PersonalDataRevealed"}
+    await decide(client, org, app_id, decision="approve")
+
+    # The viewer's feed goes from the registration's submission to its approval.
+    [approval] = await read_stream(client, api_keys, after=start, limit=1)
+    assert (approval["event"], approval["data"]["application_id"]) == ("ApplicationApproved", app_id)
+    await receiver.wait_for(lambda got: len(got) == 2)
+    await asyncio.sleep(0.5)  # nothing else follows
+    assert [(r.json()["type"], r.json()["data"]["application_id"]) for r in receiver.received] == [
+        ("application.submitted", app_id),
+        ("application.approved", app_id),
+    ]
+    queued = await pool.fetchval(
+        "SELECT count(*) FROM webhook_delivery WHERE endpoint_id = $1 AND event_position = ANY($2::bigint[])",
+        endpoint["id"],
+        [r["position"] for r in audit],
+    )
+    assert queued == 0
