@@ -4,7 +4,8 @@ deadline sweeper's activity.
 Where deliveries come from. The event log (``domain_event``) is the only
 source. A trigger on it writes one ``webhook_delivery`` row per enabled,
 subscribed endpoint of the event's organisation, in the transaction that
-appends the event (migrations/20261201100000_webhooks.sql), and notifies the
+appends the event (migrations/20261201100000_webhooks.sql; registrations'
+streams only, not the console's audit trail: 20261201800000), and notifies the
 endpoint's channel when it commits. Chosen over a dispatcher that reads the log
 by ``position`` with a cursor because positions are taken at insert, not at
 commit: a reader can see N+1 before N commits, and a cursor past N loses it
