@@ -203,6 +203,21 @@ async def requeue_delivery(
     return row
 
 
+def _queue_src(source: str) -> str:
+    """The end of a replay statement: queue each row of ``src`` (``application_id``,
+    ``type`` and ``source``, the column naming what the message is of) for
+    endpoint $1, and count the rows and those queued."""
+    return f""", queued AS (
+                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, {source})
+                SELECT $1, application_id, type, {source} FROM src
+                ON CONFLICT (endpoint_id, {source}, event_type) WHERE {source} IS NOT NULL
+                DO UPDATE SET {_REQUEUE}
+                WHERE webhook_delivery.status <> 'pending'
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued"""
+
+
 async def replay(
     conn: asyncpg.Connection,
     *,
@@ -228,7 +243,7 @@ async def replay(
                 SELECT id FROM registration WHERE organisation_id = $2
                 UNION SELECT id FROM application WHERE organisation_id = $2
             ), src AS (
-                SELECT e.position, e.stream_id, t.type, t.n
+                SELECT e.position AS event_position, e.stream_id AS application_id, t.type
                 FROM domain_event e
                 CROSS JOIN LATERAL jsonb_array_elements_text($3::jsonb -> e.event_type)
                     WITH ORDINALITY AS t(type, n)
@@ -236,15 +251,7 @@ async def replay(
                   AND e.recorded_at >= $4 AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
                 ORDER BY e.position, t.n
                 LIMIT $6
-            ), queued AS (
-                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, event_position)
-                SELECT $1, stream_id, type, position FROM src
-                ON CONFLICT (endpoint_id, event_position, event_type) WHERE event_position IS NOT NULL
-                DO UPDATE SET {_REQUEUE}
-                WHERE webhook_delivery.status <> 'pending'
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued""",
+            ){_queue_src("event_position")}""",
         endpoint_id,
         organisation_id,
         routes,
@@ -256,7 +263,7 @@ async def replay(
         return None
     notices = await conn.fetchrow(
         f"""WITH src AS (
-                SELECT n.id, n.application_id, t.type, t.n
+                SELECT n.id AS notice_id, n.application_id, t.type
                 FROM deadline_notice n
                 CROSS JOIN LATERAL jsonb_array_elements_text($3::jsonb -> '{DEADLINE_APPROACHING}')
                     WITH ORDINALITY AS t(type, n)
@@ -264,15 +271,7 @@ async def replay(
                   AND ($5::timestamptz IS NULL OR n.noticed_at < $5)
                 ORDER BY n.id, t.n
                 LIMIT $6
-            ), queued AS (
-                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, notice_id)
-                SELECT $1, application_id, type, id FROM src
-                ON CONFLICT (endpoint_id, notice_id, event_type) WHERE notice_id IS NOT NULL
-                DO UPDATE SET {_REQUEUE}
-                WHERE webhook_delivery.status <> 'pending'
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued""",
+            ){_queue_src("notice_id")}""",
         endpoint_id,
         organisation_id,
         routes,
