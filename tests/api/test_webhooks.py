@@ -800,7 +800,7 @@ async def test_replay_takes_dates_like_every_other_route(client: httpx.AsyncClie
 async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
     client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
 ) -> None:
-    from tests.api.test_timestamps import UTC_Z, timestamps
+    from tests.api.test_timestamps import UTC_Z, assert_every_timestamp_is_utc_z
 
     endpoint = await create_endpoint(
         client, org, receiver.url, ["application.approved", "prepayment.due", "deadline.approaching"]
@@ -831,15 +831,7 @@ async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
         "replay": replay.json(),
         "messages": messages,
     }
-    found = {name: timestamps(answer) for name, answer in answers.items()}
-    wrong = [
-        (name, path, text)
-        for name, items in found.items()
-        for path, text in items
-        if not UTC_Z.fullmatch(text)
-    ]
-    assert wrong == []
-    assert all(found.values()), {name for name, items in found.items() if not items}
+    assert_every_timestamp_is_utc_z(answers)
     assert replay.json()["since"] == beijing.astimezone(UTC).isoformat().replace("+00:00", "Z")
     due = next(m for m in messages if m["type"] == "prepayment.due")
     assert UTC_Z.fullmatch(due["data"]["details"]["pay_by"])  # the event's facts too
