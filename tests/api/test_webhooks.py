@@ -998,6 +998,8 @@ async def test_a_service_deadline_is_noticed_in_the_services_own_words(
                 application_id=app_id,
                 organisation_id=org.name,
                 carrier="china_unicom",
+                company_name="深圳市示例科技有限公司",
+                credit_code="91440300MA5F1B2C3X",
                 stage=Stage.ACTIVE,
                 status=Status.ACTIVE,
                 number=number,
