@@ -313,6 +313,13 @@ class RegistrationActivities:
                 submitted_by=cmd.event.actor,
                 document_ids=[d.document_id for d in form.documents],
             )
+            # The form as submitted, encrypted, for staff to reveal a field with a
+            # reason (the console); once, whichever of the API and this step is first.
+            from api.services.personal_data import form_cipher, store_submitted_form
+
+            await store_submitted_form(
+                conn, form_cipher(self._settings), cmd.event.stream_id, form.model_dump(mode="json")
+            )
             problems = check_application(form, load_catalogue())
             if problems:
                 return refused(Status.INVALID, _problems(problems))

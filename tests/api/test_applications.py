@@ -562,6 +562,9 @@ async def test_an_api_that_dies_between_the_start_and_its_insert_leaves_no_orpha
         "/v1/registrations?status=in_review&limit=200", headers=api_keys.headers("operator")
     )
     assert claimed in {r["id"] for r in queue.json()["items"]}
+    # The form as submitted is kept (encrypted) for staff to reveal a field.
+    stored = await pool.fetch("SELECT seq, accepted FROM application_form WHERE application_id = $1", claimed)
+    assert [(r["seq"], r["accepted"]) for r in stored] == [(1, True)]
 
     # A late retry with the same key answers the same application, started once.
     retried = await client.post("/v1/applications", json=body, headers=headers)
