@@ -169,10 +169,16 @@ def inventory_bootstrap_hook(settings: Settings) -> list[str]:
         else:
             count = await conn.fetchval("SELECT count(*) FROM number_inventory")
             done = f"{count:,} numbers in the inventory"
+        # The command as it works beside this very stack (its database port too).
+        beside = "ENVIRONMENT=development"
+        if settings.embedded_postgres_port != Settings.model_fields["embedded_postgres_port"].default:
+            beside += f" EMBEDDED_POSTGRES_PORT={settings.embedded_postgres_port}"
+        beside += " .venv/bin/python -m app"
         return [
             f"  Numbers      {done}; load more beside the running stack with",
-            "               ENVIRONMENT=development python -m app numbers import --all  (10M, minutes)",
-            "               ENVIRONMENT=development python -m app numbers import --block 4008  (1M)",
+            f"               {beside} numbers import --all  (10M, minutes)",
+            f"               {beside} numbers import --block 4008  (1M)",
+            f"  Staff        {beside} staff create --username NAME --role operator",
         ]
 
     return _with_connection(settings, action)

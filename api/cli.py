@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from api.auth import Role
+from api.errors import ApiError, exit_with
 from api.services import keys
 from app.db import with_cli_connection
 from app.settings import Settings
@@ -71,7 +72,10 @@ def _days(text: str) -> timedelta:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    return with_cli_connection(settings, "apikey", action)
+    try:
+        return with_cli_connection(settings, "apikey", action)
+    except ApiError as exc:
+        exit_with("apikey", exc)
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:

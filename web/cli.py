@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from api.errors import ApiError, exit_with
 from app.db import with_cli_connection
 from app.settings import Settings
 from web.services import staff
@@ -43,7 +44,10 @@ def add_staff_commands(sub: Any) -> None:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    return with_cli_connection(settings, "staff", action)
+    try:
+        return with_cli_connection(settings, "staff", action)
+    except ApiError as exc:
+        exit_with("staff", exc)
 
 
 def new_password() -> str:
