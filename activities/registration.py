@@ -13,7 +13,8 @@ the Temporal server), and makes "exactly once" a property of the transaction:
   event id is already stored, this very step committed before (a retry, or a
   worker that died before Temporal recorded the result): the transaction rolls
   back, undoing the repetition, and the stored event is returned. A concurrent
-  duplicate waits on the unique event id and ends the same way;
+  duplicate ends the same way, on the unique event id or on the version's key
+  (the event id is looked up first);
 * if the version is taken by another event, a different step committed first
   (a worker died after its commit, and the replay met an Update before the
   deadline that step was for): nothing of this step is written, and the stored
@@ -134,15 +135,6 @@ class StepResult(BaseModel):
     problems: list[dict[str, str]] = Field(default_factory=list)
 
 
-class StreamPosition(BaseModel):
-    """Where the workflow's state stands in its stream."""
-
-    model_config = _MODEL
-
-    stream_id: str
-    version: int
-
-
 class RenewHoldCommand(BaseModel):
     model_config = _MODEL
 
@@ -175,7 +167,6 @@ class RegistrationActivities:
 
     def callables(self) -> list[Callable[..., Any]]:
         return [
-            self.recorded_after,
             self.apply,
             self.resubmit,
             self.approve,
@@ -212,6 +203,10 @@ class RegistrationActivities:
             except _AlreadyAppended:
                 return await self._already_recorded(conn, draft)
             except events.ConcurrencyConflict as exc:
+                # A concurrent duplicate of this very step can meet the version's
+                # key before the event id's: then it is this step's own event.
+                if await events.find_event(conn, draft.event_id) is not None:
+                    return await self._already_recorded(conn, draft)
                 taken = await self._taken_by(conn, draft)
                 if taken is not None:
                     return taken
@@ -274,14 +269,6 @@ class RegistrationActivities:
         return StepResult(event=first, superseded=True)
 
     # -- activities -----------------------------------------------------------
-
-    @activity.defn(name="registration.recorded_after")
-    async def recorded_after(self, position: StreamPosition) -> list[Event]:
-        """The registration's events stored after ``position``: steps a worker
-        committed before it died, which the workflow has not applied yet. Read
-        before a step that acts outside (the carrier) on what the state says."""
-        async with self._pool.acquire() as conn:
-            return await events.registration_events_after(conn, position.stream_id, position.version)
 
     @activity.defn(name="registration.apply")
     async def apply(self, cmd: ApplyCommand) -> StepResult:

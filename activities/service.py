@@ -14,8 +14,9 @@ Each ``Change`` (domain.service_rules) is one call of ``apply_change``:
 Exactly once: the workflow derives the event id from the change's sequence
 number, so a retried call (or one re-run after a worker died past its commit)
 finds the event already stored and does nothing. The activity runs as a local
-activity when no carrier call is involved (billing, payments: the frequent
-case), and as a regular activity with server-side backoff when one is.
+activity for what the deadlines bring without a carrier call (billing: the
+frequent case), and as a regular activity, with server-side backoff, when the
+carrier is called or an Update asked for the change (see ServiceFlow._commit).
 
 A carrier's permanent refusal does not stop the change: our books follow the
 decision (the number is suspended for us whatever the carrier says), the event

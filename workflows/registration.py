@@ -65,7 +65,6 @@ from activities.registration import (
     RenewHoldCommand,
     ResubmitCommand,
     StepResult,
-    StreamPosition,
     TransitionCommand,
 )
 from domain.applicant import ApplicationForm
@@ -73,6 +72,7 @@ from domain.calendar import add_working_days
 from domain.service_rules import ServiceDurations, realname_due
 from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
+    ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
@@ -186,6 +186,8 @@ class RegistrationWorkflow(ServiceUpdates):
         self._published: dict[str, Any] = {}
         # From ACTIVE on, the number's service, which this run carries on as.
         self._service: ServiceFlow | None = None
+        # Whether the carrier may have an order to cancel should the registration close.
+        self._reached_provisioning = False
 
     # ------------------------------------------------------------------ run
 
@@ -206,6 +208,13 @@ class RegistrationWorkflow(ServiceUpdates):
             # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
             await self._close_on_cancel()
             self._publish()
+            if self._service is not None:
+                # The number was recorded active before the withdrawal could be
+                # (a step a dead worker stored): it is in service, and a service
+                # ends by termination, not by cancelling its workflow.
+                workflow.logger.warning("cancellation refused: the number is already in service")
+                return await self._service.run()
+            await self._cancel_after_closing()
             raise
         except FailureError as err:
             # A database step failed for good (a conflict no retry fixes). Failing the
@@ -216,6 +225,7 @@ class RegistrationWorkflow(ServiceUpdates):
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._publish()
         if self._service is None:
+            await self._cancel_after_closing()
             return self._result()
         # The number is in service: this run carries on as the service until the
         # service continues as new into ServiceWorkflow, sparing every
@@ -343,25 +353,12 @@ class RegistrationWorkflow(ServiceUpdates):
 
     def _adopt(self, event: Event) -> None:
         self._state = apply_event(self._state, event)
+        if self._state.status is Status.PROVISIONING:
+            self._reached_provisioning = True
         if self._state.stage is Stage.ACTIVE and self._service is None:
             # In service from this instant: the service's Updates are taken from
             # here on, before run() gets round to serving.
             self._service = ServiceFlow(service_input_from_registration(self._result(), self._timings))
-
-    async def _catch_up(self) -> None:
-        """Before acting outside on what the state says (cancelling at the
-        carrier): apply any step a dead worker committed after it. Raises
-        _Superseded if there was one."""
-        stored: list[Event] = await workflow.execute_local_activity_method(
-            RegistrationActivities.recorded_after,
-            StreamPosition(stream_id=self._inp.application_id, version=self._state.version),
-            start_to_close_timeout=_DB_STEP_TIMEOUT,
-            retry_policy=_DB_RETRY,
-        )
-        for event in stored:
-            self._adopt(event)
-        if stored:
-            raise _Superseded(stored[0])
 
     async def _until_decided(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` (check the state, then record) until no step stored
@@ -525,10 +522,8 @@ class RegistrationWorkflow(ServiceUpdates):
                 )
                 return
             # Retries exhausted or refused for good. The carrier may have done part
-            # of the work before failing: cancel the order so nothing rings through,
-            # unless a step stored by a worker that died says otherwise.
-            await self._catch_up()
-            await self._cancel_at_carrier()
+            # of the work before failing: the order is cancelled once this is
+            # recorded (_cancel_after_closing), so nothing rings through.
             await self._record(
                 EventType.PROVISIONING_FAILED,
                 SYSTEM_ACTOR,
@@ -574,6 +569,15 @@ class RegistrationWorkflow(ServiceUpdates):
             await workflow.sleep(carrier_backoff(t, attempt))
             attempt += 1
 
+    async def _cancel_after_closing(self) -> None:
+        """A registration that closed after provisioning had started cancels its
+        carrier order, whichever step closed it (a withdrawal, a failed call, or
+        either one stored by a worker that died and applied on replay). After the
+        closing event, never before it, and idempotent at the carrier; a provision
+        call that reaches the carrier after the cancellation is refused there."""
+        if self._state.stage is Stage.CLOSED and self._reached_provisioning:
+            await self._cancel_at_carrier()
+
     async def _cancel_at_carrier(self) -> None:
         number = self._state.number
         assert number is not None
@@ -599,10 +603,11 @@ class RegistrationWorkflow(ServiceUpdates):
                 # below reaches the carrier after it, never before.
                 with contextlib.suppress(FailureError, asyncio.CancelledError):
                     await handle
-            # A worker that died may have recorded the number active already: the
-            # carrier is told to cancel only what our books still say is pending.
-            await self._catch_up()
-            await self._cancel_at_carrier()
+            # The carrier order is cancelled once the withdrawal is recorded
+            # (_cancel_after_closing), never before: a worker that died after
+            # recording the number active would otherwise have it cancelled at the
+            # carrier while our books say active. Recorded first, such a step takes
+            # this one's place (superseded) and the withdrawal is refused instead.
         await self._record(
             EventType.APPLICATION_WITHDRAWN,
             actor,
@@ -892,6 +897,12 @@ class RegistrationWorkflow(ServiceUpdates):
     def _serving(self, update: str) -> ServiceFlow:
         """The service that takes the service's Updates (``ServiceUpdates``), from ACTIVE on."""
         if self._service is None:
+            if self._state.stage is Stage.ACTIVATE:
+                raise ApplicationError(
+                    f"the number is being activated: {update!r} is possible in a moment",
+                    type=ERR_ACTIVATING,
+                    non_retryable=True,
+                )
             _wrong_stage(
                 f"the number is not in service: {update!r} is possible once the registration is active "
                 f"(it is at {self._state.stage.value})"

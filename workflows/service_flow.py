@@ -203,8 +203,17 @@ class ServiceFlow:
 
     # --------------------------------------------------------------- changes
 
-    async def _commit(self, outcome: Outcome, correlation_id: str | None = None) -> None:
-        """Adopt the new record, then carry out its changes one by one, in order."""
+    async def _commit(
+        self, outcome: Outcome, correlation_id: str | None = None, *, from_update: bool = False
+    ) -> None:
+        """Adopt the new record, then carry out its changes one by one, in order.
+
+        A change an Update asked for (``from_update``) is carried out by a regular
+        activity, recorded in history when it is scheduled: a worker that dies
+        after its commit cannot leave a replay free to decide another change in
+        its place (another Update first), since the replay must schedule the
+        same one. Changes the deadlines bring (``rules.advance``) stay local
+        activities: the same record and deadlines decide the same change again."""
         if not outcome.changes:
             return
         self._record = outcome.record
@@ -221,7 +230,7 @@ class ServiceFlow:
                 view=view,
             )
             result: ServiceChangeResult
-            if change.carrier_action is None:
+            if change.carrier_action is None and not from_update:
                 result = await workflow.execute_local_activity_method(
                     ServiceActivities.apply_change,
                     cmd,
@@ -303,7 +312,7 @@ class ServiceFlow:
                         self._record, workflow.now(), req.payment_id, req.amount_fen, _actor(req.actor)
                     )
                 )
-                await self._commit(outcome, req.correlation_id)
+                await self._commit(outcome, req.correlation_id, from_update=True)
             return ServicePaymentResult(
                 payment_id=req.payment_id,
                 accepted=accepted,
@@ -322,7 +331,7 @@ class ServiceFlow:
             outcome = _checked(
                 lambda: rules.operator_suspend(self._record, workflow.now(), _actor(req.operator), req.reason)
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_operator_suspend(self, req: OperatorAction) -> None:
@@ -335,7 +344,7 @@ class ServiceFlow:
             outcome = _checked(
                 lambda: rules.operator_resume(self._record, workflow.now(), _actor(req.operator), req.reason)
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_operator_resume(self, req: OperatorAction) -> None:
@@ -350,7 +359,7 @@ class ServiceFlow:
                     self._record, workflow.now(), _actor(req.actor), req.reason, self._durations
                 )
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_terminate(self, req: TerminationRequest) -> None:
@@ -366,7 +375,7 @@ class ServiceFlow:
                     self._record, now, _actor(req.actor), req.changed_at, req.fields, self._durations
                 )
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             due = rules.details_change_due(req.changed_at, self._durations)
             return DetailsChangeResult(due_by=due, late=now > due, status=self._status())
 
@@ -387,7 +396,7 @@ class ServiceFlow:
                     self._record, workflow.now(), _actor(req.operator), req.reason, self._durations
                 )
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_confirm_realname(self, req: RealnameConfirmation) -> None:

@@ -32,7 +32,15 @@ from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error, missing_idempotency_key
+from api.errors import (
+    Conflict,
+    FieldErrorOut,
+    InvalidInput,
+    ServiceUnavailable,
+    cap_errors,
+    field_error,
+    missing_idempotency_key,
+)
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -333,16 +341,28 @@ async def _replay(
     application_id = claimed["resource_id"]
     async with ctx.connection() as conn:
         row = await applications.get(conn, application_id)
+    if row is not None:
+        return registrations.from_row(row, staff=False), True
+    # The first attempt stopped before its row was written.
+    workflow_id = registration_workflow_id(application_id)
+    if await gateway.exists(workflow_id):
+        # Temporal had accepted the start: the submission was accepted then, and
+        # its apply step writes the row; nothing is checked again (a document
+        # replaced since must not refuse it).
+        status = await gateway.wait_submitted(workflow_id)
+        async with ctx.connection() as conn:
+            row = await applications.get(conn, application_id)
         if row is None:
-            # The first attempt stopped before Temporal accepted the start (or
-            # before the row was written): finish it. Already accepted once: the
-            # activation time is not checked again.
-            checked = await check_form(conn, principal, body, activation=None, check_number=False)
-    if row is None:
-        if checked.errors:
-            raise _invalid(checked.errors)
-        return await _start(ctx, gateway, principal, application_id, checked), True
-    return registrations.from_row(row, staff=False), True
+            raise ServiceUnavailable(
+                "The application is being started; retry shortly", extra={"service": "temporal"}
+            )
+        return await _respond(ctx, status, row, principal), True
+    # Nothing was accepted yet: check everything, the activation time included.
+    async with ctx.connection() as conn:
+        checked = await check_form(conn, principal, body, activation=activation_window(ctx))
+    if checked.errors:
+        raise _invalid(checked.errors)
+    return await _start(ctx, gateway, principal, application_id, checked), True
 
 
 async def _start(

@@ -18,11 +18,13 @@ from domain.timeline import Event, EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
 from tests.workflows import support as s
 from workflows.contracts import (
+    ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
     Decision,
     DecisionRequest,
+    PaymentRequest,
     RegistrationResult,
     RegistrationStatus,
     RegistrationTimings,
@@ -33,7 +35,12 @@ from workflows.contracts import (
     WaitingFor,
 )
 from workflows.registration import carrier_backoff
-from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
+from workflows.service_contracts import (
+    QUERY_SERVICE_STATUS,
+    UPDATE_SERVICE_PAY,
+    ServicePaymentResult,
+    ServiceStatus,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -765,6 +772,26 @@ async def test_withdrawal_during_the_carrier_call_stops_it_and_cancels_at_the_ca
     assert await s.provision_calls(pool, s.app_id(handle)) == {}
     order = await s.carrier_order(pool, s.app_id(handle))
     assert order is not None and (order.status, order.provisions) == ("cancelled", 0)
+
+
+async def test_a_service_update_while_the_number_is_being_activated_says_retry_in_a_moment(
+    env, pool, task_queue
+) -> None:
+    """The read model can say active before this run has applied the activation
+    (a worker that died after recording it): a service Update then is refused
+    as "retry in a moment" (503 at the API), not as the wrong stage (409)."""
+    number, handle = await _provisioning_with_the_carrier_slow(env, pool, task_queue)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            UPDATE_SERVICE_PAY,
+            PaymentRequest(payment_id="top-up", amount_fen=100, actor=s.APPLICANT),
+            result_type=ServicePaymentResult,
+        )
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ERR_ACTIVATING, cause
+    await s.withdraw(handle)
+    await closed_with(handle, Status.WITHDRAWN)
+    await assert_released(pool, number)
 
 
 async def test_carrier_backoff_doubles_up_to_its_cap_for_any_number_of_attempts() -> None:
