@@ -52,6 +52,7 @@ from domain.errors import FieldError
 from domain.fees import FeeSchedule
 from domain.masking import application_summary
 from domain.requirements import load_catalogue
+from domain.resubmission import resubmission_problems
 from domain.timeline import Event, EventType, RegistrationState, Status, apply_event
 
 log = logging.getLogger("activities.registration")
@@ -84,7 +85,10 @@ class ApplyCommand(BaseModel):
 
 
 class ResubmitCommand(BaseModel):
-    """Validate a resubmitted application; record ApplicationResubmitted if it passes."""
+    """Validate a resubmitted application against the change request and the
+    form it corrects (``previous``); record ApplicationResubmitted if it passes.
+    A requested number other than the one held is held instead (until
+    ``hold_expires_at``), in the event's transaction."""
 
     model_config = _MODEL
 
@@ -92,6 +96,8 @@ class ResubmitCommand(BaseModel):
     state: RegistrationState
     event: Event
     form: ApplicationForm
+    previous: ApplicationForm | None = None
+    hold_expires_at: datetime | None = None
 
 
 class ApproveCommand(BaseModel):
@@ -157,6 +163,10 @@ class CancelProvisioningCommand(BaseModel):
     request_id: str
     number: str
     carrier: str
+
+
+class _NumberTaken(Exception):
+    """Rolls back a resubmission whose requested number could not be held."""
 
 
 class _AlreadyAppended(Exception):
@@ -379,28 +389,23 @@ class RegistrationActivities:
 
     @activity.defn(name="registration.resubmit")
     async def resubmit(self, cmd: ResubmitCommand) -> StepResult:
-        problems = _problems(check_application(cmd.form, load_catalogue()))
         state = cmd.state
-        # The number is held for this organisation and carrier: a resubmission
-        # corrects the application, it does not turn it into another one.
-        if cmd.form.carrier != state.carrier:
-            problems.append(
-                {
-                    "field": "carrier",
-                    "code": "cannot_change",
-                    "message": f"The carrier stays {state.carrier}: withdraw and apply again to change it.",
-                }
+        request = state.change_request
+        problems = _problems(check_application(cmd.form, load_catalogue()))
+        problems += _problems(
+            resubmission_problems(
+                cmd.previous.model_dump(mode="json") if cmd.previous is not None else None,
+                cmd.form.model_dump(mode="json"),
+                carrier=state.carrier,
+                organisation_id=state.organisation_id,
+                fields=request.fields if request is not None else (),
+                documents=request.documents if request is not None else (),
             )
-        if cmd.form.organisation_id != state.organisation_id:
-            problems.append(
-                {
-                    "field": "organisation_id",
-                    "code": "cannot_change",
-                    "message": "The organisation of an application cannot change.",
-                }
-            )
+        )
         if problems:
             return StepResult(problems=problems)
+        wanted = cmd.form.requested_number
+        switch = wanted is not None and wanted != state.number and cmd.hold_expires_at is not None
 
         async def work(conn: asyncpg.Connection) -> Event:
             payload = cmd.event.payload | {
@@ -408,9 +413,43 @@ class RegistrationActivities:
                 "credit_code": cmd.form.credit_code,
                 "summary": application_summary(cmd.form),
             }
+            if switch:
+                assert wanted is not None and cmd.hold_expires_at is not None
+                record = await inventory.switch_hold(
+                    conn, state.number, wanted, state.application_id, cmd.hold_expires_at, state.carrier
+                )
+                if record is None:
+                    raise _NumberTaken
+                payload |= {
+                    "number": record.number,
+                    "previous_number": state.number,
+                    "tier": record.tier,
+                    "min_monthly_spend_fen": record.min_monthly_spend_fen,
+                    "hold_expires_at": cmd.hold_expires_at.isoformat(),
+                }
             return cmd.event.model_copy(update={"payload": payload})
 
-        return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=False)
+        try:
+            return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=switch)
+        except _NumberTaken:
+            async with self._pool.acquire() as conn:
+                # A retry of a step that committed, or a step stored first in this one's place.
+                if await events.find_event(conn, cmd.event.event_id) is not None:
+                    return await self._already_recorded(conn, cmd.event)
+                taken = await self._taken_by(conn, cmd.event)
+            if taken is not None:
+                return taken
+            shown = f"{wanted[:3]}-{wanted[3:6]}-{wanted[6:]}" if wanted else ""
+            return StepResult(
+                problems=[
+                    {
+                        "field": "requested_number",
+                        "code": "number_unavailable",
+                        "message": f"{shown} was taken meanwhile: the application keeps the number it "
+                        "holds; search for another one, or leave requested_number as it was.",
+                    }
+                ]
+            )
 
     @activity.defn(name="registration.approve")
     async def approve(self, cmd: ApproveCommand) -> StepResult:

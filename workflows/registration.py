@@ -70,8 +70,9 @@ from activities.registration import (
 )
 from domain.applicant import ApplicationForm
 from domain.calendar import add_working_days
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceDurations, realname_due
-from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
+from domain.timeline import CLOSING_EVENTS, Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
@@ -107,6 +108,7 @@ from workflows.contracts import (
 )
 from workflows.search_attributes import (
     CARRIER,
+    LIFECYCLE,
     NEXT_DEADLINE,
     ORGANISATION,
     OVERDUE,
@@ -214,10 +216,11 @@ class RegistrationWorkflow(ServiceUpdates):
             raise RuntimeError(f"registration step failed: {err.cause or err}") from err
         # Let Update handlers that queued behind the last transition answer first.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._publish()
         if self._service is None:
+            self._publish()
             return self._result()
-        # The number is in service: this run carries on as the service until the
+        # The number is in service: this run carries on as the service (which
+        # publishes the stage, lifecycle and deadline from here on) until the
         # service continues as new into ServiceWorkflow, sparing every
         # registration a run of its own at ACTIVE (its end, the next one's start
         # and first task).
@@ -394,6 +397,9 @@ class RegistrationWorkflow(ServiceUpdates):
         correlation_id: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
+        if event_type in CLOSING_EVENTS and self._state.paid_fen > 0:
+            # Closed without activation after paying: all of it is owed back.
+            payload = {**(payload or {}), "refund_owed_fen": self._state.paid_fen}
         draft = self._draft(event_type, actor, reason=reason, correlation_id=correlation_id, payload=payload)
         cmd = TransitionCommand(workflow_id=self._workflow_id, state=self._state, event=draft, action=action)
         await self._db_step(RegistrationActivities.record, cmd)
@@ -521,6 +527,8 @@ class RegistrationWorkflow(ServiceUpdates):
                         # The number's first deadline in service: the real-name check
                         # just passed is re-confirmed a year on (as the service starts).
                         "realname_due_at": realname_due(workflow.now(), self._service_durations).isoformat(),
+                        # ... and the first billing cycle ends, the nearest deadline.
+                        "first_bill_at": (workflow.now() + self._service_durations.billing_cycle).isoformat(),
                     },
                 )
                 return
@@ -733,9 +741,17 @@ class RegistrationWorkflow(ServiceUpdates):
                 "activation_at": activation_at.isoformat() if activation_at else None,
             },
         )
+        hold_expires_at = now + self._timings.hold_lease
         result = await self._db_step(
             RegistrationActivities.resubmit,
-            ResubmitCommand(workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form),
+            ResubmitCommand(
+                workflow_id=self._workflow_id,
+                state=self._state,
+                event=draft,
+                form=req.form,
+                previous=self._form,
+                hold_expires_at=hold_expires_at,
+            ),
         )
         if result.event is None:
             problems = [FieldProblem.model_validate(p) for p in result.problems]
@@ -747,6 +763,9 @@ class RegistrationWorkflow(ServiceUpdates):
                 non_retryable=True,
             )
         self._form = req.form
+        if "number" in result.event.payload:
+            # The hold moved to the number asked for, with a lease of its own.
+            self._hold_expires_at = hold_expires_at
         return self._status()
 
     @resubmit.validator
@@ -962,6 +981,8 @@ class RegistrationWorkflow(ServiceUpdates):
             activated_at=s.activated_at,
             last_event_version=s.version,
             updated_at=s.updated_at,
+            next_deadline_kind=s.next_deadline_kind,
+            refund_owed_fen=s.refund_owed_fen,
         )
 
     def _publish(self) -> None:
@@ -980,12 +1001,13 @@ class RegistrationWorkflow(ServiceUpdates):
             OVERDUE.name: s.overdue,
             NEXT_DEADLINE.name: s.next_deadline,
             SERVICE_NUMBER.name: s.number,
+            LIFECYCLE.name: lifecycle_of(s.stage, s.status).value,
         }
         changed = [name for name, value in wanted.items() if self._published.get(name, _UNSET) != value]
         if not changed:
             return
         updates: list[SearchAttributeUpdate[Any]] = []
-        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER):
+        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER, LIFECYCLE):
             if key.name in changed:
                 value = wanted[key.name]
                 updates.append(key.value_set(value) if value is not None else key.value_unset())
