@@ -53,6 +53,7 @@ from domain.errors import FieldError
 from domain.fees import FeeSchedule
 from domain.masking import application_summary
 from domain.requirements import load_catalogue
+from domain.resubmission import resubmission_problems
 from domain.timeline import Event, EventType, RegistrationState, Status, apply_event
 
 log = logging.getLogger("activities.registration")
@@ -85,7 +86,10 @@ class ApplyCommand(BaseModel):
 
 
 class ResubmitCommand(BaseModel):
-    """Validate a resubmitted application; record ApplicationResubmitted if it passes."""
+    """Validate a resubmitted application against the change request and the
+    form it corrects (``previous``); record ApplicationResubmitted if it passes.
+    A requested number other than the one held is held instead (until
+    ``hold_expires_at``), in the event's transaction."""
 
     model_config = _MODEL
 
@@ -93,6 +97,8 @@ class ResubmitCommand(BaseModel):
     state: RegistrationState
     event: Event
     form: ApplicationForm
+    previous: ApplicationForm | None = None
+    hold_expires_at: datetime | None = None
 
 
 class ApproveCommand(BaseModel):
@@ -151,6 +157,10 @@ class CancelProvisioningCommand(BaseModel):
     carrier: str
 
 
+class _NumberTaken(Exception):
+    """Rolls back a resubmission whose requested number could not be held."""
+
+
 class _AlreadyAppended(Exception):
     """Rolls back a transaction whose event a concurrent duplicate already stored."""
 
@@ -167,6 +177,7 @@ class RegistrationActivities:
 
     def callables(self) -> list[Callable[..., Any]]:
         return [
+            self.current_form,
             self.apply,
             self.resubmit,
             self.approve,
@@ -269,6 +280,16 @@ class RegistrationActivities:
         return StepResult(event=first, superseded=True)
 
     # -- activities -----------------------------------------------------------
+
+    @activity.defn(name="registration.current_form")
+    async def current_form(self, application_id: str) -> ApplicationForm | None:
+        """The application's current form (as submitted or last resubmitted), for a
+        workflow that applied a resubmission it did not make itself."""
+        from api.services.personal_data import current_form, form_cipher
+
+        async with self._pool.acquire() as conn:
+            data = await current_form(conn, form_cipher(self._settings), application_id)
+        return ApplicationForm.model_validate(data) if data is not None else None
 
     @activity.defn(name="registration.apply")
     async def apply(self, cmd: ApplyCommand) -> StepResult:
@@ -373,38 +394,80 @@ class RegistrationActivities:
 
     @activity.defn(name="registration.resubmit")
     async def resubmit(self, cmd: ResubmitCommand) -> StepResult:
-        problems = _problems(check_application(cmd.form, load_catalogue()))
         state = cmd.state
-        # The number is held for this organisation and carrier: a resubmission
-        # corrects the application, it does not turn it into another one.
-        if cmd.form.carrier != state.carrier:
-            problems.append(
-                {
-                    "field": "carrier",
-                    "code": "cannot_change",
-                    "message": f"The carrier stays {state.carrier}: withdraw and apply again to change it.",
-                }
+        request = state.change_request
+        problems = _problems(check_application(cmd.form, load_catalogue()))
+        problems += _problems(
+            resubmission_problems(
+                cmd.previous.model_dump(mode="json") if cmd.previous is not None else None,
+                cmd.form.model_dump(mode="json"),
+                carrier=state.carrier,
+                organisation_id=state.organisation_id,
+                fields=request.fields if request is not None else (),
+                documents=request.documents if request is not None else (),
             )
-        if cmd.form.organisation_id != state.organisation_id:
-            problems.append(
-                {
-                    "field": "organisation_id",
-                    "code": "cannot_change",
-                    "message": "The organisation of an application cannot change.",
-                }
-            )
+        )
         if problems:
             return StepResult(problems=problems)
+        wanted = cmd.form.requested_number
+        switch = wanted is not None and wanted != state.number and cmd.hold_expires_at is not None
 
         async def work(conn: asyncpg.Connection) -> Event:
+            # The form as resubmitted becomes the application's current one in the
+            # same transaction as its event: what staff reveal, and what the
+            # workflow reads back should it apply this event without the form
+            # (a step stored by a worker that died: see RegistrationWorkflow._current_form).
+            from api.services.personal_data import form_cipher, store_form
+
+            await store_form(
+                conn,
+                form_cipher(self._settings),
+                state.application_id,
+                cmd.form.model_dump(mode="json"),
+                accepted=True,
+            )
             payload = cmd.event.payload | {
                 "company_name": cmd.form.company_name,
                 "credit_code": cmd.form.credit_code,
                 "summary": application_summary(cmd.form),
             }
+            if switch:
+                assert wanted is not None and cmd.hold_expires_at is not None
+                record = await inventory.switch_hold(
+                    conn, state.number, wanted, state.application_id, cmd.hold_expires_at, state.carrier
+                )
+                if record is None:
+                    raise _NumberTaken
+                payload |= {
+                    "number": record.number,
+                    "previous_number": state.number,
+                    "tier": record.tier,
+                    "min_monthly_spend_fen": record.min_monthly_spend_fen,
+                    "hold_expires_at": cmd.hold_expires_at.isoformat(),
+                }
             return cmd.event.model_copy(update={"payload": payload})
 
-        return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=False)
+        try:
+            return await self._commit(cmd.workflow_id, state, cmd.event, work)
+        except _NumberTaken:
+            async with self._pool.acquire() as conn:
+                # A retry of a step that committed, or a step stored first in this one's place.
+                if await events.find_event(conn, cmd.event.event_id) is not None:
+                    return await self._already_recorded(conn, cmd.event)
+                taken = await self._taken_by(conn, cmd.event)
+            if taken is not None:
+                return taken
+            shown = f"{wanted[:3]}-{wanted[3:6]}-{wanted[6:]}" if wanted else ""
+            return StepResult(
+                problems=[
+                    {
+                        "field": "requested_number",
+                        "code": "number_unavailable",
+                        "message": f"{shown} was taken meanwhile: the application keeps the number it "
+                        "holds; search for another one, or leave requested_number as it was.",
+                    }
+                ]
+            )
 
     @activity.defn(name="registration.approve")
     async def approve(self, cmd: ApproveCommand) -> StepResult:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.applicant import ApplicationForm
 
 # Defined with the event fold, re-exported here: the names are part of this contract.
-from domain.timeline import TERMINAL_STATUSES, ActorRole, Stage, Status, WaitingFor
+from domain.timeline import TERMINAL_STATUSES, ActorRole, NextDeadlineKind, Stage, Status, WaitingFor
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -298,6 +298,9 @@ class RegistrationStatus(BaseModel):
     activated_at: datetime | None = None
     last_event_version: int = 0
     updated_at: datetime | None = None
+    next_deadline_kind: NextDeadlineKind | None = None
+    # Paid before activation and owed back, once closed without activation.
+    refund_owed_fen: int = 0
 
 
 class PaymentResult(BaseModel):

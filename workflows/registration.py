@@ -69,8 +69,9 @@ from activities.registration import (
 )
 from domain.applicant import ApplicationForm
 from domain.calendar import add_working_days
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceDurations, realname_due
-from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
+from domain.timeline import CLOSING_EVENTS, Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
     ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
@@ -107,6 +108,7 @@ from workflows.contracts import (
 )
 from workflows.search_attributes import (
     CARRIER,
+    LIFECYCLE,
     NEXT_DEADLINE,
     ORGANISATION,
     OVERDUE,
@@ -188,6 +190,8 @@ class RegistrationWorkflow(ServiceUpdates):
         self._service: ServiceFlow | None = None
         # Whether the carrier may have an order to cancel should the registration close.
         self._reached_provisioning = False
+        # Whether self._form is the application's current form (see _current_form).
+        self._form_current = True
 
     # ------------------------------------------------------------------ run
 
@@ -223,11 +227,12 @@ class RegistrationWorkflow(ServiceUpdates):
             raise RuntimeError(f"registration step failed: {err.cause or err}") from err
         # Let Update handlers that queued behind the last transition answer first.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._publish()
         if self._service is None:
+            self._publish()
             await self._cancel_after_closing()
             return self._result()
-        # The number is in service: this run carries on as the service until the
+        # The number is in service: this run carries on as the service (which
+        # publishes the stage, lifecycle and deadline from here on) until the
         # service continues as new into ServiceWorkflow, sparing every
         # registration a run of its own at ACTIVE (its end, the next one's start
         # and first task).
@@ -355,6 +360,10 @@ class RegistrationWorkflow(ServiceUpdates):
         self._state = apply_event(self._state, event)
         if self._state.status is Status.PROVISIONING:
             self._reached_provisioning = True
+        if event.event_type is EventType.APPLICATION_RESUBMITTED:
+            # Until the handler that made it says otherwise, the form it carried
+            # is not the one held here (_current_form).
+            self._form_current = False
         if self._state.stage is Stage.ACTIVE and self._service is None:
             # In service from this instant: the service's Updates are taken from
             # here on, before run() gets round to serving.
@@ -391,6 +400,9 @@ class RegistrationWorkflow(ServiceUpdates):
         correlation_id: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
+        if event_type in CLOSING_EVENTS and self._state.paid_fen > 0:
+            # Closed without activation after paying: all of it is owed back.
+            payload = {**(payload or {}), "refund_owed_fen": self._state.paid_fen}
         draft = self._draft(event_type, actor, reason=reason, correlation_id=correlation_id, payload=payload)
         cmd = TransitionCommand(workflow_id=self._workflow_id, state=self._state, event=draft, action=action)
         await self._db_step(RegistrationActivities.record, cmd)
@@ -477,7 +489,7 @@ class RegistrationWorkflow(ServiceUpdates):
             registration_id=self._inp.application_id,
             number=number,
             carrier=self._state.carrier,
-            destinations=list(self._form.destination_numbers),
+            destinations=list((await self._current_form()).destination_numbers),
         )
         self._provision = asyncio.ensure_future(self._call_carrier(request))
         result: ProvisionResult | None = None
@@ -518,6 +530,8 @@ class RegistrationWorkflow(ServiceUpdates):
                         # The number's first deadline in service: the real-name check
                         # just passed is re-confirmed a year on (as the service starts).
                         "realname_due_at": realname_due(workflow.now(), self._service_durations).isoformat(),
+                        # ... and the first billing cycle ends, the nearest deadline.
+                        "first_bill_at": (workflow.now() + self._service_durations.billing_cycle).isoformat(),
                     },
                 )
                 return
@@ -568,6 +582,23 @@ class RegistrationWorkflow(ServiceUpdates):
             self._publish()
             await workflow.sleep(carrier_backoff(t, attempt))
             attempt += 1
+
+    async def _current_form(self) -> ApplicationForm:
+        """The application's current form. A resubmission applied from the event
+        log without its Update (a step a worker that died had stored) leaves the
+        form held here behind: it is read back from where the resubmit step
+        stored it, in the event's transaction."""
+        if not self._form_current:
+            stored: ApplicationForm | None = await workflow.execute_local_activity_method(
+                RegistrationActivities.current_form,
+                self._inp.application_id,
+                start_to_close_timeout=_DB_STEP_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+            if stored is not None:
+                self._form = stored
+            self._form_current = True
+        return self._form
 
     async def _cancel_after_closing(self) -> None:
         """A registration that closed after provisioning had started cancels its
@@ -738,9 +769,17 @@ class RegistrationWorkflow(ServiceUpdates):
                 "activation_at": activation_at.isoformat() if activation_at else None,
             },
         )
+        hold_expires_at = now + self._timings.hold_lease
         result = await self._db_step(
             RegistrationActivities.resubmit,
-            ResubmitCommand(workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form),
+            ResubmitCommand(
+                workflow_id=self._workflow_id,
+                state=self._state,
+                event=draft,
+                form=req.form,
+                previous=await self._current_form(),
+                hold_expires_at=hold_expires_at,
+            ),
         )
         if result.event is None:
             problems = [FieldProblem.model_validate(p) for p in result.problems]
@@ -752,6 +791,10 @@ class RegistrationWorkflow(ServiceUpdates):
                 non_retryable=True,
             )
         self._form = req.form
+        self._form_current = True
+        if "number" in result.event.payload:
+            # The hold moved to the number asked for, with a lease of its own.
+            self._hold_expires_at = hold_expires_at
         return self._status()
 
     @resubmit.validator
@@ -817,7 +860,7 @@ class RegistrationWorkflow(ServiceUpdates):
     async def _verify_now(self, req: VerificationRequest) -> RegistrationStatus:
         self._check_verifiable()
         if req.outcome is VerificationOutcome.PASS:
-            activation_at = max(self._form.activation_at or workflow.now(), workflow.now())
+            activation_at = max(self._state.activation_at or workflow.now(), workflow.now())
             await self._record(
                 EventType.VERIFICATION_PASSED,
                 req.operator,
@@ -973,6 +1016,8 @@ class RegistrationWorkflow(ServiceUpdates):
             activated_at=s.activated_at,
             last_event_version=s.version,
             updated_at=s.updated_at,
+            next_deadline_kind=s.next_deadline_kind,
+            refund_owed_fen=s.refund_owed_fen,
         )
 
     def _publish(self) -> None:
@@ -991,12 +1036,13 @@ class RegistrationWorkflow(ServiceUpdates):
             OVERDUE.name: s.overdue,
             NEXT_DEADLINE.name: s.next_deadline,
             SERVICE_NUMBER.name: s.number,
+            LIFECYCLE.name: lifecycle_of(s.stage, s.status).value,
         }
         changed = [name for name, value in wanted.items() if self._published.get(name, _UNSET) != value]
         if not changed:
             return
         updates: list[SearchAttributeUpdate[Any]] = []
-        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER):
+        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER, LIFECYCLE):
             if key.name in changed:
                 value = wanted[key.name]
                 updates.append(key.value_set(value) if value is not None else key.value_unset())

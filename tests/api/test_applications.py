@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -342,7 +343,15 @@ async def test_approve_pay_verify_activate(
         await asyncio.sleep(0.1)
     assert current["status"] == "active"
     assert current["service_state"] == "active"
-    assert current["realname_due_at"] is not None and current["realname_due_at"] == current["next_deadline"]
+    assert current["lifecycle"] == "in_service"
+    # The nearest deadline once active is the first bill, a billing cycle after
+    # activation; the real-name re-confirmation comes a year on.
+    activated = datetime.fromisoformat(current["activated_at"])
+    assert (current["next_deadline_kind"], datetime.fromisoformat(current["next_deadline"])) == (
+        "billing",
+        activated + timedelta(days=30),
+    )
+    assert datetime.fromisoformat(current["realname_due_at"]) == activated + timedelta(days=365)
 
     timeline = (
         await client.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("applicant"))

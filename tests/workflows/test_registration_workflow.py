@@ -13,6 +13,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceState
 from domain.timeline import Event, EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
@@ -69,9 +70,13 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
         state.version,
     )
     assert (row["first_prepayment_fen"], row["balance_fen"]) == (state.first_prepayment_fen, state.paid_fen)
+    assert (row["lifecycle"], row["next_deadline_kind"]) == (
+        lifecycle_of(state.stage, state.status).value,
+        state.next_deadline_kind,
+    )
     live = await s.query_status(handle)
     # From ACTIVE on the service workflow answers; its first deadline (the
-    # real-name re-confirmation) is the one activation recorded.
+    # first bill) is the one activation recorded.
     assert (live.stage, live.status, live.last_event_version, live.next_deadline) == (
         state.stage,
         state.status,
@@ -79,10 +84,14 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
         state.next_deadline,
     )
     if state.stage is Stage.ACTIVE:
-        assert state.next_deadline is not None
+        assert state.next_deadline is not None and state.next_deadline_kind == "billing"
         service = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
-        assert (service.service_state, service.realname_due_at) == (ServiceState.ACTIVE, state.next_deadline)
-        assert (row["service_state"], row["realname_due_at"]) == ("active", state.next_deadline)
+        assert (service.service_state, service.realname_due_at, service.next_bill_at) == (
+            ServiceState.ACTIVE,
+            state.realname_due_at,
+            state.next_deadline,
+        )
+        assert (row["service_state"], row["realname_due_at"]) == ("active", state.realname_due_at)
     else:
         assert row["service_state"] is None
     return state
@@ -283,9 +292,7 @@ async def test_changes_requested_then_resubmitted_in_time(env, pool, task_queue)
     assert status.change_request.resubmit_by - status.change_request.requested_at >= timedelta(days=5)
 
     await sleep_until(env, status.change_request.resubmit_by - timedelta(hours=1))
-    corrected = s.application(
-        number, contact_address="广东省深圳市南山区科技园北区 2 号", company_name="新示例科技"
-    )
+    corrected = s.corrected(number, company_name="新示例科技")
     status = await s.resubmit(handle, corrected)
     assert (status.status, status.change_request) == (Status.IN_REVIEW, None)
     row = await s.read_model(pool, s.app_id(handle))
@@ -315,7 +322,7 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
     await s.submitted(handle)
     await s.request_changes(handle)
 
-    broken = s.application(number, documents=[])
+    broken = s.corrected(number, documents=[])
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await s.resubmit(handle, broken)
     err = update_error(caught.value)
@@ -323,7 +330,7 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
     problems = err.details[0]
     assert {p["code"] for p in problems} == {"missing_document"}
 
-    other_carrier = s.application(number, carrier="china_unicom")
+    other_carrier = s.corrected(number, carrier="china_unicom")
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await s.resubmit(handle, other_carrier)
     assert ("carrier", "cannot_change") in {
@@ -821,7 +828,7 @@ async def test_history_holds_no_plaintext_id_number(env, pool, task_queue) -> No
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.submitted(handle)
     await s.request_changes(handle)
-    await s.resubmit(handle, s.application(number))
+    await s.resubmit(handle, s.corrected(number))
     await s.withdraw(handle)
     await s.result(handle)
     history = await handle.fetch_history()
