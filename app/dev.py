@@ -126,7 +126,8 @@ def run_dev(settings: Settings) -> int:
         if embedded_temporal:
             lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted)")
             lines.append(
-                f"  Payloads     temporal workflow show --address {settings.temporal_address} "
+                "  Payloads     .venv/bin/temporal workflow show --detailed "
+                f"--address {settings.temporal_address} "
                 f"-w registration-<application id> --codec-endpoint {base}/v1/codec"
             )
         lines.append(f"  PostgreSQL   {settings.database_url}")

@@ -144,6 +144,7 @@ class DecisionIn(BaseModel):
         "`legal_representative.phone`); only with request_changes (a rejection is final: say why in "
         "reason). The resubmission must change each one.",
     )
+
     @field_validator("reason_code")
     @classmethod
     def _reason_code_with_reject(cls, value: RejectionReason | None, info: ValidationInfo) -> Any:

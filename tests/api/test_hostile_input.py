@@ -485,6 +485,19 @@ async def test_an_api_key_name_with_hidden_characters_is_refused(
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("name", "hidden_characters")]
 
 
+async def test_a_reason_with_hidden_characters_is_refused_naming_the_field(
+    client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]
+) -> None:
+    """A decision's reason "abc\u202eevil" was stored and shown reversed ("abclive")."""
+    response = await client.post(
+        f"/v1/applications/{submitted['id']}/decision",
+        json={"decision": "reject", "reason_code": "other", "reason": "abc\u202eevil\u202c"},
+        headers=api_keys.headers("operator"),
+    )
+    problem = assert_problem(response, 422, "invalid_input")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("reason", "hidden_characters")]
+
+
 # ---------------------------------------------------------------------------
 # Item 13: the server does what the document says
 # ---------------------------------------------------------------------------
