@@ -10,7 +10,6 @@ import pytest
 
 from domain.applicant import ApplicationForm
 from domain.masking import application_summary, mask_id_number, mask_phone
-from domain.service_rules import DeadlineKind
 from domain.timeline import (
     ActorRole,
     Event,
@@ -155,42 +154,6 @@ def test_each_stage_says_what_it_waits_for_and_until_when() -> None:
     )
 
 
-def test_the_next_deadline_says_what_it_is_for_in_the_words_of_the_rest_of_the_system() -> None:
-    """Before the service, what the registration waits for (``waiting_for``); at
-    ACTIVE, the real-name re-confirmation as the service names it (DeadlineKind)."""
-    at = T0 + timedelta(days=30)
-    activated = paid().add(EventType.VERIFICATION_PASSED, {"activation_at": at.isoformat()})
-    waiting = fold(activated.events)
-    due = at + timedelta(days=365)
-    active = fold(
-        activated.add(EventType.PROVISIONING_STARTED, actor="system", role=ActorRole.SYSTEM)
-        .add(EventType.NUMBER_ACTIVATED, {"realname_due_at": due.isoformat()}, actor="system")
-        .events
-    )
-    rejected = fold(submitted().add(EventType.APPLICATION_REJECTED, {"reason_code": "other"}).events)
-    kinds = [
-        (s.status, s.next_deadline_kind)
-        for s in (
-            fold(submitted().events),
-            fold(approved().events),
-            fold(paid().events),
-            waiting,
-            active,
-            rejected,
-        )
-        if s is not None
-    ]
-    assert kinds == [
-        (Status.IN_REVIEW, "operator_decision"),
-        (Status.AWAITING_PREPAYMENT, "prepayment"),
-        (Status.AWAITING_VERIFICATION, "verification"),
-        (Status.AWAITING_ACTIVATION, "activation_time"),
-        (Status.ACTIVE, DeadlineKind.REALNAME.value),
-        (Status.REJECTED, None),
-    ]
-    assert active is not None and active.next_deadline == due
-
-
 def test_verification_with_a_future_activation_time_waits_for_it() -> None:
     s = paid()
     at = s.clock + timedelta(days=3)
@@ -312,6 +275,63 @@ def test_closing_events_after_approval(prefix: Any, kind: EventType, status: Sta
     state = fold(prefix().add(kind).events)
     assert state is not None
     assert (state.stage, state.status) == (Stage.CLOSED, status)
+
+
+def test_at_activation_the_nearest_deadline_is_the_first_bill() -> None:
+    s = paid()
+    s.add(EventType.VERIFICATION_PASSED)
+    s.add(
+        EventType.NUMBER_ACTIVATED,
+        {
+            "realname_due_at": (s.clock + timedelta(days=365)).isoformat(),
+            "first_bill_at": (s.clock + timedelta(days=30)).isoformat(),
+        },
+        after=timedelta(0),
+    )
+    state = fold(s.events)
+    assert state is not None
+    assert (state.next_deadline, state.next_deadline_kind) == (s.clock + timedelta(days=30), "billing")
+    assert [e.next_deadline_kind for e in timeline(s.events)] == [
+        "operator_decision",
+        "prepayment",
+        "verification",
+        None,  # provisioning: the carrier answers, no deadline
+        "billing",
+    ]
+
+
+def test_a_closing_event_after_payment_carries_what_is_owed_back() -> None:
+    s = paid().add(EventType.APPLICATION_WITHDRAWN, {"refund_owed_fen": 150_000})
+    state = fold(s.events)
+    assert state is not None and state.refund_owed_fen == 150_000
+    entries = timeline(s.events)
+    assert [e.refund_owed_fen for e in entries] == [None, None, None, 150_000]
+
+
+def test_a_resubmission_that_moved_the_hold_moves_the_number_and_its_fees() -> None:
+    s = (
+        submitted()
+        .add(EventType.CHANGES_REQUESTED, {"fields": ["requested_number"], "resubmit_by": T0.isoformat()})
+        .add(
+            EventType.APPLICATION_RESUBMITTED,
+            {
+                "number": "4001000001",
+                "previous_number": "4001888888",
+                "tier": "silver",
+                "min_monthly_spend_fen": 80_000,
+            },
+        )
+    )
+    state = fold(s.events)
+    assert state is not None
+    assert (state.number, state.tier, state.min_monthly_spend_fen) == ("4001000001", "silver", 80_000)
+    kept = fold(
+        submitted()
+        .add(EventType.CHANGES_REQUESTED, {"resubmit_by": T0.isoformat()})
+        .add(EventType.APPLICATION_RESUBMITTED, {})
+        .events
+    )
+    assert kept is not None and (kept.number, kept.tier) == ("4001888888", "gold")
 
 
 def test_a_refused_application_is_closed_with_its_problems() -> None:

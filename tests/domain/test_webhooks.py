@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.service_rules import DeadlineKind
+from domain.timeline import NextDeadlineKind
 from domain.webhooks import (
     CATALOGUE,
     RetrySchedule,
@@ -78,12 +78,9 @@ def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
     for entry in CATALOGUE:
         assert f"| `{entry.type}` |" in docs, entry.type
-    # Every kind a deadline notice can carry: what a registration waits for
-    # until a deadline, and the service's deadlines but the bill.
-    kinds = {"operator_decision", "resubmission", "prepayment", "verification", "activation_time"}
-    kinds |= {k.value for k in DeadlineKind if k is not DeadlineKind.BILLING}
-    for kind in kinds:
-        assert f"  | `{kind}` |" in docs, kind
+    # Every kind a deadline notice can carry: what a registration's nearest deadline is for.
+    for kind in NextDeadlineKind:
+        assert f"  | `{kind.value}` |" in docs, kind
     w = WebhookSettings()
     table = schedule_table(
         RetrySchedule(w.retry_initial, w.retry_max_interval, w.retry_window, w.retry_jitter)

@@ -32,7 +32,7 @@ from app.settings import Settings
 from app.temporal import data_converter
 from app.worker import workflow_runner
 from domain import service_rules as rules
-from domain.service_rules import ArrearsStage, DeadlineKind, ServiceDurations, ServiceState
+from domain.service_rules import ArrearsStage, ServiceDurations, ServiceState
 from domain.timeline import RegistrationState
 from domain.timeline import Stage as TimelineStage
 from domain.timeline import Status as TimelineStatus
@@ -340,10 +340,6 @@ async def test_arrears_reach_each_stage_then_a_payment_restores_service(
     status = await service.status()
     assert (status.arrears_stage, status.service_state) == (stage, state)
     assert status.overdue and status.waiting_for is WaitingFor.PREPAYMENT
-    # The read model says when the next step comes and, in the service's words, what it is.
-    row = await service.row()
-    assert (row["next_deadline"], row["next_deadline_kind"]) == (status.next_deadline, "arrears")
-    assert status.next_deadline_kind is DeadlineKind.ARREARS
     assert (await service.inventory()).status == inventory_status
     expected_actions = {
         ArrearsStage.GRACE: [],
@@ -386,7 +382,6 @@ async def test_arrears_reach_each_stage_then_a_payment_restores_service(
         0,
         False,
     )
-    assert (row["next_deadline"], row["next_deadline_kind"]) == (row["realname_due_at"], "realname")
     assert row["last_event_version"] == len(types)
 
 
