@@ -279,6 +279,70 @@ async def test_create_shows_the_secret_once_and_checks_its_input(
     assert admin_without_org.json()["errors"][0]["field"] == "organisation_id"
 
 
+# What production refuses when an endpoint is saved, each address class also
+# written as an IPv6 address that leads to an IPv4 one of it: IPv4-mapped,
+# -compatible, NAT64 (64:ff9b::/96), 6to4 (2002::/16) and Teredo (2001::/32,
+# whose client address is stored inverted).
+PRODUCTION_REFUSES = {
+    "loopback": [
+        "https://localhost/hook",  # by the system's resolver
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::127.0.0.1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[2002:7f00:1::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+    ],
+    "private": [
+        "https://[64:ff9b::a00:7]/hook",
+        "https://[2002:c0a8:101::1]/hook",
+        "https://[::10.0.0.7]/hook",
+    ],
+    "link_local": ["https://[64:ff9b::a9fe:101]/hook", "https://[2002:a9fe:101::1]/hook"],
+    "metadata": [
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+        "https://[2002:a9fe:a9fe::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:5601:5601]/hook",
+    ],
+    "reserved": ["https://[64:ff9b::6440:1]/hook", "https://[::ffff:100.64.0.1]/hook"],
+    "unspecified": ["https://[64:ff9b::]/hook", "https://[::ffff:0.0.0.0]/hook"],
+    "multicast": ["https://[64:ff9b::e000:1]/hook", "https://[2002:e000:1::1]/hook"],
+}
+
+
+async def test_production_refuses_internal_receivers_written_as_ipv6(
+    client: httpx.AsyncClient, org: Org, stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack_settings.webhooks, "allow_insecure_receivers", False)
+    assert not stack_settings.webhook_receivers_may_be_local  # as in production
+    for address_class, urls in PRODUCTION_REFUSES.items():
+        for url in urls:
+            response = await client.post(
+                "/v1/webhook-endpoints",
+                json={"url": url, "event_types": ["application.rejected"]},
+                headers=org.headers(),
+            )
+            assert response.status_code == 422, (url, response.text)
+            [error] = response.json()["errors"]
+            assert (error["field"], error["code"]) == ("url", "address_refused"), url
+            assert f"a {address_class} address" in error["message"], (url, error["message"])
+    # A public IPv4 address reached through NAT64 is a public receiver; a change
+    # of URL is judged like a new one.
+    public = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://[64:ff9b::5db8:d822]/hook", "event_types": ["application.rejected"]},
+        headers=org.headers(),
+    )
+    assert public.status_code == 201, public.text
+    moved = await client.patch(
+        f"/v1/webhook-endpoints/{public.json()['id']}",
+        json={"url": "https://[64:ff9b::a9fe:a9fe]/hook"},
+        headers=org.headers(),
+    )
+    assert (moved.status_code, moved.json()["errors"][0]["code"]) == (422, "address_refused")
+    await client.delete(f"/v1/webhook-endpoints/{public.json()['id']}", headers=org.headers())
+
+
 async def test_a_registration_arrives_signed_in_order_as_the_timeline_shows_it(
     client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
 ) -> None:
@@ -689,6 +753,7 @@ async def test_an_approaching_deadline_is_noticed_once(
     assert datetime.fromisoformat(data["deadline_at"]) == datetime.fromisoformat(
         registration["next_deadline"]
     )
+    assert data["kind"] == registration["next_deadline_kind"]  # in the API's words
     count = await pool.fetchval("SELECT count(*) FROM deadline_notice WHERE application_id = $1", app_id)
     assert count == 1
 
@@ -859,7 +924,9 @@ async def test_a_delivery_cursor_continues_only_its_own_filters(
         response = await client.get(
             path, params={**other, "cursor": first["next_cursor"]}, headers=org.headers()
         )
+        # As every listing of the API answers it (README, "Using the API"): naming `cursor`.
         assert (response.status_code, response.json()["code"]) == (400, "cursor_mismatch"), other
+        assert [e["field"] for e in response.json()["errors"]] == ["cursor"]
     same = await client.get(
         path,
         params={"limit": 1, "event_type": "application.submitted", "cursor": first["next_cursor"]},
@@ -992,6 +1059,15 @@ async def test_a_service_deadline_is_noticed_in_the_services_own_words(
         await inventory.hold_number(conn, number, app_id, in_minutes(30))
         await inventory.allocate(conn, number, app_id)
         await inventory.activate(conn, number, app_id)
+        # The API's record of the application, which GET /v1/applications/{id} reads with the row.
+        await conn.execute(
+            """INSERT INTO application
+                   (id, organisation_id, workflow_id, carrier_code, company_name, submitted_by)
+               VALUES ($1, $2, $3, 'china_unicom', '深圳市示例科技有限公司', 'tests')""",
+            app_id,
+            org.name,
+            f"registration-{app_id}",
+        )
         await event_store.save_registration(
             conn,
             RegistrationState(
@@ -1045,6 +1121,9 @@ async def test_a_service_deadline_is_noticed_in_the_services_own_words(
     data = receiver.received[0].verify(endpoint["secret"])["data"]
     assert (data["application_id"], data["kind"]) == (app_id, "arrears")
     assert datetime.fromisoformat(data["deadline_at"]) == due.at
+    # The same words as the registration's nearest deadline in the API.
+    shown = (await client.get(f"/v1/applications/{app_id}", headers=org.headers())).json()
+    assert (shown["next_deadline_kind"], shown["next_deadline"]) == ("arrears", data["deadline_at"])
 
 
 async def test_the_consoles_audit_trail_reaches_neither_the_feed_nor_a_webhook(
