@@ -855,11 +855,15 @@ async def test_replay_takes_dates_like_every_other_route(client: httpx.AsyncClie
         ({"since": "0001-01-01T00:00:00+14:00"}, "since", "out_of_range"),
         ({"since": "1900-01-01T00:00:00Z"}, "since", "out_of_range"),
         ({"since": "2026-12-01T09:00:00"}, "since", "timezone_required"),
+        # What an unencoded "+08:00" in a URL arrives as: the message says to write %2B.
+        ({"since": recent[:19] + " 08:00"}, "since", "datetime_format"),
         ({"since": recent, "until": "2030-01-01T00:00:00"}, "until", "timezone_required"),
     ):
         response = await client.post(path, params=params, headers=org.headers())
         assert response.status_code == 422, (params, response.text)
         assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [(field, code)], params
+        if " " in params["since"]:
+            assert "%2B" in response.json()["errors"][0]["message"]
 
 
 async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
