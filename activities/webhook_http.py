@@ -45,9 +45,14 @@ class ReceiverRefused(Exception):
 
 
 class ReceiverPolicy:
-    def __init__(self, *, allow_local: bool, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, *, allow_local: bool, resolver: Resolver = system_resolver, resolve_timeout: float = 5.0
+    ) -> None:
         self.allow_local = allow_local
         self._resolver = resolver
+        # A name server that never answers must not hold a request (or an
+        # attempt) for as long as the system resolver would wait.
+        self.resolve_timeout = resolve_timeout
 
     def check_url(self, url: str) -> httpx.URL:
         """The URL's form: absolute, http(s), a host, no credentials."""
@@ -75,7 +80,13 @@ class ReceiverPolicy:
             addresses = [host]
         except ValueError:
             try:
-                addresses = await self._resolver(host, port)
+                async with asyncio.timeout(self.resolve_timeout):
+                    addresses = await self._resolver(host, port)
+            except TimeoutError:
+                raise ReceiverRefused(
+                    "resolve_timeout",
+                    f"{host} did not resolve within {self.resolve_timeout:g} s; try again, or check its DNS",
+                ) from None
             except OSError as exc:
                 raise ReceiverRefused("unresolvable", f"{host} does not resolve: {exc}") from None
         if not addresses:

@@ -4,7 +4,8 @@ deadline sweeper's activity.
 Where deliveries come from. The event log (``domain_event``) is the only
 source. A trigger on it writes one ``webhook_delivery`` row per enabled,
 subscribed endpoint of the event's organisation, in the transaction that
-appends the event (migrations/20261201100000_webhooks.sql), and notifies the
+appends the event (migrations/20261201100000_webhooks.sql; registrations'
+streams only, not the console's audit trail: 20261201800000), and notifies the
 endpoint's channel when it commits. Chosen over a dispatcher that reads the log
 by ``position`` with a cursor because positions are taken at insert, not at
 commit: a reader can see N+1 before N commits, and a cursor past N loses it
@@ -55,6 +56,7 @@ from temporalio import activity
 
 from activities.repositories import webhooks as repo
 from activities.webhook_http import AttemptResult, ReceiverPolicy, WebhookSender
+from api.schemas.common import utc_text
 from api.services import webhook_payloads
 from api.services.documents import DocumentCipher
 from app.settings import Settings
@@ -185,7 +187,11 @@ class WebhookActivities:
         self._wakeups = wakeups or LocalWakeups()
         self._cipher = DocumentCipher(settings.encryption_keys)
         self._sender = WebhookSender(
-            policy or ReceiverPolicy(allow_local=settings.webhook_receivers_may_be_local),
+            policy
+            or ReceiverPolicy(
+                allow_local=settings.webhook_receivers_may_be_local,
+                resolve_timeout=w.resolve_timeout.total_seconds(),
+            ),
             timeout=w.attempt_timeout.total_seconds(),
             body_limit=w.response_body_limit,
             connections=w.concurrency,
@@ -327,7 +333,7 @@ class WebhookActivities:
                 conn,
                 endpoint_id,
                 "gone",
-                f"The endpoint answered 410 Gone at {gone.attempted_at.isoformat()}.",
+                f"The endpoint answered 410 Gone at {utc_text(gone.attempted_at)}.",
             )
             log.warning("webhook endpoint answered 410; disabled", extra={"endpoint": endpoint_id})
             return
@@ -343,7 +349,7 @@ class WebhookActivities:
             window_start = min(started[r.delivery_id] for r in exhausted)
             answer = f"HTTP {last.status_code}" if last.status_code is not None else last.error
             detail = (
-                f"Nothing was delivered since {window_start.isoformat()}, through every retry of "
+                f"Nothing was delivered since {utc_text(window_start)}, through every retry of "
                 f"{self._settings.retry_window} (last attempt: {answer})."
             )
             if await repo.disable_endpoint(
@@ -402,14 +408,12 @@ class WebhookActivities:
         noticed = 0
         async with self._pool.acquire() as conn:
             for row in await repo.approaching_deadlines(conn, lead):
-                # What the deadline is for, as the read model says (written with it).
-                kind = row["next_deadline_kind"] or "unknown"
                 noticed += await repo.record_notice(
                     conn,
                     application_id=row["id"],
                     organisation_id=row["organisation_id"],
                     deadline_at=row["next_deadline"],
-                    kind=kind,
+                    kind=row["next_deadline_kind"],
                     stage=row["stage"],
                     status=row["status"],
                 )

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from api.readiness import WorkflowHealth
 from api.repositories import metrics as repo
 from app.metrics import PREFIX, Buckets
+from domain.webhooks import DISABLED_REASONS
 
 log = logging.getLogger("api.metrics")
 
@@ -53,6 +54,7 @@ class DomainMetrics(Collector):
         self.arrears: dict[tuple[str, str], int] = {}
         self.reviews: dict[tuple[str, str], Buckets] = {}
         self.imports: tuple[int, int, int] = (0, 0, 0)
+        self.webhooks_disabled: dict[str, int] = dict.fromkeys(DISABLED_REASONS, 0)
         self.refresh_seconds = 0.0
         self.refresh_failures = 0
 
@@ -87,6 +89,11 @@ class DomainMetrics(Collector):
             for kind in repo.REVIEW_ENDINGS:
                 self.reviews.setdefault((carrier, kind), Buckets(REVIEW_BUCKETS))
         self.registrations, self.overdue = registrations, overdue
+        disabled = dict.fromkeys(DISABLED_REASONS, 0)
+        for row in await repo.disabled_webhook_endpoints(conn):
+            if row["disabled_reason"] in disabled:  # the table's CHECK allows no other
+                disabled[row["disabled_reason"]] = row["n"]
+        self.webhooks_disabled = disabled
         imports = await repo.import_progress(conn)
         if imports is not None:
             self.imports = (int(imports["running"]), int(imports["pending"]), int(imports["inserted"]))
@@ -169,6 +176,15 @@ class DomainMetrics(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}numbers_imported", "Numbers added to the inventory by finished imports", value=inserted
         )
+        disabled = GaugeMetricFamily(
+            f"{PREFIX}webhook_endpoints_disabled",
+            "Webhook endpoints disabled, by why: their owner, a 410 Gone answer, or nothing delivered "
+            "for a whole retry window",
+            labels=["disabled_reason"],
+        )
+        for reason, n in self.webhooks_disabled.items():
+            disabled.add_metric([reason], n)
+        yield disabled
         yield GaugeMetricFamily(
             f"{PREFIX}domain_metrics_refresh_seconds",
             "How long the last refresh of the domain metrics took",

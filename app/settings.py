@@ -52,6 +52,8 @@ class WebhookSettings(BaseSettings):
 
     # One attempt: resolving, connecting, sending and reading the answer.
     attempt_timeout: timedelta = timedelta(seconds=10)
+    # Resolving a receiver's host name, when an endpoint is saved and within each attempt.
+    resolve_timeout: timedelta = timedelta(seconds=5)
     # Retries: the n-th waits min(retry_initial * 2^(n-1), retry_max_interval),
     # spread by +/- retry_jitter, until retry_window after the first attempt.
     retry_initial: timedelta = timedelta(seconds=5)
@@ -74,6 +76,10 @@ class WebhookSettings(BaseSettings):
     # Endpoints with deliveries overdue by this long are woken again, in case
     # a wake-up was lost (a worker restarting between commit and signal).
     safety_poll_interval: timedelta = timedelta(seconds=15)
+    # A replay's bounds: the longest period one call may cover, and the most
+    # messages it may queue (a longer outage is replayed a period at a time).
+    replay_max_window: timedelta = timedelta(days=3)
+    replay_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
     # None: by environment (production: https only, public addresses only;
     # elsewhere http and loopback receivers are allowed for local work).
     allow_insecure_receivers: bool | None = None

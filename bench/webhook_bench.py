@@ -55,7 +55,7 @@ from api.services import webhooks as webhook_service
 from api.services.documents import DocumentCipher
 from app.db import create_pool, migrate
 from app.embedded import EmbeddedPostgres, EmbeddedTemporal, free_port
-from app.settings import Settings
+from app.settings import Settings, WebhookSettings
 from app.temporal import data_converter
 from bench.registration_bench import PREFIX, registration
 from domain.webhooks import CATALOGUE, DEADLINE_APPROACHING, routes_for
@@ -106,6 +106,7 @@ async def replay_burst(
                 endpoint_of[organisation],
                 since=datetime.fromtimestamp(since, UTC),
                 until=None,
+                limits=WebhookSettings(),
             )
             queued.append(replayed.queued)
 

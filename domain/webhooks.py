@@ -1,6 +1,5 @@
 """Webhooks as rules: the published event-type catalogue, the retry schedule,
-and which receiver addresses are allowed. (What a "deadline approaching" is
-about is the registration's ``next_deadline_kind``, domain/timeline.py.)
+and which receiver addresses are allowed.
 
 The catalogue maps each public type (``application.approved``) to the domain
 events it is sent for (``ApplicationApproved``, from ``domain/timeline.py`` and
@@ -23,9 +22,10 @@ from domain.service_rules import ChangeKind
 from domain.timeline import EventType
 
 # Sources that are not events of a registration's stream. "Deadline approaching"
-# comes from the deadline sweeper (its notices have a table of their own);
-# DeadlineRecomputed is a domain event type still to come, listed so that it is
-# delivered from the day it is first appended.
+# comes from the deadline sweeper (its notices have a table of their own).
+# DeadlineRecomputed is appended when a published holiday schedule moves a
+# deadline counted in working days (the calendar's change, still to be merged);
+# listed so that it is delivered from the day it is first appended.
 DEADLINE_APPROACHING: Final = "DeadlineApproaching"
 DEADLINE_RECOMPUTED: Final = "DeadlineRecomputed"
 
@@ -106,11 +106,15 @@ CATALOGUE: Final[tuple[WebhookEventType, ...]] = (
                      (_K.DETAILS_CHANGE_REPORTED,)),
     WebhookEventType("deadline.approaching", "A deadline of the registration (`kind`) falls within the "
                      "notice period.", (DEADLINE_APPROACHING,)),
-    WebhookEventType("deadline.recomputed", "A deadline was recomputed (e.g. after a change of the "
-                     "working-day calendar).", (DEADLINE_RECOMPUTED,)),
+    WebhookEventType("deadline.recomputed", "A newly published holiday schedule moved a deadline counted "
+                     "in working days (`next_deadline` is the new one).", (DEADLINE_RECOMPUTED,)),
 )  # fmt: skip
 
 EVENT_TYPES: Final[Mapping[str, WebhookEventType]] = {t.type: t for t in CATALOGUE}
+
+# Why an endpoint is disabled: by its owner, because it answered 410 Gone, or
+# because nothing could be delivered to it for a whole retry window.
+DISABLED_REASONS: Final = ("owner", "gone", "failing")
 
 
 def routes_for(event_types: Iterable[str]) -> dict[str, list[str]]:
@@ -189,15 +193,69 @@ METADATA_ADDRESSES: Final = frozenset(
 )
 
 
+# Prefixes whose addresses carry an IPv4 address the packets end up at:
+# NAT64 (RFC 6052, the well-known prefix: the last 32 bits) and the
+# deprecated IPv4-compatible form (``::a.b.c.d``). IPv4-mapped (``::ffff:``),
+# 6to4 (``2002::/16``) and Teredo (``2001::/32``) are read by ``ipaddress``.
+NAT64_WELL_KNOWN: Final = ipaddress.IPv6Network("64:ff9b::/96")
+IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+# NAT64 for local use (RFC 8215): where it leads is the local network's choice.
+NAT64_LOCAL_USE: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _low_32_bits(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+
+
+def _translated(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for, where the IPv6 form is only
+    a way of writing it (mapped, NAT64, IPv4-compatible)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64_WELL_KNOWN:
+        return _low_32_bits(ip)
+    # :: and ::1 are IPv6's own unspecified and loopback addresses.
+    if ip in IPV4_COMPATIBLE and int(ip) > 1:
+        return _low_32_bits(ip)
+    return None
+
+
+def _tunnelled(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses a tunnelled IPv6 address reaches through: the 6to4
+    router, or the Teredo server and client."""
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        return ip.teredo
+    return ()
+
+
 def refused_address_class(address: str, *, allow_loopback: bool = False) -> str | None:
     """Why a receiver may not be at ``address`` (an IP literal), or None if it may.
 
     Anything not globally routable is refused: loopback, private, link-local,
     shared (CGNAT), multicast, reserved, unspecified, and the metadata services.
-    An IPv4 address written as IPv6 (``::ffff:127.0.0.1``) is judged as IPv4."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    An IPv6 address that carries an IPv4 one is judged by it: written as IPv6
+    (``::ffff:127.0.0.1``, ``::127.0.0.1``) or translated by NAT64
+    (``64:ff9b::a9fe:a9fe``), as that IPv4 address; tunnelled by 6to4
+    (``2002:7f00:1::1``) or Teredo, by the IPv4 addresses it goes through as
+    well as by itself."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL_USE:
+            return "private"
+        translated = _translated(ip)
+        if translated is not None:
+            ip = translated
+        else:
+            for inner in _tunnelled(ip):
+                refused = _refused_class(inner, allow_loopback)
+                if refused is not None:
+                    return refused
+    return _refused_class(ip, allow_loopback)
+
+
+def _refused_class(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> str | None:
     if ip in METADATA_ADDRESSES:
         return "metadata"
     if ip.is_loopback:

@@ -225,12 +225,14 @@ async def endpoints_with_due(conn: asyncpg.Connection, overdue_seconds: float) -
 
 async def approaching_deadlines(conn: asyncpg.Connection, lead_seconds: float) -> list[asyncpg.Record]:
     """Registrations whose next deadline falls within ``lead_seconds`` from now
-    and has no notice yet."""
+    and has no notice yet, with what it is for (``next_deadline_kind``, written
+    with the deadline; a row that lacks it is left out rather than guessed at)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT r.id, r.organisation_id, r.next_deadline, r.next_deadline_kind, r.stage, r.status
            FROM registration r
            WHERE r.next_deadline > clock_timestamp()
              AND r.next_deadline <= clock_timestamp() + $1 * interval '1 second'
+             AND r.next_deadline_kind IS NOT NULL
              AND NOT EXISTS (SELECT 1 FROM deadline_notice n
                              WHERE n.application_id = r.id AND n.deadline_at = r.next_deadline)""",
         lead_seconds,

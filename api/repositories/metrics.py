@@ -85,3 +85,12 @@ async def import_progress(conn: asyncpg.Connection) -> asyncpg.Record | None:
            FROM number_import_run"""
     )
     return row
+
+
+async def disabled_webhook_endpoints(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Disabled webhook endpoints per reason (the endpoints table is small: a few per organisation)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT disabled_reason, count(*) AS n FROM webhook_endpoint
+           WHERE NOT enabled GROUP BY disabled_reason"""
+    )
+    return rows

@@ -203,6 +203,21 @@ async def requeue_delivery(
     return row
 
 
+def _queue_src(source: str) -> str:
+    """The end of a replay statement: queue each row of ``src`` (``application_id``,
+    ``type`` and ``source``, the column naming what the message is of) for
+    endpoint $1, and count the rows and those queued."""
+    return f""", queued AS (
+                INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, {source})
+                SELECT $1, application_id, type, {source} FROM src
+                ON CONFLICT (endpoint_id, {source}, event_type) WHERE {source} IS NOT NULL
+                DO UPDATE SET {_REQUEUE}
+                WHERE webhook_delivery.status <> 'pending'
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM src) AS matched, (SELECT count(*) FROM queued) AS queued"""
+
+
 async def replay(
     conn: asyncpg.Connection,
     *,
@@ -211,60 +226,62 @@ async def replay(
     routes: dict[str, list[str]],
     since: datetime,
     until: datetime | None,
-) -> int:
+    at_most: int,
+) -> int | None:
     """Queue, for the endpoint, every message its subscriptions give for the
     organisation's events recorded (and deadline notices made) in [since,
     until), in event order: again with their first id where one was sent (or
     failed) before, for the first time where none was (say, while the endpoint
-    was disabled). Pending ones are on their way and stay as they are."""
-    events = await conn.fetch(
+    was disabled). Pending ones are on their way and stay as they are.
+
+    How many were queued; None when the period holds more than ``at_most``
+    messages (some were queued then: the caller rolls its transaction back).
+    Counted in the statements, never fetched: at most ``at_most + 1`` rows are
+    read."""
+    events = await conn.fetchrow(
         f"""WITH streams AS (
                 SELECT id FROM registration WHERE organisation_id = $2
                 UNION SELECT id FROM application WHERE organisation_id = $2
             ), src AS (
-                SELECT e.position, e.stream_id, t.type, t.n
+                SELECT e.position AS event_position, e.stream_id AS application_id, t.type
                 FROM domain_event e
                 CROSS JOIN LATERAL jsonb_array_elements_text($3::jsonb -> e.event_type)
                     WITH ORDINALITY AS t(type, n)
                 WHERE e.stream_id IN (SELECT id FROM streams)
                   AND e.recorded_at >= $4 AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
                 ORDER BY e.position, t.n
-            )
-            INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, event_position)
-            SELECT $1, stream_id, type, position FROM src
-            ON CONFLICT (endpoint_id, event_position, event_type) WHERE event_position IS NOT NULL
-            DO UPDATE SET {_REQUEUE}
-            WHERE webhook_delivery.status <> 'pending'
-            RETURNING 1""",
+                LIMIT $6
+            ){_queue_src("event_position")}""",
         endpoint_id,
         organisation_id,
         routes,
         since,
         until,
+        at_most + 1,
     )
-    notices = await conn.fetch(
+    if events["matched"] > at_most:
+        return None
+    notices = await conn.fetchrow(
         f"""WITH src AS (
-                SELECT n.id, n.application_id, t.type, t.n
+                SELECT n.id AS notice_id, n.application_id, t.type
                 FROM deadline_notice n
                 CROSS JOIN LATERAL jsonb_array_elements_text($3::jsonb -> '{DEADLINE_APPROACHING}')
                     WITH ORDINALITY AS t(type, n)
                 WHERE n.organisation_id = $2 AND n.noticed_at >= $4
                   AND ($5::timestamptz IS NULL OR n.noticed_at < $5)
                 ORDER BY n.id, t.n
-            )
-            INSERT INTO webhook_delivery (endpoint_id, application_id, event_type, notice_id)
-            SELECT $1, application_id, type, id FROM src
-            ON CONFLICT (endpoint_id, notice_id, event_type) WHERE notice_id IS NOT NULL
-            DO UPDATE SET {_REQUEUE}
-            WHERE webhook_delivery.status <> 'pending'
-            RETURNING 1""",
+                LIMIT $6
+            ){_queue_src("notice_id")}""",
         endpoint_id,
         organisation_id,
         routes,
         since,
         until,
+        at_most + 1 - events["matched"],
     )
-    queued = len(events) + len(notices)
+    if events["matched"] + notices["matched"] > at_most:
+        return None
+    queued = int(events["queued"] + notices["queued"])
     if queued:
         await notify(conn, endpoint_id)
     return queued

@@ -168,7 +168,9 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/v1/events",
     summary="Live stream of events (Server-Sent Events)",
-    description="Every domain event in order, then new ones as they happen. Resume with the "
+    description="Every event of the registrations (and their numbers' service) in order, then new ones "
+    "as they happen; the console's audit trail (staff sign-ins, reveals of personal data) is not in "
+    "it. Ids (positions) increase but skip what is not shown. Resume with the "
     "`Last-Event-ID` header (EventSource sends it on reconnect) or `after`. The server ends a stream "
     "after a while; reconnecting loses nothing.",
     response_class=EventSourceResponse,

@@ -4,7 +4,6 @@ admin any organisation's."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,6 +13,7 @@ from api.auth import Principal, allow
 from api.permissions import Action
 from api.routers._common import Ctx, Cursor, Limit, documented
 from api.schemas.common import Page
+from api.schemas.dates import RequestDatetime
 from api.schemas.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
@@ -256,15 +256,21 @@ async def redeliver(
     summary="Send everything since a time again",
     description="After an outage: queues every message the endpoint's subscriptions give for events "
     "recorded (and deadline notices made) from `since` (to `until`), in event order, whether sent "
-    "before or not (messages sent before keep their `webhook-id`). 409 if the endpoint is disabled.",
+    "before or not (messages sent before keep their `webhook-id`). At most 3 days and 10,000 messages "
+    "per call (`WEBHOOKS__REPLAY_MAX_WINDOW`, `WEBHOOKS__REPLAY_MAX_MESSAGES`): 422 beyond, naming the "
+    "limit; replay a longer outage a period at a time. 409 if the endpoint is disabled.",
     **documented(404, 409),
 )
 async def replay(
     endpoint_id: EndpointId,
     ctx: Ctx,
     principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)],
-    since: Annotated[datetime, Query(description="RFC 3339 time with offset.")],
-    until: Annotated[datetime | None, Query(description="RFC 3339 time with offset; default now.")] = None,
+    since: Annotated[RequestDatetime, Query(description="ISO 8601 time with its UTC offset.")],
+    until: Annotated[
+        RequestDatetime | None, Query(description="ISO 8601 time with its UTC offset; default now.")
+    ] = None,
 ) -> WebhookReplay:
     async with ctx.connection() as conn:
-        return await webhooks.replay(conn, principal, endpoint_id, since=since, until=until)
+        return await webhooks.replay(
+            conn, principal, endpoint_id, since=since, until=until, limits=ctx.settings.webhooks
+        )

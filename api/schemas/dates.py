@@ -25,6 +25,12 @@ AHEAD: Final = timedelta(days=731)
 
 _ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?")
 FORMAT_HINT = "Give an ISO 8601 date-time with its UTC offset, e.g. 2026-11-25T09:00:00+08:00."
+# An offset whose "+" a query string turned into a space (curl "...?since=...T09:00:00+08:00").
+_PLUS_AS_SPACE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}")
+PLUS_HINT = (
+    "The offset's '+' arrived as a space, as a '+' in a URL's query does: write it %2B "
+    "(2026-11-25T09:00:00%2B08:00), or give the time in UTC with Z."
+)
 
 
 def latest(now: datetime) -> datetime:
@@ -41,7 +47,8 @@ def in_window(value: datetime, earliest: datetime, last: datetime) -> bool:
 def _iso_text(value: object) -> object:
     if isinstance(value, str):
         if not _ISO_8601.fullmatch(value.strip()):
-            raise PydanticCustomError("datetime_format", FORMAT_HINT)
+            hint = PLUS_HINT if _PLUS_AS_SPACE.fullmatch(value.strip()) else FORMAT_HINT
+            raise PydanticCustomError("datetime_format", hint)
         return value.strip()
     if isinstance(value, datetime):
         return value

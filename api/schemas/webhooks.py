@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.schemas.common import JsonObject, UtcDateTime
 from api.textguard import check_storable
 
 _ENDPOINT_EXAMPLE: dict[str, Any] = {
@@ -22,8 +22,8 @@ _ENDPOINT_EXAMPLE: dict[str, Any] = {
     "failing_since": None,
     "secret_rotated_at": None,
     "previous_secret_expires_at": None,
-    "created_at": "2026-12-01T09:00:00+08:00",
-    "updated_at": "2026-12-01T09:00:00+08:00",
+    "created_at": "2026-12-01T01:00:00Z",
+    "updated_at": "2026-12-01T01:00:00Z",
 }
 
 Url = Annotated[
@@ -87,16 +87,16 @@ class WebhookEndpoint(BaseModel):
         "to it for the whole retry window (3 days)."
     )
     disabled_detail: str | None = Field(description="What happened, in words.")
-    disabled_at: datetime | None
-    failing_since: datetime | None = Field(
+    disabled_at: UtcDateTime | None
+    failing_since: UtcDateTime | None = Field(
         description="First failed attempt since the last successful delivery; null while healthy."
     )
-    secret_rotated_at: datetime | None
-    previous_secret_expires_at: datetime | None = Field(
+    secret_rotated_at: UtcDateTime | None
+    previous_secret_expires_at: UtcDateTime | None = Field(
         description="Until when the secret before the last rotation still signs (beside the new one)."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class WebhookEndpointCreated(WebhookEndpoint):
@@ -115,14 +115,14 @@ class WebhookSecretRotated(BaseModel):
             "example": {
                 "endpoint": _ENDPOINT_EXAMPLE,
                 "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                "previous_secret_expires_at": "2026-12-02T09:00:00+08:00",
+                "previous_secret_expires_at": "2026-12-02T01:00:00Z",
             }
         }
     )
 
     endpoint: WebhookEndpoint
     secret: str = Field(description="The new signing secret; shown only here.")
-    previous_secret_expires_at: datetime = Field(
+    previous_secret_expires_at: UtcDateTime = Field(
         description="Messages carry a signature with the old secret too until then."
     )
 
@@ -155,7 +155,7 @@ class WebhookEventTypeList(BaseModel):
 
 class WebhookAttempt(BaseModel):
     number: int
-    attempted_at: datetime
+    attempted_at: UtcDateTime
     status_code: int | None = Field(description="The receiver's HTTP status; null if none came.")
     latency_ms: float = Field(description="From sending to the answer's status line (or the failure).")
     response_body: str | None = Field(description="The start of the receiver's answer (truncated).")
@@ -172,17 +172,17 @@ _DELIVERY_EXAMPLE: dict[str, Any] = {
     "attempts": 2,
     "next_attempt_at": None,
     "failure_reason": None,
-    "created_at": "2026-12-01T09:00:00+08:00",
-    "ended_at": "2026-12-01T09:00:06+08:00",
+    "created_at": "2026-12-01T01:00:00Z",
+    "ended_at": "2026-12-01T01:00:06Z",
     "payload": {
         "type": "application.rejected",
-        "timestamp": "2026-12-01T09:00:00+08:00",
+        "timestamp": "2026-12-01T01:00:00Z",
         "data": {"application_id": "app_01jd8k3m5n7p9q2r4s6t8v", "reason_code": "documents_invalid"},
     },
     "attempt_log": [
         {
             "number": 1,
-            "attempted_at": "2026-12-01T09:00:00+08:00",
+            "attempted_at": "2026-12-01T01:00:00Z",
             "status_code": 503,
             "latency_ms": 12.5,
             "response_body": "busy",
@@ -202,21 +202,21 @@ class WebhookDelivery(BaseModel):
     event_type: str
     status: Literal["pending", "succeeded", "failed"]
     attempts: int
-    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
+    next_attempt_at: UtcDateTime | None = Field(description="When a pending delivery is tried next.")
     failure_reason: str | None = Field(
         description="For failed ones: `retries_exhausted`, `gone` (410) or `endpoint_disabled`."
     )
-    created_at: datetime
-    ended_at: datetime | None
-    payload: dict[str, Any] | None = Field(description="The message as sent (null before the first attempt).")
+    created_at: UtcDateTime
+    ended_at: UtcDateTime | None
+    payload: JsonObject | None = Field(description="The message as sent (null before the first attempt).")
     attempt_log: list[WebhookAttempt]
 
 
 class WebhookReplay(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"queued": 12, "since": "2026-12-01T00:00:00+08:00", "until": None}}
+        json_schema_extra={"example": {"queued": 12, "since": "2026-11-30T16:00:00Z", "until": None}}
     )
 
     queued: int = Field(description="Messages queued again (or for the first time) for this endpoint.")
-    since: datetime
-    until: datetime | None
+    since: UtcDateTime
+    until: UtcDateTime | None

@@ -160,6 +160,8 @@ async def _events(
         ready = deliverable(rows, last, settings.sse_gap_seconds)
         for row in ready:
             last = row["position"]
+            if row["stream_id"] is None:
+                continue  # not a registration's (repositories.events.after)
             if event_types is not None and row["event_type"] not in event_types:
                 continue
             event = to_event(row)

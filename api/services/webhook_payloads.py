@@ -6,7 +6,8 @@ reason and fields.
 
 Standard Webhooks shape: ``{"type", "timestamp", "data"}``, ``timestamp`` being
 when the event occurred. Rendered once per delivery and stored with it, so that
-every attempt sends the same bytes.
+every attempt sends the same bytes. Every timestamp in a message is written
+as the API writes them (RFC 3339, UTC, ``Z``), the event's facts included.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncpg
 
 from activities.repositories import events as event_store
 from activities.repositories import webhooks as repo
+from api.schemas.common import utc_in_json, utc_text
 from api.services.registrations import timeline_entries
 
 # Facts of an event's payload that a message carries in ``details``: amounts,
@@ -63,7 +65,7 @@ _DETAILS = (
 
 
 def message(event_type: str, timestamp: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": event_type, "timestamp": timestamp.isoformat(), "data": data}
+    return {"type": event_type, "timestamp": utc_text(timestamp), "data": data}
 
 
 async def event_data(conn: asyncpg.Connection, positions: list[int]) -> dict[int, dict[str, Any]]:
@@ -94,7 +96,7 @@ def _event_data(row: asyncpg.Record, shown: dict[str, Any]) -> dict[str, Any]:
         # the timeline cannot place an event type it does not know yet).
         "event_type": row["event_type"],
         "version": row["version"],
-        "occurred_at": row["occurred_at"].isoformat(),
+        "occurred_at": row["occurred_at"],
     }
     if "reason_code" in payload:
         data["reason_code"] = payload["reason_code"]
@@ -106,7 +108,8 @@ def _event_data(row: asyncpg.Record, shown: dict[str, Any]) -> dict[str, Any]:
     details = {k: payload[k] for k in _DETAILS if k in payload}
     if details:
         data["details"] = details
-    return data
+    json_ready: dict[str, Any] = utc_in_json(data)
+    return json_ready
 
 
 async def notice_data(conn: asyncpg.Connection, notice_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -114,10 +117,10 @@ async def notice_data(conn: asyncpg.Connection, notice_ids: list[int]) -> dict[i
         row["id"]: {
             "application_id": row["application_id"],
             "kind": row["kind"],
-            "deadline_at": row["deadline_at"].isoformat(),
+            "deadline_at": utc_text(row["deadline_at"]),
             "stage": row["stage"],
             "status": row["status"],
-            "noticed_at": row["noticed_at"].isoformat(),
+            "noticed_at": utc_text(row["noticed_at"]),
         }
         for row in await repo.notices(conn, notice_ids)
     }

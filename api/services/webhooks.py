@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -20,7 +20,7 @@ from activities.repositories import webhooks as delivery_repo
 from activities.webhook_http import ReceiverPolicy, ReceiverRefused, Resolver, system_resolver
 from activities.webhooks import new_secret
 from api.auth import ORGANISATION_ID, Principal, Role
-from api.errors import Conflict, InvalidInput, NotFound, field_error
+from api.errors import Conflict, InvalidInput, NotFound, field_error, invalid_choices
 from api.ids import new_id
 from api.repositories import webhooks as repo
 from api.schemas.common import Page, decode_cursor, encode_cursor
@@ -37,10 +37,11 @@ from api.schemas.webhooks import (
     WebhookSecretRotated,
 )
 from api.services.documents import DocumentCipher
-from app.settings import Settings
-from domain.webhooks import CATALOGUE, EVENT_TYPES, routes_for
+from app.settings import Settings, WebhookSettings
+from domain.webhooks import CATALOGUE, routes_for
 
 DELIVERY_ID_PREFIX = "msg_"
+CATALOGUE_TYPES = [t.type for t in CATALOGUE]
 T = TypeVar("T")
 
 
@@ -54,7 +55,11 @@ def event_types() -> WebhookEventTypeList:
 
 
 def receiver_policy(settings: Settings, resolver: Resolver = system_resolver) -> ReceiverPolicy:
-    return ReceiverPolicy(allow_local=settings.webhook_receivers_may_be_local, resolver=resolver)
+    return ReceiverPolicy(
+        allow_local=settings.webhook_receivers_may_be_local,
+        resolver=resolver,
+        resolve_timeout=settings.webhooks.resolve_timeout.total_seconds(),
+    )
 
 
 def _endpoint(row: asyncpg.Record) -> WebhookEndpoint:
@@ -88,19 +93,13 @@ def _cursor_value(parse: Callable[[Any], T], value: Any) -> T:
 
 
 def _check_event_types(names: Sequence[str]) -> list[str]:
-    unknown = [n for n in names if n not in EVENT_TYPES]
-    if unknown:
-        raise InvalidInput(
-            errors=[
-                field_error(
-                    f"event_types[{list(names).index(n)}]",
-                    "unknown_event_type",
-                    f"{n!r} is not in the catalogue (GET /v1/webhook-endpoints/event-types).",
-                )
-                for n in unknown
-            ]
-        )
-    return sorted(set(names), key=[t.type for t in CATALOGUE].index)
+    """The names, once each in catalogue order; 422 ``invalid_choice`` naming each unknown one."""
+    errors = [
+        e for i, n in enumerate(names) for e in invalid_choices(f"event_types[{i}]", n, CATALOGUE_TYPES)
+    ]
+    if errors:
+        raise InvalidInput(errors=errors)
+    return sorted(set(names), key=CATALOGUE_TYPES.index)
 
 
 async def check_url(policy: ReceiverPolicy, url: str) -> str:
@@ -108,7 +107,7 @@ async def check_url(policy: ReceiverPolicy, url: str) -> str:
     try:
         await policy.resolve(policy.check_url(url))
     except ReceiverRefused as exc:
-        raise InvalidInput(errors=[field_error("url", exc.code, exc.message)]) from None
+        raise InvalidInput(exc.message, errors=[field_error("url", exc.code, exc.message)]) from None
     return url
 
 
@@ -176,15 +175,16 @@ async def list_endpoints(
     limit: int,
 ) -> Page[WebhookEndpoint]:
     scope = _scope(principal) or organisation_id
+    bound = {"organisation_id": scope}
     after = None
     if cursor:
-        created, ident = decode_cursor(cursor, "whe", 2)
+        created, ident = decode_cursor(cursor, "whe", 2, bound)
         after = (_cursor_value(datetime.fromisoformat, created), str(ident))
     rows = await repo.list_endpoints(conn, scope, after=after, limit=limit + 1)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor("whe", [last["created_at"].isoformat(), last["id"]])
+        next_cursor = encode_cursor("whe", [last["created_at"].isoformat(), last["id"]], bound)
     return Page[WebhookEndpoint](items=[_endpoint(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
@@ -294,11 +294,16 @@ async def list_deliveries(
     cursor: str | None,
     limit: int,
 ) -> Page[WebhookDelivery]:
-    """Newest first, each with every attempt."""
+    """Newest first, each with every attempt. A cursor continues the listing it
+    came from: with other filters it is 400 ``cursor_mismatch``."""
     await _own_endpoint(conn, principal, endpoint_id)
+    unknown = invalid_choices("event_type", event_type, CATALOGUE_TYPES)
+    if unknown:
+        raise InvalidInput(errors=unknown)
+    bound = {"status": status, "event_type": event_type, "application_id": application_id}
     before = None
     if cursor:
-        (seq,) = decode_cursor(cursor, "whd", 1)
+        (seq,) = decode_cursor(cursor, "whd", 1, bound)
         before = _cursor_value(int, seq)
     rows = await repo.list_deliveries(
         conn,
@@ -309,7 +314,7 @@ async def list_deliveries(
         before_seq=before,
         limit=limit + 1,
     )
-    next_cursor = encode_cursor("whd", [rows[limit - 1]["seq"]]) if len(rows) > limit else None
+    next_cursor = encode_cursor("whd", [rows[limit - 1]["seq"]], bound) if len(rows) > limit else None
     return Page[WebhookDelivery](items=await _with_attempts(conn, rows[:limit]), next_cursor=next_cursor)
 
 
@@ -348,6 +353,16 @@ async def redeliver(
     return (await _with_attempts(conn, [row]))[0]
 
 
+def _span(length: timedelta) -> str:
+    """A setting's length in words, for a message ("3 days", "12 hours")."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 async def replay(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -355,15 +370,31 @@ async def replay(
     *,
     since: datetime,
     until: datetime | None,
+    limits: WebhookSettings,
 ) -> WebhookReplay:
-    if since.tzinfo is None or (until is not None and until.tzinfo is None):
-        raise InvalidInput(
-            errors=[field_error("since", "timezone_required", "Give times with their offset (RFC 3339).")]
-        )
+    """Queue a period's messages again. ``since`` and ``until`` are aware (the
+    routes take them as ``RequestDatetime``). Bounded: a period of at most
+    ``replay_max_window`` holding at most ``replay_max_messages`` messages, so
+    that one call cannot queue the organisation's whole history; a longer
+    outage is replayed a period at a time."""
+    now = datetime.now(UTC)
+    if since > now:
+        raise InvalidInput(errors=[field_error("since", "in_future", "since is in the future.")])
     if until is not None and until <= since:
         raise InvalidInput(errors=[field_error("until", "before_since", "until must be after since.")])
-    if since > datetime.now(UTC):
-        raise InvalidInput(errors=[field_error("since", "in_future", "since is in the future.")])
+    window = limits.replay_max_window
+    if (until or now) - since > window:
+        raise InvalidInput(
+            f"A replay covers at most {_span(window)}",
+            errors=[
+                field_error(
+                    "since" if until is None else "until",
+                    "window_too_long",
+                    f"Replay at most {_span(window)} at a time: give until within {_span(window)} of "
+                    "since, and call again for the next period.",
+                )
+            ],
+        )
     async with conn.transaction():
         endpoint = await _own_endpoint(conn, principal, endpoint_id)
         _require_enabled(endpoint)
@@ -374,5 +405,19 @@ async def replay(
             routes=routes_for(endpoint["event_types"]),
             since=since,
             until=until,
+            at_most=limits.replay_max_messages,
         )
+        if queued is None:
+            # Leaving the block by an exception rolls back what was queued.
+            raise InvalidInput(
+                f"A replay queues at most {limits.replay_max_messages} messages",
+                errors=[
+                    field_error(
+                        "until",
+                        "too_many_messages",
+                        f"The period holds more than {limits.replay_max_messages} messages: replay a "
+                        "shorter one (an earlier until), then the next.",
+                    )
+                ],
+            )
     return WebhookReplay(queued=queued, since=since, until=until)

@@ -7,6 +7,7 @@ way a hostile or rebinding name server would."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,8 @@ from activities.webhook_http import ReceiverPolicy, ReceiverRefused, WebhookSend
 from activities.webhooks import body_of, new_secret, signature, signing_keys
 from api.errors import InvalidInput
 from api.services.documents import DocumentCipher
-from api.services.webhooks import check_url
+from api.services.webhooks import check_url, receiver_policy
+from app.settings import Settings
 from tests.conftest import TEST_KEYS
 from tests.webhook_receiver import Answer, Receiver, always
 
@@ -31,9 +33,20 @@ def resolving_to(*addresses: str):  # type: ignore[no-untyped-def]
 
 PRODUCTION = ReceiverPolicy(allow_local=False, resolver=resolving_to("93.184.216.34"))
 
+# Each class also as IPv6 addresses that lead to an IPv4 one of it: mapped
+# (::ffff:), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
 REFUSED = {
-    "loopback": ["127.0.0.1", "127.8.9.10", "::1"],
-    # Python's "private" also covers the benchmarking and future-use ranges.
+    "loopback": [
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+    ],
+    # Python's "private" also covers the benchmarking and future-use ranges,
+    # Teredo (2001::/32) and local-use NAT64 (64:ff9b:1::/48), whatever they embed.
     "private": [
         "10.0.0.1",
         "172.16.5.4",
@@ -42,9 +55,21 @@ REFUSED = {
         "fd12:3456::1",
         "198.18.0.1",
         "240.0.0.1",
+        "64:ff9b::a00:7",
+        "2002:c0a8:101::1",
+        "::10.0.0.7",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "64:ff9b:1::5db8:d822",
     ],
     "link_local": ["169.254.1.1", "fe80::1"],
-    "metadata": ["169.254.169.254", "100.100.100.200", "fd00:ec2::254"],
+    "metadata": [
+        "169.254.169.254",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        "64:ff9b::a9fe:a9fe",
+        "::ffff:169.254.169.254",
+        "2002:a9fe:a9fe::1",
+    ],
     "reserved": ["100.64.0.1", "100.127.255.1"],  # shared address space (carrier-grade NAT)
     "unspecified": ["0.0.0.0", "::"],
     "multicast": ["224.0.0.1"],
@@ -74,6 +99,32 @@ async def test_one_internal_answer_among_public_ones_is_enough_to_refuse() -> No
     mapped = ReceiverPolicy(allow_local=False, resolver=resolving_to("::ffff:127.0.0.1"))
     with pytest.raises(ReceiverRefused, match="loopback"):
         await mapped.resolve(mapped.check_url("https://hooks.example.com/"))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "2002:5db8:d822::1", "::ffff:93.184.216.34"])
+async def test_a_public_ipv4_address_written_as_ipv6_is_allowed(address: str) -> None:
+    policy = ReceiverPolicy(allow_local=False, resolver=resolving_to(address))
+    assert await policy.resolve(policy.check_url("https://hooks.example.com/")) == address
+
+
+async def test_a_name_server_that_never_answers_is_a_422_naming_the_url_in_time(settings: Settings) -> None:
+    async def never(host: str, port: int) -> list[str]:
+        await asyncio.sleep(3600)
+        return []
+
+    assert receiver_policy(settings).resolve_timeout == settings.webhooks.resolve_timeout.total_seconds()
+    policy = ReceiverPolicy(allow_local=False, resolver=never, resolve_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as invalid:
+        await check_url(policy, "https://slow-dns.example/hook")
+    assert time.monotonic() - started < 2
+    assert invalid.value.errors == [
+        {
+            "field": "url",
+            "code": "resolve_timeout",
+            "message": "slow-dns.example did not resolve within 0.2 s; try again, or check its DNS",
+        }
+    ]
 
 
 async def test_production_needs_https_and_a_plain_url() -> None:

@@ -8,6 +8,7 @@ import base64
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -228,7 +229,8 @@ ROUTES = [
         OWNERS,
         (200,),
         needs=("endpoint",),
-        request={"params": {"since": "2026-01-01T00:00:00Z"}},
+        # Within the longest period a replay may cover (3 days).
+        request={"params": {"since": (datetime.now(UTC) - timedelta(days=1)).isoformat()}},
     ),
     Route("POST", "/v1/codec/encode", STAFF, (200,), request={"json": {"payloads": []}}),
     Route("POST", "/v1/codec/decode", STAFF, (200,), request={"json": {"payloads": []}}),

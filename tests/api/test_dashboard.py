@@ -216,6 +216,11 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return events
 
 
+def registration_stream() -> str:
+    """A stream id as a registration's (its application id): the feed carries no other."""
+    return f"app_{uuid.uuid4().hex[:26]}"
+
+
 async def append_events(
     conn: asyncpg.Connection, stream: str, types: list[str], first_version: int = 1
 ) -> list[int]:
@@ -253,7 +258,7 @@ async def test_stream_replays_in_order_and_resumes_from_last_event_id(
     client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
 ) -> None:
     start = await last_position(pool)
-    stream = f"sse-{uuid.uuid4()}"
+    stream = registration_stream()
     async with pool.acquire() as conn:
         positions = await append_events(
             conn, stream, ["ApplicationSubmitted", "ReviewOverdue", "ApplicationApproved"]
@@ -281,7 +286,7 @@ async def test_stream_delivers_live_events(
     await asyncio.sleep(0.3)
     assert not reader.done()
     async with pool.acquire() as conn:
-        (position,) = await append_events(conn, f"sse-{uuid.uuid4()}", ["ApplicationWithdrawn"])
+        (position,) = await append_events(conn, registration_stream(), ["ApplicationWithdrawn"])
     events = await asyncio.wait_for(reader, 10)
     assert [e["id"] for e in events] == [position]
 
@@ -293,8 +298,8 @@ async def test_stream_waits_for_a_slower_transaction_instead_of_skipping_it(
     async with pool.acquire() as slow, pool.acquire() as fast:
         tx = slow.transaction()
         await tx.start()
-        (first,) = await append_events(slow, f"sse-{uuid.uuid4()}", ["ApplicationSubmitted"])
-        (second,) = await append_events(fast, f"sse-{uuid.uuid4()}", ["ApplicationSubmitted"])
+        (first,) = await append_events(slow, registration_stream(), ["ApplicationSubmitted"])
+        (second,) = await append_events(fast, registration_stream(), ["ApplicationSubmitted"])
         assert second > first
         reader = asyncio.create_task(read_stream(client, api_keys, after=start, limit=2))
         await asyncio.sleep(0.2)  # shorter than the test app's 0.5 s gap wait
@@ -310,8 +315,8 @@ async def test_stream_moves_past_a_rolled_back_position(
     async with pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
-        await append_events(conn, f"sse-{uuid.uuid4()}", ["ApplicationSubmitted"])
+        await append_events(conn, registration_stream(), ["ApplicationSubmitted"])
         await tx.rollback()
-        (kept,) = await append_events(conn, f"sse-{uuid.uuid4()}", ["ApplicationSubmitted"])
+        (kept,) = await append_events(conn, registration_stream(), ["ApplicationSubmitted"])
     events = await asyncio.wait_for(read_stream(client, api_keys, after=start, limit=1), 10)
     assert [e["id"] for e in events] == [kept]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.worker import Worker
 
+from activities.repositories import webhooks as webhook_delivery
 from app.embedded import free_port
 from app.settings import Settings
 from app.worker import serve_metrics
@@ -114,6 +116,37 @@ async def test_domain_metrics_come_from_the_read_model_and_the_event_log(
         assert name in families(text), name
     assert value(after, "hotline400_task_queue_pollers", task_type="workflow") >= 1
     assert value(after, "hotline400_temporal_up") == 1
+
+
+async def test_disabled_webhook_endpoints_are_counted_by_reason(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
+) -> None:
+    """What the WebhookEndpointsDisabled alert reads (deploy/prometheus/alerts.yml)."""
+    name = "hotline400_webhook_endpoints_disabled"
+    before = samples(await scrape(client))
+    created = []
+    for enabled in (False, True):
+        response = await client.post(
+            "/v1/webhook-endpoints",
+            json={
+                "url": "http://127.0.0.1:9/hook",
+                "event_types": ["application.rejected"],
+                "enabled": enabled,
+            },
+            headers=api_keys.headers("applicant"),
+        )
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    async with pool.acquire() as conn:  # as the sender does when an endpoint answers 410
+        assert await webhook_delivery.disable_endpoint(conn, created[1], "gone", "answered 410")
+    after = samples(await scrape(client))
+    for reason, more in (("owner", 1), ("gone", 1), ("failing", 0)):
+        assert (
+            value(after, name, disabled_reason=reason) - value(before, name, disabled_reason=reason) == more
+        )
+    assert {tuple(labels) for labels, _ in after[name]} == {("disabled_reason",)}
+    for endpoint_id in created:
+        await client.delete(f"/v1/webhook-endpoints/{endpoint_id}", headers=api_keys.headers("applicant"))
 
 
 async def test_temporal_sdk_and_carrier_metrics_reach_the_scrape(

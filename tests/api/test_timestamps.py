@@ -29,6 +29,20 @@ def timestamps(value: Any, path: str = "") -> list[tuple[str, str]]:
     return []
 
 
+def assert_every_timestamp_is_utc_z(answers: dict[str, Any]) -> None:
+    """Every timestamp in each answer is RFC 3339 UTC with Z, and the walk saw
+    what it is about: every answer carries some."""
+    found = {name: timestamps(answer) for name, answer in answers.items()}
+    wrong = [
+        (name, path, text)
+        for name, items in found.items()
+        for path, text in items
+        if not UTC_Z.fullmatch(text)
+    ]
+    assert wrong == []
+    assert all(found.values()), {name for name, items in found.items() if not items}
+
+
 async def test_every_timestamp_in_the_main_responses_is_utc_with_z(
     client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
 ) -> None:
@@ -74,17 +88,8 @@ async def test_every_timestamp_in_the_main_responses_is_utc_with_z(
         "api keys": (await client.get("/v1/api-keys", headers=api_keys.headers("admin"))).json(),
         "events": [e["data"] for e in await read_stream(client, api_keys, after=first - 1, limit=2)],
     }
-    found = {name: timestamps(answer) for name, answer in answers.items()}
-    wrong = [
-        (name, path, text)
-        for name, items in found.items()
-        for path, text in items
-        if not UTC_Z.fullmatch(text)
-    ]
-    assert wrong == []
-    # The walk saw what it is about: every answer carries timestamps, and the
-    # activation time sent with +08:00 comes back in UTC.
-    assert all(found.values()), {name for name, items in found.items() if not items}
+    assert_every_timestamp_is_utc_z(answers)
+    # The activation time sent with +08:00 comes back in UTC.
     expected = activation.replace(microsecond=0).astimezone(UTC).isoformat().replace("+00:00", "Z")
     assert answers["get (applicant)"]["activation_at"] == expected
     assert answers["decision"]["change_request"]["resubmit_by"].endswith("Z")

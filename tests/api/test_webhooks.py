@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from activities.webhook_waker import WebhookWaker
 from activities.webhooks import LocalWakeups, WebhookActivities
-from api.auth import Role
+from api.auth import Principal, Role
 from app.settings import Settings, WebhookSettings
 from app.worker import workflow_runner
 from domain.service_rules import ChangeKind
@@ -250,11 +250,9 @@ async def test_create_shows_the_secret_once_and_checks_its_input(
         headers=org.headers(),
     )
     assert bad.status_code == 422
-    assert bad.json()["errors"][0] == {
-        "field": "event_types[1]",
-        "code": "unknown_event_type",
-        "message": bad.json()["errors"][0]["message"],
-    }
+    [error] = bad.json()["errors"]
+    assert (error["field"], error["code"]) == ("event_types[1]", "invalid_choice")
+    assert error["message"].startswith("Unknown value 'no.such': use one of application.submitted, ")
     private = await client.post(
         "/v1/webhook-endpoints",
         json={"url": "http://10.1.2.3/hook", "event_types": ["application.rejected"]},
@@ -279,6 +277,70 @@ async def test_create_shows_the_secret_once_and_checks_its_input(
     )
     assert admin_without_org.status_code == 422
     assert admin_without_org.json()["errors"][0]["field"] == "organisation_id"
+
+
+# What production refuses when an endpoint is saved, each address class also
+# written as an IPv6 address that leads to an IPv4 one of it: IPv4-mapped,
+# -compatible, NAT64 (64:ff9b::/96), 6to4 (2002::/16) and Teredo (2001::/32,
+# whose client address is stored inverted).
+PRODUCTION_REFUSES = {
+    "loopback": [
+        "https://localhost/hook",  # by the system's resolver
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::127.0.0.1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[2002:7f00:1::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+    ],
+    "private": [
+        "https://[64:ff9b::a00:7]/hook",
+        "https://[2002:c0a8:101::1]/hook",
+        "https://[::10.0.0.7]/hook",
+    ],
+    "link_local": ["https://[64:ff9b::a9fe:101]/hook", "https://[2002:a9fe:101::1]/hook"],
+    "metadata": [
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+        "https://[2002:a9fe:a9fe::1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:5601:5601]/hook",
+    ],
+    "reserved": ["https://[64:ff9b::6440:1]/hook", "https://[::ffff:100.64.0.1]/hook"],
+    "unspecified": ["https://[64:ff9b::]/hook", "https://[::ffff:0.0.0.0]/hook"],
+    "multicast": ["https://[64:ff9b::e000:1]/hook", "https://[2002:e000:1::1]/hook"],
+}
+
+
+async def test_production_refuses_internal_receivers_written_as_ipv6(
+    client: httpx.AsyncClient, org: Org, stack_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack_settings.webhooks, "allow_insecure_receivers", False)
+    assert not stack_settings.webhook_receivers_may_be_local  # as in production
+    for address_class, urls in PRODUCTION_REFUSES.items():
+        for url in urls:
+            response = await client.post(
+                "/v1/webhook-endpoints",
+                json={"url": url, "event_types": ["application.rejected"]},
+                headers=org.headers(),
+            )
+            assert response.status_code == 422, (url, response.text)
+            [error] = response.json()["errors"]
+            assert (error["field"], error["code"]) == ("url", "address_refused"), url
+            assert f"a {address_class} address" in error["message"], (url, error["message"])
+    # A public IPv4 address reached through NAT64 is a public receiver; a change
+    # of URL is judged like a new one.
+    public = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://[64:ff9b::5db8:d822]/hook", "event_types": ["application.rejected"]},
+        headers=org.headers(),
+    )
+    assert public.status_code == 201, public.text
+    moved = await client.patch(
+        f"/v1/webhook-endpoints/{public.json()['id']}",
+        json={"url": "https://[64:ff9b::a9fe:a9fe]/hook"},
+        headers=org.headers(),
+    )
+    assert (moved.status_code, moved.json()["errors"][0]["code"]) == (422, "address_refused")
+    await client.delete(f"/v1/webhook-endpoints/{public.json()['id']}", headers=org.headers())
 
 
 async def test_a_registration_arrives_signed_in_order_as_the_timeline_shows_it(
@@ -593,10 +655,10 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
         await mine.wait_for(lambda got: len(got) == 1)
         await theirs.wait_for(lambda got: len(got) == 1)
         await until(lambda: _all_delivered(client, org, my_endpoint["id"], 1))
-        # A replay of my endpoint over all time brings my organisation's events only.
+        # A replay of my endpoint over the last two days brings my organisation's events only.
         replay = await client.post(
             f"/v1/webhook-endpoints/{my_endpoint['id']}/replay",
-            params={"since": "2020-01-01T00:00:00Z"},
+            params={"since": (datetime.now(UTC) - timedelta(days=2)).isoformat()},
             headers=org.headers(),
         )
         assert replay.json()["queued"] == 1
@@ -607,6 +669,7 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
 
     [their_delivery] = await until(lambda: _all_delivered(client, other_org, their_endpoint["id"], 1))
     base = f"/v1/webhook-endpoints/{their_endpoint['id']}"
+    recent = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for method, path in (
         ("GET", base),
         ("PATCH", base),
@@ -615,7 +678,7 @@ async def test_an_organisation_never_receives_nor_sees_anothers(
         ("GET", f"{base}/deliveries"),
         ("GET", f"{base}/deliveries/{their_delivery['id']}"),
         ("POST", f"{base}/deliveries/{their_delivery['id']}/redeliver"),
-        ("POST", f"{base}/replay?since=2026-01-01T00:00:00Z"),
+        ("POST", f"{base}/replay?since={recent}"),
     ):
         response = await client.request(
             method, path, json={} if method == "PATCH" else None, headers=org.headers()
@@ -690,6 +753,7 @@ async def test_an_approaching_deadline_is_noticed_once(
     assert datetime.fromisoformat(data["deadline_at"]) == datetime.fromisoformat(
         registration["next_deadline"]
     )
+    assert data["kind"] == registration["next_deadline_kind"]  # in the API's words
     count = await pool.fetchval("SELECT count(*) FROM deadline_notice WHERE application_id = $1", app_id)
     assert count == 1
 
@@ -699,8 +763,11 @@ async def test_a_made_up_cursor_is_a_422(client: httpx.AsyncClient, org: Org) ->
 
     endpoint = await create_endpoint(client, org, "http://127.0.0.1:9/hook", ["application.rejected"])
     for path, cursor in (
-        ("/v1/webhook-endpoints", encode_cursor("whe", ["yesterday", "x"])),
-        (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", encode_cursor("whd", ["many"])),
+        ("/v1/webhook-endpoints", encode_cursor("whe", ["yesterday", "x"], {"organisation_id": org.name})),
+        (
+            f"/v1/webhook-endpoints/{endpoint['id']}/deliveries",
+            encode_cursor("whd", ["many"], {"status": None, "event_type": None, "application_id": None}),
+        ),
         (f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", "garbage"),
     ):
         response = await client.get(path, params={"cursor": cursor}, headers=org.headers())
@@ -771,3 +838,372 @@ async def test_a_retry_due_after_the_sender_lingers_is_taken_by_the_workflow_tim
         f"webhook-endpoint-{endpoint['id']}"
     ).fetch_history()
     assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
+
+
+# ---------------------------------------------------------------------------
+# Conventions shared with the rest of the API: dates, timestamps, cursors, choices
+
+
+async def test_replay_takes_dates_like_every_other_route(client: httpx.AsyncClient, org: Org) -> None:
+    """A number, an instant outside datetime's range, a time before 2000 or one
+    without its offset: each is a 422 naming the parameter at fault."""
+    endpoint = await create_endpoint(client, org, "http://127.0.0.1:9/hook", ["application.rejected"])
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/replay"
+    recent = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for params, field, code in (
+        ({"since": "0.5"}, "since", "datetime_format"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since", "out_of_range"),
+        ({"since": "1900-01-01T00:00:00Z"}, "since", "out_of_range"),
+        ({"since": "2026-12-01T09:00:00"}, "since", "timezone_required"),
+        # What an unencoded "+08:00" in a URL arrives as: the message says to write %2B.
+        ({"since": recent[:19] + " 08:00"}, "since", "datetime_format"),
+        ({"since": recent, "until": "2030-01-01T00:00:00"}, "until", "timezone_required"),
+    ):
+        response = await client.post(path, params=params, headers=org.headers())
+        assert response.status_code == 422, (params, response.text)
+        assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [(field, code)], params
+        if " " in params["since"]:
+            assert "%2B" in response.json()["errors"][0]["message"]
+
+
+async def test_webhook_answers_and_messages_write_every_timestamp_in_utc(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
+) -> None:
+    from tests.api.test_timestamps import UTC_Z, assert_every_timestamp_is_utc_z
+
+    endpoint = await create_endpoint(
+        client, org, receiver.url, ["application.approved", "prepayment.due", "deadline.approaching"]
+    )
+    rotated = await client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=org.headers()
+    )
+    app_id = await submit(client, pool, org)
+    await receiver.wait_for(lambda got: len(got) == 1)  # the review's deadline
+    await decide(client, org, app_id, decision="approve")
+    # The approval twice, and the prepayment's deadline.
+    await receiver.wait_for(lambda got: len(got) == 4)
+    messages = [r.json() for r in receiver.received]
+    await until(lambda: _all_delivered(client, org, endpoint["id"], len(receiver.received)))
+    beijing = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))) - timedelta(minutes=5)
+    replay = await client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/replay",
+        params={"since": beijing.isoformat()},
+        headers=org.headers(),
+    )
+    answers: dict[str, Any] = {
+        "created": endpoint,
+        "rotated": rotated.json(),
+        "listed": (await client.get("/v1/webhook-endpoints", headers=org.headers())).json(),
+        "deliveries": (
+            await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=org.headers())
+        ).json(),
+        "replay": replay.json(),
+        "messages": messages,
+    }
+    assert_every_timestamp_is_utc_z(answers)
+    assert replay.json()["since"] == beijing.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    due = next(m for m in messages if m["type"] == "prepayment.due")
+    assert UTC_Z.fullmatch(due["data"]["details"]["pay_by"])  # the event's facts too
+    notice = next(m for m in messages if m["type"] == "deadline.approaching")
+    assert UTC_Z.fullmatch(notice["data"]["deadline_at"]) and UTC_Z.fullmatch(notice["timestamp"])
+
+
+async def test_a_delivery_cursor_continues_only_its_own_filters(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys, org: Org, other_org: Org
+) -> None:
+    endpoint = await create_endpoint(
+        client, org, "http://127.0.0.1:9/hook", ["application.submitted", "application.rejected"]
+    )
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+    for _ in range(3):
+        await submit(client, pool, org)
+    first = await until(lambda: _page(client, org, path, {"limit": 1, "event_type": "application.submitted"}))
+    assert first["next_cursor"]
+    others: list[dict[str, Any]] = [
+        {"limit": 1},
+        {"limit": 1, "event_type": "application.rejected"},
+        {"status": "failed"},
+    ]
+    for other in others:
+        response = await client.get(
+            path, params={**other, "cursor": first["next_cursor"]}, headers=org.headers()
+        )
+        # As every listing of the API answers it (README, "Using the API"): naming `cursor`.
+        assert (response.status_code, response.json()["code"]) == (400, "cursor_mismatch"), other
+        assert [e["field"] for e in response.json()["errors"]] == ["cursor"]
+    same = await client.get(
+        path,
+        params={"limit": 1, "event_type": "application.submitted", "cursor": first["next_cursor"]},
+        headers=org.headers(),
+    )
+    assert same.status_code == 200 and same.json()["items"][0]["id"] != first["items"][0]["id"]
+
+    unknown = await client.get(path, params={"event_type": "application.teleported"}, headers=org.headers())
+    assert unknown.status_code == 422
+    [error] = unknown.json()["errors"]
+    assert (error["field"], error["code"]) == ("event_type", "invalid_choice")
+
+    # The endpoints listing too: an admin's cursor is for one organisation.
+    for owner in (org, other_org):
+        await create_endpoint(client, owner, "http://127.0.0.1:9/hook", ["application.rejected"])
+    await create_endpoint(client, other_org, "http://127.0.0.1:9/hook", ["application.rejected"])
+    admin = api_keys.headers("admin")
+    page = (
+        await client.get(
+            "/v1/webhook-endpoints", params={"organisation_id": other_org.name, "limit": 1}, headers=admin
+        )
+    ).json()
+    crossed = await client.get(
+        "/v1/webhook-endpoints",
+        params={"organisation_id": org.name, "limit": 1, "cursor": page["next_cursor"]},
+        headers=admin,
+    )
+    assert (crossed.status_code, crossed.json()["code"]) == (400, "cursor_mismatch")
+
+
+async def _page(
+    client: httpx.AsyncClient, org: Org, path: str, params: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The first page, once the listing has more than one page."""
+    page: dict[str, Any] = (await client.get(path, params=params, headers=org.headers())).json()
+    return page if page["next_cursor"] else None
+
+
+async def test_a_replay_is_bounded_in_time_and_in_messages(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+    stack_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = await create_endpoint(client, org, receiver.url, ["application.submitted"])
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/replay"
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for _ in range(3):
+        await submit(client, pool, org)
+    await until(lambda: _all_delivered(client, org, endpoint["id"], 3))
+
+    long_ago = datetime.now(UTC) - timedelta(days=4)
+    for params, field in (
+        ({"since": long_ago.isoformat()}, "since"),
+        (
+            {"since": long_ago.isoformat(), "until": (long_ago + timedelta(days=3, seconds=1)).isoformat()},
+            "until",
+        ),
+    ):
+        response = await client.post(path, params=params, headers=org.headers())
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert (error["field"], error["code"]) == (field, "window_too_long")
+        assert "at most 3 days" in error["message"]
+
+    monkeypatch.setattr(stack_settings.webhooks, "replay_max_messages", 2)
+    too_many = await client.post(path, params={"since": since.isoformat()}, headers=org.headers())
+    assert too_many.status_code == 422, too_many.text
+    [error] = too_many.json()["errors"]
+    assert (error["field"], error["code"]) == ("until", "too_many_messages")
+    assert "more than 2 messages" in error["message"]
+    # Nothing was queued by the refused call.
+    assert {d["status"] for d in await deliveries(client, org, endpoint["id"])} == {"succeeded"}
+    await asyncio.sleep(0.3)
+    assert len(receiver.received) == 3
+
+    monkeypatch.setattr(stack_settings.webhooks, "replay_max_messages", 3)
+    replayed = await client.post(path, params={"since": since.isoformat()}, headers=org.headers())
+    assert (replayed.status_code, replayed.json()["queued"]) == (200, 3)
+    await receiver.wait_for(lambda got: len(got) == 6)
+
+
+async def test_a_service_deadline_is_noticed_in_the_services_own_words(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+) -> None:
+    """A number in arrears whose real-name registration is overdue too: its next
+    deadline is the next arrears step, which the service calls ``arrears``, and
+    so does the notice (the read-model row alone would suggest ``realname``)."""
+    from activities.repositories import events as event_store
+    from activities.repositories import inventory
+    from activities.service import ApplyServiceChange, ServiceActivities, ServiceView
+    from activities.service_carrier import FakeServiceCarrier
+    from api.ids import new_id
+    from domain import service_rules as rules
+    from domain.timeline import RegistrationState, Stage, Status
+    from tests.api.fixtures import PREFIX
+    from tests.factories_inventory import add_fresh_numbers, in_minutes
+
+    endpoint = await create_endpoint(client, org, receiver.url, ["deadline.approaching"])
+    now = datetime.now(UTC)
+    durations = rules.ServiceDurations()
+    record = rules.start(
+        activated_at=now - timedelta(days=400),
+        balance_fen=-100,
+        min_monthly_spend_fen=100,
+        durations=durations,
+    ).model_copy(
+        update={
+            "cycle_start": now - timedelta(days=1),
+            "arrears_stage": rules.ArrearsStage.GRACE,
+            "arrears_stage_at": now - durations.arrears_grace + timedelta(hours=2),
+            "realname_stage": rules.RealnameStage.OVERDUE,
+            "realname_stage_at": now - timedelta(days=1),
+        }
+    )
+    due = rules.next_compliance_deadline(record, durations)
+    assert due is not None and due.kind is rules.DeadlineKind.ARREARS
+
+    app_id = new_id("app")
+    (number,) = await add_fresh_numbers(pool, 1, prefix=PREFIX)
+    async with pool.acquire() as conn, conn.transaction():
+        await inventory.hold_number(conn, number, app_id, in_minutes(30))
+        await inventory.allocate(conn, number, app_id)
+        await inventory.activate(conn, number, app_id)
+        # The API's record of the application, which GET /v1/applications/{id} reads with the row.
+        await conn.execute(
+            """INSERT INTO application
+                   (id, organisation_id, workflow_id, carrier_code, company_name, submitted_by)
+               VALUES ($1, $2, $3, 'china_unicom', '深圳市示例科技有限公司', 'tests')""",
+            app_id,
+            org.name,
+            f"registration-{app_id}",
+        )
+        await event_store.save_registration(
+            conn,
+            RegistrationState(
+                application_id=app_id,
+                organisation_id=org.name,
+                carrier="china_unicom",
+                company_name="深圳市示例科技有限公司",
+                credit_code="91440300MA5F1B2C3X",
+                stage=Stage.ACTIVE,
+                status=Status.ACTIVE,
+                number=number,
+                created_at=now,
+                updated_at=now,
+            ),
+            f"registration-{app_id}",
+        )
+    change = rules.Change(
+        seq=1,
+        kind=rules.ChangeKind.ARREARS_GRACE,
+        at=now,
+        state_before=rules.ServiceState.ACTIVE,
+        state_after=rules.ServiceState.ACTIVE,
+        balance_fen=-100,
+        actor_id="system",
+        actor_role="system",
+        reason="balance below zero",
+    )
+    view = ServiceView(
+        service_state=record.state,
+        arrears_stage=record.arrears_stage,
+        realname_stage=record.realname_stage,
+        realname_due_at=record.realname_due_at,
+        balance_fen=record.balance_fen,
+        next_deadline=due.at,
+        next_deadline_kind=due.kind,
+        overdue=True,
+    )
+    service = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    await service.apply_change(
+        ApplyServiceChange(
+            application_id=app_id,
+            number=number,
+            carrier="china_unicom",
+            correlation_id="test",
+            event_id=str(uuid.uuid4()),
+            change=change,
+            view=view,
+        )
+    )
+    await receiver.wait_for(lambda got: len(got) == 1)
+    data = receiver.received[0].verify(endpoint["secret"])["data"]
+    assert (data["application_id"], data["kind"]) == (app_id, "arrears")
+    assert datetime.fromisoformat(data["deadline_at"]) == due.at
+    # The same words as the registration's nearest deadline in the API.
+    shown = (await client.get(f"/v1/applications/{app_id}", headers=org.headers())).json()
+    assert (shown["next_deadline_kind"], shown["next_deadline"]) == ("arrears", data["deadline_at"])
+
+
+async def test_the_consoles_audit_trail_reaches_neither_the_feed_nor_a_webhook(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    api_keys: Keys,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+) -> None:
+    """A staff sign-in (stream staff:<id>) and a reveal of personal data (stream
+    access:<application id>) are in the event log beside the registration's
+    events; /v1/events and webhooks carry the registration's only."""
+    from activities.repositories.service import append_event
+    from api.services import personal_data
+    from tests.api.test_dashboard import last_position, read_stream
+    from web.services import staff
+
+    endpoint = await create_endpoint(
+        client, org, receiver.url, ["application.submitted", "application.approved"]
+    )
+    app_id = await submit(client, pool, org)
+    await receiver.wait_for(lambda got: len(got) == 1)
+    start = await last_position(pool)
+    username, password = f"audit-{uuid.uuid4().hex[:8]}", "correct horse battery staple"
+    async with pool.acquire() as conn:
+        await staff.create_account(
+            conn,
+            username=username,
+            display_name="Audit",
+            role="operator",
+            password=password,
+            created_by="tests",
+        )
+        account = await staff.sign_in(conn, username, password, max_failures=5, lockout=timedelta(minutes=1))
+        operator = Principal(account.id, Role.OPERATOR, None, kind="staff")
+        await personal_data.reveal(
+            conn,
+            personal_data.form_cipher(settings),
+            operator,
+            app_id,
+            "legal_representative.id_number",
+            "checking the licence scan",
+        )
+        # Even an audit event naming the organisation and a type its endpoint wants.
+        await append_event(
+            conn,
+            stream_id=personal_data.access_stream(app_id),
+            event_id=str(uuid.uuid4()),
+            event_type="ApplicationApproved",
+            actor=operator.actor_id,
+            actor_role="operator",
+            reason="audit",
+            correlation_id="test",
+            payload={"organisation_id": org.name},
+            occurred_at=datetime.now(UTC),
+        )
+        audit = await conn.fetch(
+            "SELECT position, event_type FROM domain_event WHERE position > $1 ORDER BY position", start
+        )
+    assert {r["event_type"] for r in audit} >= {"StaffSignedIn", "PersonalDataRevealed"}
+    await decide(client, org, app_id, decision="approve")
+
+    # The viewer's feed goes from the registration's submission to its approval.
+    [approval] = await read_stream(client, api_keys, after=start, limit=1)
+    assert (approval["event"], approval["data"]["application_id"]) == ("ApplicationApproved", app_id)
+    await receiver.wait_for(lambda got: len(got) == 2)
+    await asyncio.sleep(0.5)  # nothing else follows
+    assert [(r.json()["type"], r.json()["data"]["application_id"]) for r in receiver.received] == [
+        ("application.submitted", app_id),
+        ("application.approved", app_id),
+    ]
+    queued = await pool.fetchval(
+        "SELECT count(*) FROM webhook_delivery WHERE endpoint_id = $1 AND event_position = ANY($2::bigint[])",
+        endpoint["id"],
+        [r["position"] for r in audit],
+    )
+    assert queued == 0

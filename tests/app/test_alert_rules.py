@@ -41,7 +41,6 @@ ALERTS = PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = PROJECT_ROOT / "deploy" / "grafana" / "dashboards" / "hotline400.json"
 
 OWNED_ELSEWHERE = {
-    "hotline400_webhook_endpoints_disabled": "webhooks branch: endpoints disabled after failed deliveries",
     "hotline400_calendar_year_missing": "calendar branch: a year the working-day calendar lacks",
 }
 REQUIRED_ALERTS = {

@@ -1,4 +1,4 @@
-"""The webhook rules: catalogue routes, the retry schedule, address classes, deadline kinds."""
+"""The webhook rules: catalogue routes, the retry schedule, address classes, the docs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.timeline import NextDeadlineKind
 from domain.webhooks import (
     CATALOGUE,
     RetrySchedule,
@@ -77,6 +78,9 @@ def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
     for entry in CATALOGUE:
         assert f"| `{entry.type}` |" in docs, entry.type
+    # Every kind a deadline notice can carry: what a registration's nearest deadline is for.
+    for kind in NextDeadlineKind:
+        assert f"  | `{kind.value}` |" in docs, kind
     w = WebhookSettings()
     table = schedule_table(
         RetrySchedule(w.retry_initial, w.retry_max_interval, w.retry_window, w.retry_jitter)
