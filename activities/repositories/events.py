@@ -131,16 +131,17 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
 
 
 def _upsert_registration(first: int, only_if: str = "true") -> str:
-    """The read-model upsert with its 24 parameters numbered from ``first`` (see
+    """The read-model upsert with its 26 parameters numbered from ``first`` (see
     ``_registration_args``); ``only_if`` is a further condition for writing at all."""
-    params = ", ".join(f"${n}" for n in range(first, first + 24))
+    params = ", ".join(f"${n}" for n in range(first, first + 26))
     return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
 
 
 _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code,
         company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
         min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
-        created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at)
+        created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at,
+        deadline_provisional, deadline_counted_from)
     SELECT {params}
     WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
     ON CONFLICT (id) DO UPDATE SET
@@ -161,7 +162,9 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         service_state = EXCLUDED.service_state,
         arrears_stage = EXCLUDED.arrears_stage,
         realname_stage = EXCLUDED.realname_stage,
-        realname_due_at = EXCLUDED.realname_due_at
+        realname_due_at = EXCLUDED.realname_due_at,
+        deadline_provisional = EXCLUDED.deadline_provisional,
+        deadline_counted_from = EXCLUDED.deadline_counted_from
     WHERE registration.last_event_version < EXCLUDED.last_event_version"""
 
 
@@ -188,7 +191,15 @@ def _registration_args(state: RegistrationState, workflow_id: str) -> tuple[obje
         state.created_at,
         state.updated_at,
         *_opening_service_view(state),
+        *_working_day_deadline(state),
     )
+
+
+def _working_day_deadline(state: RegistrationState) -> tuple[object, ...]:
+    """Whether the running deadline is provisional, and from when a deadline in
+    working days was counted (what loading a year looks for)."""
+    count = state.working_day_deadline
+    return (state.deadline_provisional, count.counted_from if count is not None else None)
 
 
 def _opening_service_view(state: RegistrationState) -> tuple[object, ...]:

@@ -21,7 +21,8 @@ _JOINED = """
            r.first_prepayment_fen, coalesce(r.balance_fen, 0) AS balance_fen,
            coalesce(r.last_event_version, 0) AS last_event_version,
            coalesce(r.summary, '{}'::jsonb) AS summary,
-           r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at
+           r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at,
+           coalesce(r.deadline_provisional, false) AS deadline_provisional
     FROM application a LEFT JOIN registration r ON r.id = a.id
 """
 

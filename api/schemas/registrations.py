@@ -21,6 +21,7 @@ _EXAMPLE: dict[str, Any] = {
     "status": "in_review",
     "waiting_for": "operator_decision",
     "next_deadline": "2026-12-02T01:00:00Z",
+    "deadline_provisional": False,
     "overdue": False,
     "fees": None,
     "paid_fen": 0,
@@ -75,6 +76,12 @@ class Registration(BaseModel):
     status: Status
     waiting_for: WaitingFor
     next_deadline: UtcDateTime | None
+    deadline_provisional: bool = Field(
+        default=False,
+        description="`next_deadline` was counted across a year whose official holiday schedule is not "
+        "loaded (Monday to Friday): it is recomputed when the schedule is loaded, and a provisional "
+        "deadline never closes the application (`waiting_for: official_calendar`).",
+    )
     overdue: bool
     fees: Fees | None
     paid_fen: int
@@ -156,6 +163,9 @@ class TimelineEntry(BaseModel):
     stage: Stage
     status: Status
     next_deadline: UtcDateTime | None
+    deadline_provisional: bool = Field(
+        default=False, description="`next_deadline` after this event is provisional (see Registration)."
+    )
     overdue: bool
     service_state: ServiceState | None = Field(
         default=None,

@@ -60,7 +60,7 @@ from app.logging_setup import request_id_var
 from domain.applicant import ActivationWindow, ApplicationForm, check_application, oversized_lists
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
-from domain.service_rules import ArrearsStage
+from domain.service_rules import ArrearsStage, ServiceRuleError, details_change_due
 from workflows.contracts import (
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -697,17 +697,29 @@ async def report_details_change(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: DetailsChangeIn
 ) -> DetailsChangeOut:
     row = await _load(ctx, principal, application_id)
+    # Counted here on the stored calendar, not in the workflow, which records it
+    # and so replays without the calendar.
+    async with ctx.connection() as conn:
+        calendar = await ctx.calendar.current(conn)
+    working_days = ctx.settings.durations_for(row["carrier_code"]).details_change_working_days
+    try:
+        due = details_change_due(body.changed_at, working_days, calendar)
+    except ServiceRuleError as exc:
+        raise InvalidInput(errors=[field_error("changed_at", exc.code, exc.message)]) from None
     arg = DetailsChangeReport(
         actor=_actor(principal, _acting_role(principal)),
         changed_at=body.changed_at,
         fields=body.fields,
         correlation_id=correlation_id(),
+        due_by=due.at,
+        due_provisional=due.provisional,
     )
     result = await _run_update(
         ctx, gateway, principal, row, UPDATE_REPORT_DETAILS_CHANGE, arg, DetailsChangeResult
     )
     return DetailsChangeOut(
         due_by=result.due_by,
+        due_provisional=result.due_provisional,
         late=result.late,
         registration=await _respond(ctx, result.status, row, principal),
     )

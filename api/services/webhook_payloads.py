@@ -57,6 +57,17 @@ _DETAILS = (
     "review_due",
     "from_stage",
     "from_status",
+    # Working-day deadlines: how they were counted, and what a recompute moved.
+    "working_days",
+    "deadline_provisional",
+    "provisional_years",
+    "calendar_version",
+    "deadline_kind",
+    "old_at",
+    "new_at",
+    "counted_at",
+    "due_at",
+    "due_provisional",
 )
 
 
