@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 
@@ -73,8 +73,16 @@ def _days(text: str) -> timedelta:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    return run_on_database("apikey", settings, action)
+
+
+def run_on_database(
+    command: str, settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """``action`` on a connection of its own; an ApiError ends the command with
+    its message and every field at fault."""
     if not settings.database_url:
-        sys.exit("apikey: set DATABASE_URL (the dev stack's is printed by `python -m app dev`)")
+        sys.exit(f"{command}: set DATABASE_URL (the dev stack's is printed by `python -m app dev`)")
 
     async def main() -> T:
         conn = await asyncpg.connect(settings.database_url)
@@ -86,8 +94,12 @@ def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]
     try:
         return asyncio.run(main())
     except ApiError as exc:
-        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
-        sys.exit(f"apikey: {exc.detail}{': ' + details if details else ''}")
+        exit_with(command, exc)
+
+
+def exit_with(command: str, exc: ApiError) -> NoReturn:
+    details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+    sys.exit(f"{command}: {exc.detail}{': ' + details if details else ''}")
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:

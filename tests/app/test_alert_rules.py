@@ -42,7 +42,6 @@ DASHBOARD = PROJECT_ROOT / "deploy" / "grafana" / "dashboards" / "hotline400.jso
 
 OWNED_ELSEWHERE = {
     "hotline400_webhook_endpoints_disabled": "webhooks branch: endpoints disabled after failed deliveries",
-    "hotline400_calendar_year_missing": "calendar branch: a year the working-day calendar lacks",
 }
 REQUIRED_ALERTS = {
     "ReviewsPastTarget",
