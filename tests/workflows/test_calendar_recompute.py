@@ -237,3 +237,28 @@ async def test_a_provisional_window_that_falls_due_keeps_the_application_open(
         status = await s.resubmit(handle, s.application(status.number, company_name="新示例科技"))
         assert status.status is Status.IN_REVIEW
         await s.withdraw(handle)
+
+
+async def test_a_waiting_registration_looks_at_the_calendar_itself(
+    scene: Scene, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Should no recompute reach it (loaded while the workflow service was down),
+    a registration waiting for the calendar counts again every day: once the year
+    is loaded, its window (already past on the official count) closes it."""
+    env = scene.env
+    task_queue = f"calendar-{uuid.uuid4()}"
+    async with _worker(env, task_queue, pool, settings):
+        handle = await _changes_requested(env.client, task_queue, pool)
+        provisional, official = scene.dues(await s.request_changes(handle))
+        await env.sleep(provisional - await env.get_current_time() + timedelta(hours=1))
+        assert (await s.query_status(handle)).waiting_for is WaitingFor.OFFICIAL_CALENDAR
+        await load(pool, scene.schedule)  # and no recompute workflow
+        result = await s.result(handle)
+        assert result.status.status is Status.ABANDONED
+        *_, recomputed, abandoned = await s.stream(pool, s.app_id(handle))
+        assert recomputed.event_type is EventType.DEADLINE_RECOMPUTED
+        assert recomputed.payload["new_at"] == official.isoformat()
+        assert recomputed.payload["deadline_provisional"] is False
+        # The daily look came after the official deadline had passed: it closes at once.
+        assert abandoned.event_type is EventType.APPLICATION_ABANDONED
+        assert official < abandoned.occurred_at <= official + timedelta(days=1, hours=1)
