@@ -25,10 +25,10 @@ import asyncpg
 import yaml
 
 from activities.repositories import calendar as repo
-from api.cli import exit_with, run_on_database
-from api.errors import ApiError
+from api.errors import ApiError, exit_with
 from api.schemas.calendar import CalendarLoad, RecomputeStarted
 from api.services import calendar
+from app.db import with_cli_connection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -63,18 +63,34 @@ def add_calendar_commands(sub: Any) -> None:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    return run_on_database("calendar", settings, action)
+    try:
+        return with_cli_connection(settings, "calendar", action)
+    except ApiError as exc:
+        exit_with("calendar", exc)
+
+
+def _temporal_address(settings: Settings) -> str:
+    """TEMPORAL_ADDRESS, or in development the Temporal server of a running
+    `python -m app dev`, found on its port (as the database is: app.db.cli_database_url)."""
+    if settings.temporal_address or settings.environment != "development":
+        return settings.temporal_address
+    from app.embedded import port_open
+
+    if port_open("127.0.0.1", settings.embedded_temporal_port):
+        return f"127.0.0.1:{settings.embedded_temporal_port}"
+    return ""
 
 
 async def _start(settings: Settings, year: int, version: int) -> RecomputeStarted:
     from app.temporal import connect
 
-    if not settings.temporal_address:
+    address = _temporal_address(settings)
+    if not address:
         return RecomputeStarted(
             workflow_id="", started=False, detail="TEMPORAL_ADDRESS is not set: no recompute was started"
         )
     try:
-        client = await asyncio.wait_for(connect(settings), 15)
+        client = await asyncio.wait_for(connect(settings, address), 15)
     except Exception as exc:  # noqa: BLE001 - the load stands; say what is left to do
         return RecomputeStarted(workflow_id="", started=False, detail=f"Temporal not reachable ({exc})")
     return await calendar.start_recompute(client, settings.temporal_task_queue, year, version)

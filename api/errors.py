@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -25,6 +26,7 @@ from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.logging_setup import request_id_var
+from app.metrics import route_template
 
 log = logging.getLogger("api")
 
@@ -37,6 +39,28 @@ RETRY_AFTER_SECONDS = 5
 # The most field errors one answer lists; how many more there were is said, not
 # listed, so that a hostile body cannot make the error itself megabytes long.
 MAX_LISTED_ERRORS = 50
+
+# What an Idempotency-Key protects, per route that requires one: said when it is missing.
+IDEMPOTENT_ROUTES = {
+    "/v1/applications": ("a retried submission must not create a second application", "application"),
+    "/v1/applications/{application_id}/payments": ("a retried payment must not be counted twice", "payment"),
+}
+
+
+def exit_with(command: str, exc: ApiError) -> NoReturn:
+    """A command-line tool refusing input the way the API would, in one line."""
+    details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+    sys.exit(f"{command}: {exc.detail}{': ' + details if details else ''}")
+
+
+def missing_idempotency_key(path_template: str) -> InvalidInput:
+    why, per = IDEMPOTENT_ROUTES.get(
+        path_template, ("a retried request must not be applied twice", "request")
+    )
+    return InvalidInput(
+        f"Send an Idempotency-Key header: {why}",
+        errors=[field_error("Idempotency-Key", "missing", f"Send a unique value (e.g. a UUID) per {per}.")],
+    )
 
 
 class ApiError(Exception):
@@ -360,7 +384,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_field_error(e) for e in exc.errors()]
+        raw = exc.errors()
+        if [(e.get("type"), tuple(e.get("loc", ()))) for e in raw] == [
+            ("missing", ("header", "Idempotency-Key"))
+        ]:
+            route = request.scope.get("route")
+            missing = problem_for(missing_idempotency_key(route_template(route) or ""), request.url.path)
+            assert missing is not None
+            return missing
+        errors = [_field_error(e) for e in raw]
         return problem(
             422, "invalid_input", "Invalid input", "The request has invalid fields", request.url.path, errors
         )

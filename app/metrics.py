@@ -19,6 +19,7 @@ import asyncio
 import bisect
 import contextlib
 import math
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -68,6 +69,16 @@ CARRIER_LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+
+
+def route_template(route: object) -> str | None:
+    """The path template of a matched route, as OpenAPI spells it: a parameter's
+    convertor (``{application_id:application_id}``) left out."""
+    path = getattr(route, "path", None)
+    return _CONVERTOR.sub(r"{\1}", path) if isinstance(path, str) else None
+
+
 # What a request that matched no route is counted under: the raw path would let
 # any client create label values.
 UNMATCHED_ROUTE = "unmatched"
@@ -108,7 +119,10 @@ class HttpMetricsMiddleware:
             if streaming:
                 SSE_STREAMS.dec()
             route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            template = route_template(route)
+            # A mounted app (the console) routes below its mount point: its
+            # /login is not the API's.
+            template = scope.get("root_path", "") + template if template else UNMATCHED_ROUTE
             method = scope["method"]
             elapsed = answered_after if streaming and answered_after is not None else None
             HTTP_REQUESTS.labels(template, method, str(status)).inc()

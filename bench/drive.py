@@ -530,7 +530,8 @@ async def check(
         )
 
     # Temporal: a workflow per application, no stuck task, Query = read model.
-    keys = encryption_keys or Settings(_env_file=None).encryption_keys  # type: ignore[call-arg]
+    # The stack runs with ENVIRONMENT=test and the development key (bench/stack.py).
+    keys = encryption_keys or Settings(_env_file=None, environment="test").encryption_keys  # type: ignore[call-arg]
     client = await Client.connect(temporal_address, data_converter=data_converter(keys))
     limit = asyncio.Semaphore(16)
 

@@ -12,7 +12,7 @@ the new instant (workflows/registration.py). ``progress`` says how far it got.
 A registration that records a step between the load and its turn counts that
 step's deadline on the new calendar already; one whose step read the calendar
 just before the load counts again when its deadline falls due, before it acts
-on it (``RegistrationWorkflow._working_day_deadline_due``).
+on it (``RegistrationWorkflow._review_due``, ``_resubmission_due``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.auth import Principal, allow
 from api.permissions import Action
@@ -27,6 +28,23 @@ from api.services import webhooks
 from api.services.documents import DocumentCipher
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+
+
+class _EndpointIdConvertor(Convertor[str]):
+    """Matches only endpoint ids, so that /v1/webhook-endpoints/event-types is never
+    read as an endpoint: PATCH there is 405 (GET only), not a 422 about an id.
+    Routes spell it {endpoint_id:webhook_endpoint_id}; OpenAPI shows {endpoint_id}."""
+
+    regex = r"whe_[a-z0-9]{26}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("webhook_endpoint_id", _EndpointIdConvertor())
 
 EndpointId = Annotated[
     str,
@@ -101,7 +119,10 @@ async def list_endpoints(
 
 
 @router.get(
-    "/{endpoint_id}", response_model=WebhookEndpoint, summary="One webhook endpoint", **documented(404)
+    "/{endpoint_id:webhook_endpoint_id}",
+    response_model=WebhookEndpoint,
+    summary="One webhook endpoint",
+    **documented(404),
 )
 async def get_endpoint(
     endpoint_id: EndpointId, ctx: Ctx, principal: Annotated[Principal, allow(Action.MANAGE_WEBHOOKS)]
@@ -111,7 +132,7 @@ async def get_endpoint(
 
 
 @router.patch(
-    "/{endpoint_id}",
+    "/{endpoint_id:webhook_endpoint_id}",
     response_model=WebhookEndpoint,
     summary="Change a webhook endpoint",
     description="Change its URL, event types, description, or enable/disable it. Disabling ends its "
@@ -131,7 +152,7 @@ async def update_endpoint(
 
 
 @router.delete(
-    "/{endpoint_id}",
+    "/{endpoint_id:webhook_endpoint_id}",
     response_model=WebhookEndpoint,
     summary="Delete a webhook endpoint",
     description="Deletes the endpoint and its delivery log; returns what was deleted.",
@@ -145,7 +166,7 @@ async def delete_endpoint(
 
 
 @router.post(
-    "/{endpoint_id}/rotate-secret",
+    "/{endpoint_id:webhook_endpoint_id}/rotate-secret",
     response_model=WebhookSecretRotated,
     summary="Rotate the signing secret",
     description="A new secret, shown once. For 24 hours messages carry two signatures (new and old "
@@ -165,7 +186,7 @@ async def rotate_secret(
 
 
 @router.get(
-    "/{endpoint_id}/deliveries",
+    "/{endpoint_id:webhook_endpoint_id}/deliveries",
     response_model=Page[WebhookDelivery],
     summary="The endpoint's delivery log",
     description="Newest first, each with every attempt: its time, status code, latency and the start of "
@@ -196,7 +217,7 @@ async def list_deliveries(
 
 
 @router.get(
-    "/{endpoint_id}/deliveries/{delivery_id}",
+    "/{endpoint_id:webhook_endpoint_id}/deliveries/{delivery_id}",
     response_model=WebhookDelivery,
     summary="One delivery, with every attempt",
     **documented(404),
@@ -212,7 +233,7 @@ async def get_delivery(
 
 
 @router.post(
-    "/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    "/{endpoint_id:webhook_endpoint_id}/deliveries/{delivery_id}/redeliver",
     response_model=WebhookDelivery,
     summary="Send a delivery again",
     description="Queues a delivered or failed message again, with the same `webhook-id` and a fresh retry "
@@ -230,7 +251,7 @@ async def redeliver(
 
 
 @router.post(
-    "/{endpoint_id}/replay",
+    "/{endpoint_id:webhook_endpoint_id}/replay",
     response_model=WebhookReplay,
     summary="Send everything since a time again",
     description="After an outage: queues every message the endpoint's subscriptions give for events "

@@ -57,6 +57,8 @@ _DETAILS = (
     "review_due",
     "from_stage",
     "from_status",
+    "refund_owed_fen",
+    "previous_number",
     # Working-day deadlines: how they were counted, and what a recompute moved.
     "working_days",
     "deadline_provisional",

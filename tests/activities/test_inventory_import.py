@@ -260,6 +260,8 @@ async def test_cli_import_beside_a_running_stack_does_not_lock_out_readers(
     # threshold of one number stands for a large import here.
     monkeypatch.setattr(imp, "BULK_THRESHOLD", 1, raising=False)
     monkeypatch.setenv("DATABASE_URL", pg_url)
+    # Beside a `make dev` stack, as the dev banner says to run it.
+    monkeypatch.setenv("ENVIRONMENT", "development")
     await add_fresh_numbers(pool, 1, prefix="4006")  # the inventory is in use
     async with pool.acquire() as probe:
         prefix = await _unused_prefix(probe)

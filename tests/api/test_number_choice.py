@@ -106,6 +106,7 @@ async def test_criteria_that_match_are_submittable_and_hold_a_matching_number(
     assert await _evaluate(client, api_keys, body) == {
         "submittable": True,
         "errors": [],
+        "errors_omitted": 0,
         "required_documents": ["business_licence", "legal_rep_id", "application_form"],
     }
     created = await submit(client, api_keys, body)

@@ -4,6 +4,7 @@ whatever offset the client sent it with (the OpenAPI description says so)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -31,8 +32,10 @@ def timestamps(value: Any, path: str = "") -> list[tuple[str, str]]:
 async def test_every_timestamp_in_the_main_responses_is_utc_with_z(
     client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: Keys
 ) -> None:
+    # An offset the client chose, within the activation horizon; answered in UTC.
+    activation = (datetime.now(UTC) + timedelta(days=30)).astimezone(timezone(timedelta(hours=8)))
     body = await application_body(
-        client, pool, api_keys["applicant"], activation_at="2031-03-01T09:30:00+08:00"
+        client, pool, api_keys["applicant"], activation_at=activation.replace(microsecond=0).isoformat()
     )
     created = await submit(client, api_keys, body)
     assert created.status_code == 201, created.text
@@ -82,7 +85,8 @@ async def test_every_timestamp_in_the_main_responses_is_utc_with_z(
     # The walk saw what it is about: every answer carries timestamps, and the
     # activation time sent with +08:00 comes back in UTC.
     assert all(found.values()), {name for name, items in found.items() if not items}
-    assert answers["get (applicant)"]["activation_at"] == "2031-03-01T01:30:00Z"
+    expected = activation.replace(microsecond=0).astimezone(UTC).isoformat().replace("+00:00", "Z")
+    assert answers["get (applicant)"]["activation_at"] == expected
     assert answers["decision"]["change_request"]["resubmit_by"].endswith("Z")
     assert answers["number (staff)"]["hold_expires_at"].endswith("Z")
 

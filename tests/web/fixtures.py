@@ -267,6 +267,7 @@ async def submit_application(
         requested_number=number,
         documents=docs,
         company_name=company_name or f"控制台测试{uuid.uuid4().hex[:6]}有限公司",
+        activation_at=None,  # as soon as verified (the factory's fixed date has passed)
     )
     body.pop("organisation_id")
     response = await api.post(

@@ -234,7 +234,7 @@ async def test_a_provisional_window_that_falls_due_keeps_the_application_open(
             False,
         )
         assert china_date(await env.get_current_time()) == china_date(provisional)
-        status = await s.resubmit(handle, s.application(status.number, company_name="新示例科技"))
+        status = await s.resubmit(handle, s.corrected(status.number))
         assert status.status is Status.IN_REVIEW
         await s.withdraw(handle)
 
