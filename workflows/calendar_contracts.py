@@ -33,6 +33,12 @@ class RecomputeInput(BaseModel):
     # Registrations recomputed at once, and how many ids one page of the search reads.
     concurrency: Annotated[int, Field(ge=1, le=200)] = 10
     page_size: Annotated[int, Field(ge=1, le=5000)] = 200
+    # Registrations answered in one run before it continues as new (each adds a
+    # few events to the history).
+    per_run: Annotated[int, Field(ge=1, le=10_000)] = 2000
+    # Where a run continued as new picks up: the last id answered, and the counts so far.
+    after: str = ""
+    progress: RecomputeProgress | None = None
 
 
 class RecomputeOutcome(StrEnum):
@@ -74,3 +80,6 @@ class RecomputeOne(BaseModel):
     application_id: str
     year: int
     calendar_version: int
+
+
+RecomputeInput.model_rebuild()

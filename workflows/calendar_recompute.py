@@ -5,14 +5,20 @@ counts it again on the stored calendar.
 One execution per load (``workflows/calendar_contracts.py``). It pages through
 the registrations found (in id order, so that a page read later does not
 repeat one) and sends each the ``recompute_deadline`` Update through an
-activity, ``concurrency`` at a time. Each registration records
-``DeadlineRecomputed`` when its deadline moved, and its main loop sleeps until
-the new instant (workflows/registration.py). ``progress`` says how far it got.
+activity, ``concurrency`` at a time, and continues as new every ``per_run`` of
+them so that its history stays bounded (the Query and the result follow to the
+last run). Each registration records ``DeadlineRecomputed`` when its deadline
+moved, and its main loop sleeps until the new instant
+(workflows/registration.py). ``progress`` says how far it got.
 
 A registration that records a step between the load and its turn counts that
-step's deadline on the new calendar already; one whose step read the calendar
-just before the load counts again when its deadline falls due, before it acts
-on it (``RegistrationWorkflow._review_due``, ``_resubmission_due``).
+step's deadline on the new calendar already. One whose step counted a
+provisional deadline just before the load, and committed after the search
+passed it, counts again when that deadline falls due, before it acts on it
+(``RegistrationWorkflow._review_due``, ``_resubmission_due``); a correction of a
+year already official has no such second look, so load corrections while the
+workflow service is up, and start the recompute again if in doubt
+(``python -m app calendar recompute YEAR``).
 """
 
 from __future__ import annotations
@@ -47,13 +53,19 @@ _LISTED_FAILURES = 20
 class CalendarRecomputeWorkflow:
     @workflow.init
     def __init__(self, inp: RecomputeInput) -> None:
-        self._progress = RecomputeProgress(year=inp.year, calendar_version=inp.calendar_version)
+        fresh = RecomputeProgress(year=inp.year, calendar_version=inp.calendar_version)
+        self._progress = inp.progress or fresh
 
     @workflow.run
     async def run(self, inp: RecomputeInput) -> RecomputeProgress:
         gate = asyncio.Semaphore(inp.concurrency)
-        after = ""
+        after = inp.after
+        answered = 0
         while True:
+            if answered >= inp.per_run or workflow.info().is_continue_as_new_suggested():
+                # Each registration adds a few events: a run of its own per so many
+                # keeps the history bounded, however many a load moves.
+                workflow.continue_as_new(inp.model_copy(update={"after": after, "progress": self._progress}))
             page: list[str] = await workflow.execute_activity_method(
                 CalendarActivities.registrations_to_recompute,
                 RecomputePage(year=inp.year, after=after, limit=inp.page_size),
@@ -63,6 +75,7 @@ class CalendarRecomputeWorkflow:
                 break
             self._progress.found += len(page)
             await asyncio.gather(*(self._recompute(inp, gate, app_id) for app_id in page))
+            answered += len(page)
             after = page[-1]
         self._progress.finished = True
         return self._progress

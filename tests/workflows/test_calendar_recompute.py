@@ -41,7 +41,13 @@ from tests.calendar_support import (
 )
 from tests.conftest import start_time_skipping
 from tests.workflows import support as s
-from workflows.calendar_contracts import QUERY_RECOMPUTE_PROGRESS, RecomputeProgress
+from workflows.calendar_contracts import (
+    CALENDAR_RECOMPUTE_WORKFLOW,
+    QUERY_RECOMPUTE_PROGRESS,
+    RecomputeInput,
+    RecomputeProgress,
+    recompute_workflow_id,
+)
 from workflows.registration import RegistrationWorkflow
 from workflows.service import ServiceWorkflow
 
@@ -108,11 +114,24 @@ async def _changes_requested(client: Any, task_queue: str, pool: asyncpg.Pool) -
     return handle
 
 
-async def _recompute(scene: Scene, task_queue: str, pool: asyncpg.Pool) -> RecomputeProgress:
+async def _recompute(scene: Scene, task_queue: str, pool: asyncpg.Pool, **inputs: Any) -> RecomputeProgress:
+    """Load the year and run its recompute: as the API starts it, or with
+    ``inputs`` (page size, registrations per run) started here."""
     loaded = await load(pool, scene.schedule)
-    started = await calendar_service.start_recompute(scene.env.client, task_queue, scene.year, loaded.version)
-    assert started.started
-    handle = scene.env.client.get_workflow_handle(started.workflow_id, result_type=RecomputeProgress)
+    if inputs:
+        handle = await scene.env.client.start_workflow(
+            CALENDAR_RECOMPUTE_WORKFLOW,
+            RecomputeInput(year=scene.year, calendar_version=loaded.version, **inputs),
+            id=recompute_workflow_id(scene.year, loaded.version),
+            task_queue=task_queue,
+            result_type=RecomputeProgress,
+        )
+    else:
+        started = await calendar_service.start_recompute(
+            scene.env.client, task_queue, scene.year, loaded.version
+        )
+        assert started.started
+        handle = scene.env.client.get_workflow_handle(started.workflow_id, result_type=RecomputeProgress)
     # No skipping while it runs: the registrations' timers must not fire meanwhile.
     with scene.env.auto_time_skipping_disabled():
         done: RecomputeProgress = await handle.result()
@@ -136,9 +155,16 @@ async def test_a_provisional_deadline_is_recomputed_and_its_timer_moves(
         row = await s.read_model(pool, s.app_id(handles[0]))
         assert row is not None and row["deadline_provisional"] is True
 
-        progress = await _recompute(scene, task_queue, pool)
+        # A page of one and two per run: the progress carries over as the
+        # recompute continues as new.
+        progress = await _recompute(scene, task_queue, pool, page_size=1, per_run=2)
         assert (progress.finished, progress.failed) == (True, 0)
         assert progress.found >= 3 and progress.recomputed >= 3
+        assert progress.done == progress.found
+        recompute_id = recompute_workflow_id(scene.year, progress.calendar_version)
+        last_run = (await env.client.get_workflow_handle(recompute_id).fetch_history()).events[0]
+        started = last_run.workflow_execution_started_event_attributes
+        assert started.continued_execution_run_id, "the recompute never continued as new"
 
         handle = handles[0]
         status = await s.query_status(handle)
