@@ -32,7 +32,7 @@ from domain.holiday_schedule import (
     days_of,
 )
 
-SAMPLE_2027 = Path(__file__).parent / "data" / "calendar_2027_sample.yaml"
+SAMPLE_2027 = Path(__file__).parents[1] / "docs" / "examples" / "calendar-2027-sample.yaml"
 STAND_IN_SOURCE = "tests: stand-in schedule (New Year's Day only), not an official notice"
 # How far past today the stand-ins go: the time-skipping server moves on by the
 # months that service tests skip.

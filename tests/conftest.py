@@ -73,10 +73,16 @@ def _prepare(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def settings(pg_url: str) -> Settings:
+    return suite_settings(pg_url)
+
+
+def suite_settings(database_url: str) -> Settings:
+    """The suite's settings (its payload key) on ``database_url``; no Temporal
+    address: each fixture or script starts the server it needs."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="test",
-        database_url=pg_url,
+        database_url=database_url,
         temporal_address="unused:0",
         payload_encryption_keys=TEST_KEYS,
     )

@@ -3,7 +3,7 @@
 Includes the closing demonstration of issue 14: a registration created on
 2026-12-28 at 10:00 China time, while 2027 has no official schedule, gets a
 provisional deadline of 2027-01-04 (1 January counted as a working day); once
-the sample 2027 schedule (tests/data/calendar_2027_sample.yaml: 元旦 01-01..01-03)
+the sample 2027 schedule (docs/examples/calendar-2027-sample.yaml: 元旦 01-01..01-03)
 is loaded, its recompute records 2027-01-05.
 """
 

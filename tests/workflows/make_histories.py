@@ -20,9 +20,6 @@ registrations already in flight.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -31,16 +28,16 @@ import asyncpg
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from app.db import create_pool, migrate
-from app.embedded import EmbeddedPostgres, free_port, temporal_test_server_path
-from app.settings import Settings
+from app.db import create_pool
+from app.embedded import temporal_test_server_path
 from app.temporal import data_converter
 from domain.calendar import china_date
 from domain.timeline import Status
 from tests.calendar_support import STAND_IN_YEARS_AHEAD, china_today, load_stand_ins, without_official_year
-from tests.conftest import TEST_KEYS, register_search_attributes
+from tests.conftest import register_search_attributes, suite_settings
 from tests.domain.factories import document_dict
 from tests.workflows import support as s
+from tests.workflows.scripts import on_throwaway_database
 from workflows.contracts import PaymentRequest, VerificationOutcome
 from workflows.service_contracts import (
     DEFAULT_CYCLES_PER_RUN,
@@ -266,13 +263,7 @@ def write(name: str, history: WorkflowHistory) -> Path:
 
 
 async def generate(database_url: str) -> list[Path]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        temporal_address="unused:0",
-        payload_encryption_keys=TEST_KEYS,
-    )
+    settings = suite_settings(database_url)
     pool = await create_pool(database_url, min_size=1, max_size=10)
     async with pool.acquire() as conn:
         await load_stand_ins(conn, china_today().year + STAND_IN_YEARS_AHEAD)
@@ -327,20 +318,7 @@ async def generate(database_url: str) -> list[Path]:
 
 
 def main() -> None:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        migrate(url)
-        asyncio.run(generate(url))
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="h400-histories-"))
-    server = EmbeddedPostgres(tmp, free_port(), database="hotline400_histories")
-    server.start()
-    try:
-        migrate(server.url)
-        asyncio.run(generate(server.url))
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    on_throwaway_database("histories", generate)
 
 
 if __name__ == "__main__":
