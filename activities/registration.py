@@ -21,6 +21,13 @@ the Temporal server), and makes "exactly once" a property of the transaction:
   event is returned as ``superseded``. The workflow applies it, as the fact it
   is, and decides the pending step again against the new state.
 
+Working-day deadlines are counted here, not in the workflow: a step that sets
+one carries a ``DeadlineAsk`` (so many working days from the event's instant),
+and the activity counts them on the calendar as stored (``CalendarStore``) and
+writes the instant, whether it is provisional and the calendar's version into
+the event it records. The workflow applies the event as stored, so a replay never
+depends on the calendar installed when it runs.
+
 The carrier call is a local activity retried by the workflow, idempotent by
 request id at the carrier.
 """
@@ -38,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.calendar import CalendarStore
 from activities.carrier import (
     CarrierGateway,
     CarrierRejected,
@@ -49,12 +57,13 @@ from activities.number_choice import search_criteria
 from activities.repositories import applications, events, inventory
 from app.settings import Settings
 from domain.applicant import ApplicationForm, check_application
+from domain.calendar import CHINA_TZ
 from domain.errors import FieldError
 from domain.fees import FeeSchedule
 from domain.masking import application_summary
 from domain.requirements import load_catalogue
 from domain.resubmission import resubmission_problems
-from domain.timeline import Event, EventType, RegistrationState, Status, apply_event
+from domain.timeline import Event, EventType, RegistrationState, Status, WorkingDayDeadline, apply_event
 
 log = logging.getLogger("activities.registration")
 
@@ -73,6 +82,17 @@ class InventoryAction(StrEnum):
     ACTIVATE = "activate"
 
 
+class DeadlineAsk(BaseModel):
+    """A deadline the step sets: ``working_days`` from the event's instant, counted
+    by the activity on the stored calendar and written into the event's payload
+    under ``kind`` (with ``working_days``, ``deadline_provisional``, ``calendar_version``)."""
+
+    model_config = _MODEL
+
+    kind: WorkingDayDeadline
+    working_days: int
+
+
 class ApplyCommand(BaseModel):
     """Validate the application, hold its number, record ApplicationSubmitted (or
     ApplicationRefused, when invalid or no number can be held)."""
@@ -83,6 +103,7 @@ class ApplyCommand(BaseModel):
     event: Event
     form: ApplicationForm
     hold_expires_at: datetime
+    deadline: DeadlineAsk | None = None
 
 
 class ResubmitCommand(BaseModel):
@@ -97,6 +118,7 @@ class ResubmitCommand(BaseModel):
     state: RegistrationState
     event: Event
     form: ApplicationForm
+    deadline: DeadlineAsk | None = None
     previous: ApplicationForm | None = None
     hold_expires_at: datetime | None = None
 
@@ -124,6 +146,21 @@ class TransitionCommand(BaseModel):
     state: RegistrationState
     event: Event
     action: InventoryAction = InventoryAction.NONE
+    deadline: DeadlineAsk | None = None
+
+
+class RecomputeCommand(BaseModel):
+    """Count the running working-day deadline again on the stored calendar:
+    record DeadlineRecomputed (drafted as ``event``) if it moved or stopped being
+    provisional, and nothing if not; with ``await_calendar`` (a closing deadline
+    that fell due on a provisional count and still is one) DeadlineAwaitingCalendar."""
+
+    model_config = _MODEL
+
+    workflow_id: str
+    state: RegistrationState
+    event: Event
+    await_calendar: bool = False
 
 
 class StepResult(BaseModel):
@@ -174,6 +211,7 @@ class RegistrationActivities:
         self._pool = pool
         self._settings = settings
         self._carrier = carrier
+        self._calendar = CalendarStore()
 
     def callables(self) -> list[Callable[..., Any]]:
         return [
@@ -182,6 +220,7 @@ class RegistrationActivities:
             self.resubmit,
             self.approve,
             self.record,
+            self.recompute_deadline,
             self.renew_hold,
             self.provision,
             self.cancel_provisioning,
@@ -197,7 +236,15 @@ class RegistrationActivities:
         work: Callable[[asyncpg.Connection], Awaitable[Event]],
         *,
         changes_inventory: bool = True,
+        deadline: DeadlineAsk | None = None,
     ) -> StepResult:
+        async def step(conn: asyncpg.Connection) -> Event:
+            event = await work(conn)
+            # A step that ended otherwise (a refusal) sets no deadline.
+            if deadline is not None and event.event_type is draft.event_type:
+                event = await self._with_deadline(conn, event, deadline)
+            return event
+
         async with self._pool.acquire() as conn:
             try:
                 if changes_inventory:
@@ -205,11 +252,11 @@ class RegistrationActivities:
                         # The inventory functions are idempotent for the registration, so
                         # a repeated step redoes its work harmlessly here; the append then
                         # finds the event stored, and the rollback undoes the repetition.
-                        event = await work(conn)
+                        event = await step(conn)
                         await self._append(conn, workflow_id, before, event)
                 else:
                     # One statement, atomic on its own: no transaction round trips.
-                    event = await work(conn)
+                    event = await step(conn)
                     await self._append(conn, workflow_id, before, event)
             except _AlreadyAppended:
                 return await self._already_recorded(conn, draft)
@@ -238,6 +285,18 @@ class RegistrationActivities:
             extra={"stream": event.stream_id, "version": event.version, "event_type": event.event_type.value},
         )
         return StepResult(event=event)
+
+    async def _with_deadline(self, conn: asyncpg.Connection, event: Event, ask: DeadlineAsk) -> Event:
+        due, version = await self._calendar.count(conn, event.occurred_at, ask.working_days)
+        payload = event.payload | {
+            ask.kind.value: due.at.isoformat(),
+            "working_days": ask.working_days,
+            "deadline_provisional": due.provisional,
+            "calendar_version": version,
+        }
+        if due.provisional:
+            payload["provisional_years"] = list(due.missing_years)
+        return event.model_copy(update={"payload": payload})
 
     @staticmethod
     async def _append(
@@ -390,7 +449,7 @@ class RegistrationActivities:
             )
             return cmd.event.model_copy(update={"payload": payload})
 
-        return await self._commit(cmd.workflow_id, None, cmd.event, work)
+        return await self._commit(cmd.workflow_id, None, cmd.event, work, deadline=cmd.deadline)
 
     @activity.defn(name="registration.resubmit")
     async def resubmit(self, cmd: ResubmitCommand) -> StepResult:
@@ -448,7 +507,7 @@ class RegistrationActivities:
             return cmd.event.model_copy(update={"payload": payload})
 
         try:
-            return await self._commit(cmd.workflow_id, state, cmd.event, work)
+            return await self._commit(cmd.workflow_id, state, cmd.event, work, deadline=cmd.deadline)
         except _NumberTaken:
             async with self._pool.acquire() as conn:
                 # A retry of a step that committed, or a step stored first in this one's place.
@@ -523,8 +582,65 @@ class RegistrationActivities:
             return cmd.event
 
         return await self._commit(
-            cmd.workflow_id, state, cmd.event, work, changes_inventory=action is not InventoryAction.NONE
+            cmd.workflow_id,
+            state,
+            cmd.event,
+            work,
+            changes_inventory=action is not InventoryAction.NONE,
+            deadline=cmd.deadline,
         )
+
+    @activity.defn(name="registration.recompute_deadline")
+    async def recompute_deadline(self, cmd: RecomputeCommand) -> StepResult:
+        state = cmd.state
+        count = state.working_day_deadline
+        old = state.next_deadline
+        if count is None or old is None:
+            return StepResult()
+        async with self._pool.acquire() as conn:
+            due, version = await self._calendar.count(conn, count.counted_from, count.working_days)
+        # A closing deadline never moves earlier than the one the applicant was
+        # given: they may have planned on it (docs/calendar.md).
+        new_at = max(due.at, old) if count.kind is WorkingDayDeadline.RESUBMIT_BY else due.at
+        facts: dict[str, Any] = {
+            "deadline_kind": count.kind.value,
+            "calendar_version": version,
+            "provisional_years": list(due.missing_years),
+        }
+        if new_at != old or due.provisional != count.provisional:
+            event = cmd.event.model_copy(
+                update={
+                    "event_type": EventType.DEADLINE_RECOMPUTED,
+                    "reason": f"{count.kind.value} counted again on calendar version {version}: "
+                    f"{_china(old)} -> {_china(new_at)} China time"
+                    + (f", still provisional ({_years(due.missing_years)})" if due.provisional else ""),
+                    "payload": facts
+                    | {
+                        "old_at": old.isoformat(),
+                        "new_at": new_at.isoformat(),
+                        "counted_at": due.at.isoformat(),
+                        "deadline_provisional": due.provisional,
+                        "counted_from": count.counted_from.isoformat(),
+                        "working_days": count.working_days,
+                    },
+                }
+            )
+        elif cmd.await_calendar and due.provisional and not count.awaiting_calendar:
+            event = cmd.event.model_copy(
+                update={
+                    "event_type": EventType.DEADLINE_AWAITING_CALENDAR,
+                    "reason": f"{count.kind.value} fell due on a provisional count "
+                    f"({_years(due.missing_years)}): the application stays open until it is loaded",
+                    "payload": facts | {"due_at": old.isoformat()},
+                }
+            )
+        else:
+            return StepResult()
+
+        async def work(conn: asyncpg.Connection) -> Event:
+            return event
+
+        return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=False)
 
     @activity.defn(name="registration.renew_hold")
     async def renew_hold(self, cmd: RenewHoldCommand) -> bool:
@@ -548,3 +664,11 @@ class RegistrationActivities:
     @activity.defn(name="registration.cancel_provisioning")
     async def cancel_provisioning(self, cmd: CancelProvisioningCommand) -> None:
         await self._carrier.cancel(cmd.request_id, cmd.number, cmd.carrier)
+
+
+def _china(moment: datetime) -> str:
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _years(years: Sequence[int]) -> str:
+    return "no official holiday schedule for " + ", ".join(str(y) for y in years)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from fastapi import Request
 from temporalio.client import Client
 
+from activities.calendar import CalendarStore
 from api.config import ApiSettings
 from api.errors import ServiceUnavailable
 from app.codec import EncryptionCodec
@@ -39,6 +40,8 @@ class Context:
     pool: asyncpg.Pool
     temporal: Client
     codec: EncryptionCodec
+    # The working-day calendar as stored, cached per version (deadlines the API counts).
+    calendar: CalendarStore = field(default_factory=CalendarStore)
 
     def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         return connection(self.pool, self.api.pool_acquire_timeout)

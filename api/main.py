@@ -31,7 +31,17 @@ from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.metrics import DomainMetrics
 from api.openapi import install_openapi
 from api.readiness import WorkflowHealth
-from api.routers import applications, catalogue, dashboard, documents, keys, numbers, operations, webhooks
+from api.routers import (
+    applications,
+    calendar,
+    catalogue,
+    dashboard,
+    documents,
+    keys,
+    numbers,
+    operations,
+    webhooks,
+)
 from api.schemas.common import TIMESTAMP_FORM
 from api.services.documents import DocumentCipher
 from api.services.events import StreamSlots
@@ -171,6 +181,7 @@ ROUTERS = (
     dashboard.router,
     keys.router,
     webhooks.router,
+    calendar.router,
 )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
@@ -21,9 +22,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from activities.repositories import calendar as calendar_repo
 from api.readiness import WorkflowHealth
 from api.repositories import metrics as repo
 from app.metrics import PREFIX, Buckets
+from domain.calendar import CHINA_TZ, missing_years
 from domain.webhooks import DISABLED_REASONS
 
 log = logging.getLogger("api.metrics")
@@ -55,6 +58,8 @@ class DomainMetrics(Collector):
         self.reviews: dict[tuple[str, str], Buckets] = {}
         self.imports: tuple[int, int, int] = (0, 0, 0)
         self.webhooks_disabled: dict[str, int] = dict.fromkeys(DISABLED_REASONS, 0)
+        # This year and next: 1 when its official holiday schedule is missing and needed.
+        self.calendar_missing: dict[int, int] = {}
         self.refresh_seconds = 0.0
         self.refresh_failures = 0
 
@@ -94,6 +99,9 @@ class DomainMetrics(Collector):
             if row["disabled_reason"] in disabled:  # the table's CHECK allows no other
                 disabled[row["disabled_reason"]] = row["n"]
         self.webhooks_disabled = disabled
+        today = datetime.now(CHINA_TZ).date()
+        missing = missing_years(today, await calendar_repo.official_years(conn))
+        self.calendar_missing = {y: int(y in missing) for y in (today.year, today.year + 1)}
         imports = await repo.import_progress(conn)
         if imports is not None:
             self.imports = (int(imports["running"]), int(imports["pending"]), int(imports["inserted"]))
@@ -185,6 +193,15 @@ class DomainMetrics(Collector):
         for reason, n in self.webhooks_disabled.items():
             disabled.add_metric([reason], n)
         yield disabled
+        calendar = GaugeMetricFamily(
+            f"{PREFIX}calendar_year_missing",
+            "1 for this year, or next year within 60 days of it, when its official holiday schedule is not "
+            "loaded: deadlines counted across it are provisional (docs/calendar.md)",
+            labels=["year"],
+        )
+        for year, missing in sorted(self.calendar_missing.items()):
+            calendar.add_metric([str(year)], missing)
+        yield calendar
         yield GaugeMetricFamily(
             f"{PREFIX}domain_metrics_refresh_seconds",
             "How long the last refresh of the domain metrics took",

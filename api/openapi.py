@@ -21,6 +21,7 @@ from api.errors import PROBLEM_JSON
 from api.permissions import PERMISSIONS, Action
 from api.schemas.events import FeedEvent
 from domain.applicant import ApplicationForm
+from domain.holiday_schedule import YearSchedule
 from domain.requirements import load_catalogue
 
 _REF = "#/components/schemas/{model}"
@@ -113,6 +114,10 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
         feed = FeedEvent.model_json_schema(ref_template=_REF)
         schemas.update(feed.pop("$defs", {}))
         schemas["FeedEvent"] = feed
+        # Read raw by PUT /v1/calendar/{year} (JSON or YAML), documented here.
+        schedule = YearSchedule.model_json_schema(ref_template=_REF)
+        schemas.update(schedule.pop("$defs", {}))
+        schemas["YearSchedule"] = schedule
         _with_enums(doc)
 
         roles_by_op: dict[tuple[str, str], list[str]] = {}

@@ -41,6 +41,8 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"
     REVEAL_PERSONAL_DATA = "reveal_personal_data"  # one field of one application, with a reason
     MANAGE_WEBHOOKS = "manage_webhooks"  # an applicant its organisation's endpoints, an admin any
+    READ_CALENDAR = "read_calendar"  # the holiday schedules and which year is missing
+    LOAD_CALENDAR = "load_calendar"  # a year's official holiday schedule: moves everyone's deadlines
 
 
 _A, _O, _AD, _V = Role.APPLICANT, Role.OPERATOR, Role.ADMIN, Role.VIEWER
@@ -72,6 +74,8 @@ PERMISSIONS: dict[Action, tuple[Role, ...]] = {
     Action.MANAGE_STAFF: (_AD,),
     Action.REVEAL_PERSONAL_DATA: STAFF,
     Action.MANAGE_WEBHOOKS: (_A, _AD),
+    Action.READ_CALENDAR: EVERYONE,
+    Action.LOAD_CALENDAR: (_AD,),
 }
 
 

@@ -22,10 +22,17 @@ def _features() -> list[Callable[[Any], None]]:
     # Imported here so `python -m app dev` does not pay for every feature's imports.
     from activities.carrier_cli import add_fake_carrier_commands
     from activities.inventory_cli import add_number_commands
+    from api.calendar_cli import add_calendar_commands
     from api.cli import add_apikey_commands
     from web.cli import add_staff_commands
 
-    return [add_apikey_commands, add_number_commands, add_fake_carrier_commands, add_staff_commands]
+    return [
+        add_apikey_commands,
+        add_number_commands,
+        add_fake_carrier_commands,
+        add_staff_commands,
+        add_calendar_commands,
+    ]
 
 
 def add_commands(sub: Any) -> None:

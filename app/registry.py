@@ -20,12 +20,19 @@ if TYPE_CHECKING:
 
 
 def workflow_classes() -> Sequence[type]:
+    from workflows.calendar_recompute import CalendarRecomputeWorkflow
     from workflows.registration import RegistrationWorkflow
     from workflows.service import ServiceWorkflow
     from workflows.webhook_deadlines import WebhookDeadlineSweeperWorkflow
     from workflows.webhook_endpoint import WebhookEndpointWorkflow
 
-    return [RegistrationWorkflow, ServiceWorkflow, WebhookEndpointWorkflow, WebhookDeadlineSweeperWorkflow]
+    return [
+        RegistrationWorkflow,
+        ServiceWorkflow,
+        WebhookEndpointWorkflow,
+        WebhookDeadlineSweeperWorkflow,
+        CalendarRecomputeWorkflow,
+    ]
 
 
 def carrier_gateway(pool: asyncpg.Pool, settings: Settings) -> CarrierGateway:
@@ -50,6 +57,7 @@ def activity_callables(
     pool: asyncpg.Pool, settings: Settings, webhook_wakeups: LocalWakeups | None = None
 ) -> Sequence[Callable[..., Any]]:
     """``webhook_wakeups``: shared with the process's webhook waker, if it runs one."""
+    from activities.calendar import CalendarActivities
     from activities.registration import RegistrationActivities
     from activities.service import ServiceActivities
     from activities.webhooks import WebhookActivities
@@ -57,4 +65,5 @@ def activity_callables(
     registration = RegistrationActivities(pool, settings, carrier_gateway(pool, settings))
     service = ServiceActivities(pool, settings, service_carrier_gateway(pool, settings))
     webhooks = WebhookActivities(pool, settings, wakeups=webhook_wakeups)
-    return [*registration.callables(), *service.callables(), *webhooks.callables()]
+    calendar = CalendarActivities(pool)
+    return [*registration.callables(), *service.callables(), *webhooks.callables(), *calendar.callables()]

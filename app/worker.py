@@ -30,7 +30,6 @@ PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
     "stdnum",
-    "chinese_calendar",
     "domain",
     "cryptography",
     "app",

@@ -28,7 +28,9 @@ How the parts fit:
   only those two). A confirmation clears it and sets the next deadline.
 * A change of registered details must be reported within 10 Chinese working
   days; a later report is recorded as late (a finding for the operator, who may
-  suspend) and does not by itself limit the service.
+  suspend) and does not by itself limit the service. The due date is counted by
+  the caller on the stored calendar (``details_change_due``) and passed in, so
+  that the workflow that records it replays without the calendar.
 
 Every change carries ``seq``, its position in this registration's service life,
 so that callers can derive stable idempotency keys from it.
@@ -43,7 +45,8 @@ from typing import Annotated, Final, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from domain.calendar import add_working_days
+from domain.calendar import Deadline as CountedDeadline
+from domain.calendar import WorkingCalendar, deadline
 from domain.details import DetailValue, merge_details
 
 # Payment ids remembered for de-duplication. Bounded because the record is
@@ -689,15 +692,15 @@ def confirm_realname(
     )
 
 
-def details_change_due(changed_at: datetime, durations: ServiceDurations) -> datetime:
+def details_change_due(changed_at: datetime, working_days: int, calendar: WorkingCalendar) -> CountedDeadline:
     """When a change of registered details made at ``changed_at`` must be reported by
-    (《电信网码号资源管理办法》 Art. 26: 10 working days).
+    (《电信网码号资源管理办法》 Art. 26: ``details_change_working_days``, 10 by
+    default), on ``calendar``.
 
     ServiceRuleError for an instant the working-day arithmetic cannot place (year
-    1 at +14:00 is before year 1 in China): refused, where an OverflowError would
-    fail the workflow task over and over."""
+    1 at +14:00 is before year 1 in China): refused, not an OverflowError."""
     try:
-        return add_working_days(changed_at, durations.details_change_working_days)
+        return deadline(changed_at, working_days, calendar)
     except (OverflowError, ValueError) as exc:
         raise ServiceRuleError(
             ServiceRuleError.INVALID,
@@ -710,17 +713,17 @@ def check_report_details_change(
     now: datetime,
     changed_at: datetime,
     fields: Sequence[str],
-    durations: ServiceDurations | None = None,
+    due_by: datetime | None = None,
 ) -> None:
-    """With ``durations``, also that the reporting deadline can be worked out."""
+    """With ``due_by`` (the reporting deadline, ``details_change_due``), also that it follows the change."""
     _require_open(record)
     _aware(changed_at)
     if changed_at > now:
         raise ServiceRuleError(ServiceRuleError.INVALID, "changed_at is in the future")
     if not fields or any(not f.strip() for f in fields):
         raise ServiceRuleError(ServiceRuleError.INVALID, "name the changed fields")
-    if durations is not None:
-        details_change_due(changed_at, durations)
+    if due_by is not None and _aware(due_by) < changed_at:
+        raise ServiceRuleError(ServiceRuleError.INVALID, "due_by is before changed_at")
 
 
 def report_details_change(
@@ -729,19 +732,17 @@ def report_details_change(
     by: Actor,
     changed_at: datetime,
     fields: Sequence[str],
-    durations: ServiceDurations,
+    due_by: datetime,
+    due_provisional: bool = False,
     *,
     values: Mapping[str, DetailValue] | None = None,
-    due: datetime | None = None,
 ) -> Outcome:
-    """Record a change of registered details, with their new ``values`` (masked,
-    kept as the holder's current details); a report past the deadline (``due``,
-    else worked out from ``changed_at``) is kept as late (a compliance finding for
-    the operator), it does not stop the service."""
-    check_report_details_change(record, now, changed_at, fields, durations)
-    if due is None:
-        due = details_change_due(changed_at, durations)
-    late = now > due
+    """Record a change of registered details reported at ``now``, due by ``due_by``
+    (``details_change_due``), with their new ``values`` (masked, kept as the
+    holder's current details); a report past the deadline is kept as late (a
+    compliance finding for the operator), it does not stop the service."""
+    check_report_details_change(record, now, changed_at, fields, due_by)
+    late = now > due_by
     shown = dict(values or {})
     updates: dict[str, object] = {"late_details_reports": record.late_details_reports + int(late)}
     if shown:
@@ -754,7 +755,8 @@ def report_details_change(
         actor=by,
         details={
             "changed_at": changed_at.isoformat(),
-            "due_by": due.isoformat(),
+            "due_by": due_by.isoformat(),
+            "due_provisional": due_provisional,
             "late": late,
             "fields": sorted({f.strip() for f in fields}),
             **({"values": shown} if shown else {}),

@@ -69,6 +69,9 @@ class WaitingFor(StrEnum):
     VERIFICATION = "verification"
     ACTIVATION_TIME = "activation_time"
     CARRIER = "carrier"
+    # A closing deadline fell due on a provisional count: the registration waits
+    # for the official holiday schedule of the year it crossed (see DeadlineCount).
+    OFFICIAL_CALENDAR = "official_calendar"
 
 
 class NextDeadlineKind(StrEnum):
@@ -112,6 +115,20 @@ class EventType(StrEnum):
     NUMBER_ACTIVATED = "NumberActivated"
     PROVISIONING_FAILED = "ProvisioningFailed"
     APPLICATION_WITHDRAWN = "ApplicationWithdrawn"
+    # A working-day deadline counted again on another version of the calendar
+    # (a year's official schedule was loaded): payload ``deadline_kind``,
+    # ``old_at``, ``new_at``, ``official_at``, ``deadline_provisional``, ``calendar_version``.
+    DEADLINE_RECOMPUTED = "DeadlineRecomputed"
+    # The resubmission window closed on a provisional count: the application stays
+    # open until the official schedule is loaded (payload ``provisional_years``).
+    DEADLINE_AWAITING_CALENDAR = "DeadlineAwaitingCalendar"
+
+
+class WorkingDayDeadline(StrEnum):
+    """The deadlines counted in working days, named as the payload key that holds each."""
+
+    REVIEW_DUE = "review_due"  # the review target: it makes the application overdue, never closes it
+    RESUBMIT_BY = "resubmit_by"  # the resubmission window: it closes the application (abandoned)
 
 
 TERMINAL_STATUSES = frozenset(
@@ -141,6 +158,8 @@ _WAITING: Mapping[Status, WaitingFor] = {
 _DEADLINE_KIND: Mapping[WaitingFor, NextDeadlineKind] = {
     WaitingFor.OPERATOR_DECISION: NextDeadlineKind.OPERATOR_DECISION,
     WaitingFor.RESUBMISSION: NextDeadlineKind.RESUBMISSION,
+    # The resubmission window fell due provisionally and stays open (DeadlineCount).
+    WaitingFor.OFFICIAL_CALENDAR: NextDeadlineKind.RESUBMISSION,
     WaitingFor.PREPAYMENT: NextDeadlineKind.PREPAYMENT,
     WaitingFor.VERIFICATION: NextDeadlineKind.VERIFICATION,
     WaitingFor.ACTIVATION_TIME: NextDeadlineKind.ACTIVATION_TIME,
@@ -180,6 +199,26 @@ class Event(BaseModel):
     correlation_id: str
     occurred_at: datetime
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeadlineCount(BaseModel):
+    """How a working-day deadline was counted: ``working_days`` from
+    ``counted_from`` on version ``calendar_version`` of the calendar, which for a
+    provisional count lacked the official schedule of a year it crossed.
+
+    The rule for a provisional count (docs/calendar.md): it never closes an
+    application. When the resubmission window falls due on one, the registration
+    records DeadlineAwaitingCalendar and waits (``awaiting_calendar``); the
+    review target may fire provisionally, since being overdue closes nothing."""
+
+    model_config = _FROZEN
+
+    kind: WorkingDayDeadline
+    counted_from: datetime
+    working_days: int
+    provisional: bool = False
+    calendar_version: int | None = None
+    awaiting_calendar: bool = False
 
 
 class ChangeRequestState(BaseModel):
@@ -229,13 +268,40 @@ class RegistrationState(BaseModel):
     rejection_reason: str | None = None
     problems: tuple[dict[str, str], ...] = ()
     summary: dict[str, Any] = Field(default_factory=dict)
+    # The last working-day deadline set (see working_day_deadline).
+    deadline_count: DeadlineCount | None = None
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
     @property
     def waiting_for(self) -> WaitingFor:
+        if self.deadline_awaits_calendar:
+            return WaitingFor.OFFICIAL_CALENDAR
         return _WAITING.get(self.status, WaitingFor.NOTHING)
+
+    @property
+    def working_day_deadline(self) -> DeadlineCount | None:
+        """How the running deadline was counted, when it is one in working days."""
+        count = self.deadline_count
+        if count is None:
+            return None
+        if count.kind is WorkingDayDeadline.REVIEW_DUE and self.status is Status.IN_REVIEW:
+            return count
+        if count.kind is WorkingDayDeadline.RESUBMIT_BY and self.status is Status.CHANGES_REQUESTED:
+            return count
+        return None
+
+    @property
+    def deadline_provisional(self) -> bool:
+        """Whether ``next_deadline`` was counted across a year with no official schedule."""
+        count = self.working_day_deadline
+        return count is not None and count.provisional
+
+    @property
+    def deadline_awaits_calendar(self) -> bool:
+        count = self.working_day_deadline
+        return count is not None and count.awaiting_calendar
 
     @property
     def next_deadline(self) -> datetime | None:
@@ -290,6 +356,44 @@ def _application_facts(p: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def _count(kind: WorkingDayDeadline, event: Event) -> DeadlineCount | None:
+    """The count of a deadline set by ``event``; None for events recorded before
+    deadlines carried how they were counted."""
+    p = event.payload
+    if "working_days" not in p:
+        return None
+    return DeadlineCount(
+        kind=kind,
+        counted_from=event.occurred_at,
+        working_days=int(p["working_days"]),
+        provisional=bool(p.get("deadline_provisional", False)),
+        calendar_version=p.get("calendar_version"),
+    )
+
+
+def _recomputed(state: RegistrationState, event: Event) -> dict[str, Any]:
+    p = event.payload
+    kind = WorkingDayDeadline(p["deadline_kind"])
+    new_at = _dt(p["new_at"])
+    assert new_at is not None
+    changes: dict[str, Any] = {}
+    if state.deadline_count is not None:
+        changes["deadline_count"] = state.deadline_count.model_copy(
+            update={
+                "provisional": bool(p.get("deadline_provisional", False)),
+                "calendar_version": p.get("calendar_version"),
+                "awaiting_calendar": False,
+            }
+        )
+    if kind is WorkingDayDeadline.REVIEW_DUE:
+        # Marked overdue on a provisional count that the official one puts later:
+        # not overdue after all, until the new target passes.
+        changes |= {"review_due": new_at, "overdue": state.overdue and new_at <= event.occurred_at}
+    elif state.change_request is not None:
+        changes["change_request"] = state.change_request.model_copy(update={"resubmit_by": new_at})
+    return changes
+
+
 def apply_event(state: RegistrationState | None, event: Event) -> RegistrationState:
     """The state after ``event``. ``state`` is None (or version 0) before the first event."""
     if state is None:
@@ -314,6 +418,7 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "min_monthly_spend_fen": p.get("min_monthly_spend_fen"),
             "review_due": _dt(p.get("review_due")),
             "activation_at": _dt(p.get("activation_at")),
+            "deadline_count": _count(WorkingDayDeadline.REVIEW_DUE, event),
         }
     elif kind is EventType.APPLICATION_REFUSED:
         changes |= _application_facts(p) | {
@@ -335,6 +440,7 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
                 requested_at=event.occurred_at,
                 resubmit_by=_dt(p["resubmit_by"]),
             ),
+            "deadline_count": _count(WorkingDayDeadline.RESUBMIT_BY, event),
         }
     elif kind is EventType.APPLICATION_RESUBMITTED:
         changes |= _application_facts(p) | {
@@ -342,6 +448,7 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "change_request": None,
             "review_due": _dt(p.get("review_due")),
             "activation_at": _dt(p.get("activation_at")),
+            "deadline_count": _count(WorkingDayDeadline.REVIEW_DUE, event),
         }
         if "number" in p:
             # The resubmission asked for another number: its hold was switched.
@@ -392,6 +499,11 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "realname_due_at": _dt(p.get("realname_due_at")),
             "first_bill_at": _dt(p.get("first_bill_at")),
         }
+    elif kind is EventType.DEADLINE_RECOMPUTED:
+        changes |= _recomputed(state, event)
+    elif kind is EventType.DEADLINE_AWAITING_CALENDAR:
+        if state.deadline_count is not None:
+            changes["deadline_count"] = state.deadline_count.model_copy(update={"awaiting_calendar": True})
     elif kind in _CLOSING:
         changes |= {
             "stage": Stage.CLOSED,
@@ -433,6 +545,8 @@ class TimelineEntry(BaseModel):
     # The coded reason of a rejection (``reason`` is the operator's words).
     reason_code: str | None = None
     next_deadline_kind: NextDeadlineKind | None = None
+    # ``next_deadline`` was counted across a year with no official holiday schedule.
+    deadline_provisional: bool = False
     # On the event that closed a registration paid for before activation: what is owed back.
     refund_owed_fen: int | None = None
 
@@ -456,6 +570,7 @@ def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
                 status=state.status,
                 next_deadline=state.next_deadline,
                 overdue=state.overdue,
+                deadline_provisional=state.deadline_provisional,
                 reason_code=event.payload.get("reason_code")
                 if event.event_type is EventType.APPLICATION_REJECTED
                 else None,

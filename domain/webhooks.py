@@ -21,13 +21,11 @@ from typing import Final, NamedTuple
 from domain.service_rules import ChangeKind
 from domain.timeline import EventType
 
-# Sources that are not events of a registration's stream. "Deadline approaching"
-# comes from the deadline sweeper (its notices have a table of their own).
-# DeadlineRecomputed is appended when a published holiday schedule moves a
-# deadline counted in working days (the calendar's change, still to be merged);
-# listed so that it is delivered from the day it is first appended.
+# "Deadline approaching" is not an event of a registration's stream: it comes
+# from the deadline sweeper (its notices have a table of their own).
 DEADLINE_APPROACHING: Final = "DeadlineApproaching"
-DEADLINE_RECOMPUTED: Final = "DeadlineRecomputed"
+DEADLINE_RECOMPUTED: Final = EventType.DEADLINE_RECOMPUTED.value
+DEADLINE_AWAITING_CALENDAR: Final = EventType.DEADLINE_AWAITING_CALENDAR.value
 
 
 class WebhookEventType(NamedTuple):
@@ -106,8 +104,13 @@ CATALOGUE: Final[tuple[WebhookEventType, ...]] = (
                      (_K.DETAILS_CHANGE_REPORTED,)),
     WebhookEventType("deadline.approaching", "A deadline of the registration (`kind`) falls within the "
                      "notice period.", (DEADLINE_APPROACHING,)),
-    WebhookEventType("deadline.recomputed", "A newly published holiday schedule moved a deadline counted "
-                     "in working days (`next_deadline` is the new one).", (DEADLINE_RECOMPUTED,)),
+    WebhookEventType("deadline.recomputed", "A working-day deadline was recomputed after the official "
+                     "holiday schedule of a year was loaded: `details` has `deadline_kind`, `old_at`, "
+                     "`new_at` and `calendar_version`.", (DEADLINE_RECOMPUTED,)),
+    WebhookEventType("deadline.awaiting_calendar", "The resubmission window fell due on a provisional count "
+                     "(a year it crossed has no official holiday schedule, `provisional_years`): the "
+                     "application stays open, a resubmission is still accepted, until the schedule is loaded "
+                     "and the deadline recomputed.", (DEADLINE_AWAITING_CALENDAR,)),
 )  # fmt: skip
 
 EVENT_TYPES: Final[Mapping[str, WebhookEventType]] = {t.type: t for t in CATALOGUE}

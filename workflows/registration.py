@@ -31,6 +31,13 @@ How it is put together:
 * The main loop owns the deadlines: it sleeps until the next one (or until an
   Update moves the state) and, under the same lock, applies the deadline only if
   the state is still the one it slept on.
+* Deadlines in working days (review target, resubmission window) are counted by
+  the step's activity on the stored calendar, never here (``DeadlineAsk``): the
+  workflow only applies the instant recorded in the event. When a year's
+  official holiday schedule is loaded, the ``recompute_deadline`` Update counts
+  the running one again (``DeadlineRecomputed``) and the loop sleeps until the
+  new instant. A provisional count never closes an application: see
+  ``_review_due`` and ``_resubmission_due``.
 * The carrier call is a local activity in the workflow task that reached
   PROVISIONING (``_call_carrier``), retried here with backoff; search attributes
   are published once the registration has settled (``_settled``).
@@ -60,7 +67,9 @@ from activities.registration import (
     ApplyCommand,
     ApproveCommand,
     CancelProvisioningCommand,
+    DeadlineAsk,
     InventoryAction,
+    RecomputeCommand,
     RegistrationActivities,
     RenewHoldCommand,
     ResubmitCommand,
@@ -68,10 +77,18 @@ from activities.registration import (
     TransitionCommand,
 )
 from domain.applicant import ApplicationForm
-from domain.calendar import add_working_days
 from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceDurations, realname_due
-from domain.timeline import CLOSING_EVENTS, Event, EventType, RegistrationState, Stage, Status, apply_event
+from domain.timeline import (
+    CLOSING_EVENTS,
+    Event,
+    EventType,
+    RegistrationState,
+    Stage,
+    Status,
+    WorkingDayDeadline,
+    apply_event,
+)
 from workflows.contracts import (
     ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
@@ -81,6 +98,7 @@ from workflows.contracts import (
     SYSTEM_ACTOR,
     UPDATE_DECIDE,
     UPDATE_PAY,
+    UPDATE_RECOMPUTE_DEADLINE,
     UPDATE_RESUBMIT,
     UPDATE_SUBMISSION,
     UPDATE_VERIFY,
@@ -88,6 +106,8 @@ from workflows.contracts import (
     WORKFLOW_NAME,
     Actor,
     ChangeRequest,
+    DeadlineRecomputation,
+    DeadlineRecomputationResult,
     Decision,
     DecisionRequest,
     Fees,
@@ -129,6 +149,11 @@ _DB_RETRY = RetryPolicy(
 )
 
 _UNSET = object()
+
+# While a closing deadline waits for the official holiday schedule, how often the
+# registration looks at the stored calendar itself (the load's recompute
+# normally tells it first).
+_CALENDAR_RECHECK = timedelta(days=1)
 
 # Event ids are derived from what a step is for and where it lands in the
 # stream, never drawn: replay gives a step the id it committed under, and a
@@ -300,9 +325,11 @@ class RegistrationWorkflow(ServiceUpdates):
         s = self._state
         timers: list[tuple[datetime, Callable[[], Awaitable[None]]]] = []
         if s.status is Status.IN_REVIEW and not s.overdue and s.review_due is not None:
-            timers.append((s.review_due, self._mark_overdue))
+            timers.append((s.review_due, self._review_due))
+        elif s.status is Status.CHANGES_REQUESTED and s.deadline_awaits_calendar:
+            timers.append((workflow.now() + _CALENDAR_RECHECK, self._recheck_calendar))
         elif s.status is Status.CHANGES_REQUESTED and s.change_request is not None:
-            timers.append((s.change_request.resubmit_by, self._abandon))
+            timers.append((s.change_request.resubmit_by, self._resubmission_due))
         elif s.status is Status.AWAITING_PREPAYMENT and s.pay_by is not None:
             timers.append((s.pay_by, self._expire_prepayment))
         elif s.status is Status.AWAITING_VERIFICATION and s.verify_by is not None:
@@ -399,13 +426,32 @@ class RegistrationWorkflow(ServiceUpdates):
         reason: str | None = None,
         correlation_id: str | None = None,
         payload: dict[str, Any] | None = None,
+        deadline: DeadlineAsk | None = None,
     ) -> None:
         if event_type in CLOSING_EVENTS and self._state.paid_fen > 0:
             # Closed without activation after paying: all of it is owed back.
             payload = {**(payload or {}), "refund_owed_fen": self._state.paid_fen}
         draft = self._draft(event_type, actor, reason=reason, correlation_id=correlation_id, payload=payload)
-        cmd = TransitionCommand(workflow_id=self._workflow_id, state=self._state, event=draft, action=action)
+        cmd = TransitionCommand(
+            workflow_id=self._workflow_id, state=self._state, event=draft, action=action, deadline=deadline
+        )
         await self._db_step(RegistrationActivities.record, cmd)
+
+    async def _recompute(self, *, await_calendar: bool = False, correlation_id: str | None = None) -> bool:
+        """Count the running working-day deadline again on the stored calendar;
+        whether an event was recorded (DeadlineRecomputed, or with
+        ``await_calendar`` DeadlineAwaitingCalendar)."""
+        draft = self._draft(EventType.DEADLINE_RECOMPUTED, SYSTEM_ACTOR, correlation_id=correlation_id)
+        cmd = RecomputeCommand(
+            workflow_id=self._workflow_id, state=self._state, event=draft, await_calendar=await_calendar
+        )
+        result = await self._db_step(RegistrationActivities.recompute_deadline, cmd)
+        return result.event is not None
+
+    def _review_target(self) -> DeadlineAsk:
+        return DeadlineAsk(
+            kind=WorkingDayDeadline.REVIEW_DUE, working_days=self._timings.review_target_working_days
+        )
 
     async def _apply(self) -> None:
         now = workflow.now()
@@ -414,15 +460,37 @@ class RegistrationWorkflow(ServiceUpdates):
         draft = self._draft(
             EventType.APPLICATION_SUBMITTED,
             self._inp.submitted_by,
-            payload={
-                "review_due": add_working_days(now, self._timings.review_target_working_days).isoformat(),
-                "activation_at": activation_at.isoformat() if activation_at else None,
-            },
+            payload={"activation_at": activation_at.isoformat() if activation_at else None},
         )
         cmd = ApplyCommand(
-            workflow_id=self._workflow_id, event=draft, form=self._form, hold_expires_at=self._hold_expires_at
+            workflow_id=self._workflow_id,
+            event=draft,
+            form=self._form,
+            hold_expires_at=self._hold_expires_at,
+            deadline=self._review_target(),
         )
         await self._db_step(RegistrationActivities.apply, cmd)
+
+    async def _review_due(self) -> None:
+        if self._state.deadline_provisional and await self._recompute():
+            return  # counted again on an official calendar: the loop plans from there
+        # Overdue closes nothing, so a provisional review target may fire.
+        await self._mark_overdue()
+
+    async def _resubmission_due(self) -> None:
+        """The resubmission window closes the application, which a provisional
+        count must never do (an applicant must not lose it for a day that turns
+        out to be a holiday): counted again first, and if still provisional the
+        registration records DeadlineAwaitingCalendar and waits, open, for the
+        official schedule; its recompute then sets the deadline, which is never
+        earlier than the one the applicant was given."""
+        if self._state.deadline_provisional:
+            await self._recompute(await_calendar=True)
+            return
+        await self._abandon()
+
+    async def _recheck_calendar(self) -> None:
+        await self._recompute()
 
     async def _mark_overdue(self) -> None:
         review_due = self._state.review_due
@@ -715,17 +783,15 @@ class RegistrationWorkflow(ServiceUpdates):
                 payload={"reason_code": code.value},
             )
         else:
-            resubmit_by = add_working_days(now, self._timings.resubmit_working_days)
             await self._record(
                 EventType.CHANGES_REQUESTED,
                 req.operator,
                 reason=req.reason,
                 correlation_id=req.correlation_id,
-                payload={
-                    "fields": list(req.fields),
-                    "documents": list(req.documents),
-                    "resubmit_by": resubmit_by.isoformat(),
-                },
+                payload={"fields": list(req.fields), "documents": list(req.documents)},
+                deadline=DeadlineAsk(
+                    kind=WorkingDayDeadline.RESUBMIT_BY, working_days=self._timings.resubmit_working_days
+                ),
             )
         return self._status()
 
@@ -764,10 +830,7 @@ class RegistrationWorkflow(ServiceUpdates):
             EventType.APPLICATION_RESUBMITTED,
             req.actor,
             correlation_id=req.correlation_id,
-            payload={
-                "review_due": add_working_days(now, self._timings.review_target_working_days).isoformat(),
-                "activation_at": activation_at.isoformat() if activation_at else None,
-            },
+            payload={"activation_at": activation_at.isoformat() if activation_at else None},
         )
         hold_expires_at = now + self._timings.hold_lease
         result = await self._db_step(
@@ -777,6 +840,7 @@ class RegistrationWorkflow(ServiceUpdates):
                 state=self._state,
                 event=draft,
                 form=req.form,
+                deadline=self._review_target(),
                 previous=await self._current_form(),
                 hold_expires_at=hold_expires_at,
             ),
@@ -803,6 +867,25 @@ class RegistrationWorkflow(ServiceUpdates):
         if _RESUBMISSION in self._claims:
             _wrong_stage("a resubmission is already being processed")
         self._check_status(Status.CHANGES_REQUESTED, "a resubmission")
+
+    @workflow.update(name=UPDATE_RECOMPUTE_DEADLINE)
+    async def recompute_deadline(self, req: DeadlineRecomputation) -> DeadlineRecomputationResult:
+        async with self._lock:
+            recomputed = await self._until_decided(lambda: self._recompute_now(req))
+        return DeadlineRecomputationResult(recomputed=recomputed, status=self._status())
+
+    async def _recompute_now(self, req: DeadlineRecomputation) -> bool:
+        self._check_working_day_deadline()
+        return await self._recompute(correlation_id=req.correlation_id)
+
+    @recompute_deadline.validator
+    def _validate_recompute_deadline(self, req: DeadlineRecomputation) -> None:
+        self._refuse_in_service(UPDATE_RECOMPUTE_DEADLINE)
+        self._check_working_day_deadline()
+
+    def _check_working_day_deadline(self) -> None:
+        if self._state.working_day_deadline is None:
+            _wrong_stage(f"no deadline in working days is running (status {self._state.status.value})")
 
     @workflow.update(name=UPDATE_PAY)
     async def record_payment(self, req: PaymentRequest) -> PaymentResult:
@@ -1017,6 +1100,7 @@ class RegistrationWorkflow(ServiceUpdates):
             last_event_version=s.version,
             updated_at=s.updated_at,
             next_deadline_kind=s.next_deadline_kind,
+            deadline_provisional=s.deadline_provisional,
             refund_owed_fen=s.refund_owed_fen,
         )
 

@@ -175,7 +175,11 @@ class TerminationRequest(BaseModel):
 
 class DetailsChangeReport(BaseModel):
     """A change of registered details (address, contact), which must be reported
-    within ``details_change_working_days`` Chinese working days of ``changed_at``.
+    within ``details_change_working_days`` Chinese working days of ``changed_at``:
+    by ``due_by``, which the caller counts on the stored calendar
+    (``domain.service_rules.details_change_due``; provisional when counted across
+    a year with no official holiday schedule). Required: the workflow does not
+    count working days itself, so that it replays without the calendar.
     ``values``: the new value of each field, as kept outside the encrypted form
     (checked and masked by the caller, ``domain.details``); the service keeps
     them as the holder's current details."""
@@ -187,6 +191,8 @@ class DetailsChangeReport(BaseModel):
     fields: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=1)]
     values: dict[str, DetailValue] = Field(default_factory=dict)
     correlation_id: str | None = None
+    due_by: datetime | None = None
+    due_provisional: bool = False
 
 
 class RealnameConfirmation(BaseModel):
@@ -252,6 +258,7 @@ class DetailsChangeResult(BaseModel):
     due_by: datetime
     late: bool
     status: ServiceStatus
+    due_provisional: bool = False
 
 
 class ServiceResult(BaseModel):

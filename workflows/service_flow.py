@@ -121,6 +121,17 @@ def _actor(actor: Actor) -> rules.Actor:
     return rules.Actor(actor.id, actor.role.value)
 
 
+def _due_by(req: DetailsChangeReport) -> datetime:
+    """The reporting deadline, which the caller counted on the stored calendar."""
+    if req.due_by is None:
+        raise ApplicationError(
+            "due_by is missing: the caller counts the reporting deadline on the working-day calendar",
+            type=ERR_INVALID_REQUEST,
+            non_retryable=True,
+        )
+    return req.due_by
+
+
 class ServiceFlow:
     """One registration's service state and behaviour, driven by ServiceWorkflow
     and, in its first run, by the registration's run (RegistrationWorkflow)."""
@@ -384,10 +395,10 @@ class ServiceFlow:
         _checked(lambda: rules.check_terminate(self._record))
 
     async def report_details_change(self, req: DetailsChangeReport) -> DetailsChangeResult:
+        due = _due_by(req)
         async with self._lock:
             await self._catch_up()
             now = workflow.now()
-            due = _checked(lambda: self._details_due(req.changed_at))
             outcome = _checked(
                 lambda: rules.report_details_change(
                     self._record,
@@ -395,25 +406,22 @@ class ServiceFlow:
                     _actor(req.actor),
                     req.changed_at,
                     req.fields,
-                    self._durations,
+                    due,
+                    req.due_provisional,
                     values=req.values,
-                    due=due,
                 )
             )
             await self._commit(outcome, req.correlation_id, from_update=True)
-            return DetailsChangeResult(due_by=due, late=now > due, status=self._status())
-
-    def _details_due(self, changed_at: datetime) -> datetime:
-        """When a change of details made at ``changed_at`` is due to be reported."""
-        return rules.details_change_due(changed_at, self._durations)
+            return DetailsChangeResult(
+                due_by=due, late=now > due, due_provisional=req.due_provisional, status=self._status()
+            )
 
     def validate_report_details_change(self, req: DetailsChangeReport) -> None:
         _require_role(req.actor, (ActorRole.APPLICANT, ActorRole.OPERATOR), "report a change of details")
         now = workflow.now()
+        due = _due_by(req)
         _checked(
-            lambda: rules.check_report_details_change(
-                self._record, now, req.changed_at, req.fields, self._durations
-            )
+            lambda: rules.check_report_details_change(self._record, now, req.changed_at, req.fields, due)
         )
 
     async def confirm_realname(self, req: RealnameConfirmation) -> ServiceStatus:

@@ -132,9 +132,9 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
 
 
 def _upsert_registration(first: int, only_if: str = "true") -> str:
-    """The read-model upsert with its 27 parameters numbered from ``first`` (see
+    """The read-model upsert with its 29 parameters numbered from ``first`` (see
     ``_registration_args``); ``only_if`` is a further condition for writing at all."""
-    params = ", ".join(f"${n}" for n in range(first, first + 27))
+    params = ", ".join(f"${n}" for n in range(first, first + 29))
     return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
 
 
@@ -142,7 +142,7 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
         min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
         created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at,
-        lifecycle, next_deadline_kind, refund_owed_fen)
+        lifecycle, next_deadline_kind, refund_owed_fen, deadline_provisional, deadline_counted_from)
     SELECT {params}
     WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
     ON CONFLICT (id) DO UPDATE SET
@@ -166,7 +166,9 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         realname_due_at = EXCLUDED.realname_due_at,
         lifecycle = EXCLUDED.lifecycle,
         next_deadline_kind = EXCLUDED.next_deadline_kind,
-        refund_owed_fen = EXCLUDED.refund_owed_fen
+        refund_owed_fen = EXCLUDED.refund_owed_fen,
+        deadline_provisional = EXCLUDED.deadline_provisional,
+        deadline_counted_from = EXCLUDED.deadline_counted_from
     WHERE registration.last_event_version < EXCLUDED.last_event_version"""
 
 
@@ -196,7 +198,15 @@ def _registration_args(state: RegistrationState, workflow_id: str) -> tuple[obje
         lifecycle_of(state.stage, state.status).value,
         kind.value if (kind := state.next_deadline_kind) is not None else None,
         state.refund_owed_fen,
+        *_working_day_deadline(state),
     )
+
+
+def _working_day_deadline(state: RegistrationState) -> tuple[object, ...]:
+    """Whether the running deadline is provisional, and from when a deadline in
+    working days was counted (what loading a year looks for)."""
+    count = state.working_day_deadline
+    return (state.deadline_provisional, count.counted_from if count is not None else None)
 
 
 def _opening_service_view(state: RegistrationState) -> tuple[object, ...]:

@@ -23,7 +23,8 @@ _JOINED = """
            coalesce(r.summary, '{}'::jsonb) AS summary,
            r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at,
            coalesce(r.lifecycle, 'submitted') AS lifecycle, r.next_deadline_kind,
-           coalesce(r.refund_owed_fen, 0) AS refund_owed_fen
+           coalesce(r.refund_owed_fen, 0) AS refund_owed_fen,
+           coalesce(r.deadline_provisional, false) AS deadline_provisional
     FROM application a LEFT JOIN registration r ON r.id = a.id
 """
 

@@ -12,7 +12,8 @@ from api.repositories._sql import Where
 _COLUMNS = """id, workflow_id, organisation_id, carrier_code, company_name, credit_code, number, stage,
     status, waiting_for, next_deadline, overdue, tier, min_monthly_spend_fen, first_prepayment_fen,
     balance_fen, last_event_version, summary, created_at, updated_at, service_state, arrears_stage,
-    realname_stage, realname_due_at, lifecycle, next_deadline_kind, refund_owed_fen"""
+    realname_stage, realname_due_at, lifecycle, next_deadline_kind, refund_owed_fen,
+    deadline_provisional"""
 
 
 @dataclass(frozen=True, slots=True)

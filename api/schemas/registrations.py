@@ -25,6 +25,7 @@ _EXAMPLE: dict[str, Any] = {
     "waiting_for": "operator_decision",
     "next_deadline": "2026-12-02T01:00:00Z",
     "next_deadline_kind": "operator_decision",
+    "deadline_provisional": False,
     "overdue": False,
     "fees": None,
     "paid_fen": 0,
@@ -96,6 +97,13 @@ class Registration(BaseModel):
         default=None,
         description="What next_deadline is for: before activation what the registration waits for; after, "
         "the next bill, an arrears or real-name stage, or the end of quarantine.",
+    )
+    deadline_provisional: bool = Field(
+        default=False,
+        description="`next_deadline` (a deadline in working days: `operator_decision` or `resubmission`) was "
+        "counted across a year whose official holiday schedule is not loaded (Monday to Friday): it is "
+        "recomputed when the schedule is loaded, and a provisional deadline never closes the application "
+        "(`waiting_for: official_calendar`).",
     )
     overdue: bool
     fees: Fees | None
@@ -217,6 +225,9 @@ class TimelineEntry(BaseModel):
     )
     next_deadline: UtcDateTime | None
     next_deadline_kind: NextDeadlineKind | None = None
+    deadline_provisional: bool = Field(
+        default=False, description="`next_deadline` after this event is provisional (see Registration)."
+    )
     overdue: bool
     service_state: ServiceState | None = Field(
         default=None,

@@ -91,5 +91,10 @@ class DetailsChangeIn(BaseModel):
 
 class DetailsChangeOut(BaseModel):
     due_by: UtcDateTime = Field(description="When the change had to be reported by.")
+    due_provisional: bool = Field(
+        default=False,
+        description="`due_by` was counted across a year whose official holiday schedule is not loaded "
+        "(Monday to Friday).",
+    )
     late: bool = Field(description="True when reported after `due_by` (kept as a compliance finding).")
     registration: Registration

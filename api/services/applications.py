@@ -71,7 +71,7 @@ from domain.details import check_details_change
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from domain.resubmission import resubmission_problems
-from domain.service_rules import ArrearsStage
+from domain.service_rules import ArrearsStage, ServiceRuleError, details_change_due
 from workflows.contracts import (
     UPDATE_DECIDE,
     UPDATE_PAY,
@@ -771,7 +771,15 @@ async def report_details_change(
         raise InvalidInput(errors=[field_error(f, "invalid_character", textguard.MESSAGE) for f in unsafe])
     cipher = personal_data.form_cipher(ctx.settings)
     async with ctx.connection() as conn:
+        # The due date is counted here on the stored calendar, not in the
+        # workflow, which records it and so replays without the calendar.
+        calendar = await ctx.calendar.current(conn)
         current = await personal_data.current_form(conn, cipher, application_id)
+    working_days = ctx.settings.durations_for(row["carrier_code"]).details_change_working_days
+    try:
+        due = details_change_due(body.changed_at, working_days, calendar)
+    except ServiceRuleError as exc:
+        raise InvalidInput(errors=[field_error("changed_at", exc.code, exc.message)]) from None
     checked = check_details_change(body.fields, body.values, current, load_catalogue())
     if checked.errors:
         raise InvalidInput(
@@ -792,6 +800,8 @@ async def report_details_change(
         fields=body.fields,
         values=checked.masked(),
         correlation_id=correlation_id(),
+        due_by=due.at,
+        due_provisional=due.provisional,
     )
     result = await _run_update(
         ctx, gateway, principal, row, UPDATE_REPORT_DETAILS_CHANGE, arg, DetailsChangeResult
@@ -801,6 +811,7 @@ async def report_details_change(
             await personal_data.accept_form(conn, application_id, form_seq)
     return DetailsChangeOut(
         due_by=result.due_by,
+        due_provisional=result.due_provisional,
         late=result.late,
         registration=await _respond(ctx, result.status, row, principal),
     )

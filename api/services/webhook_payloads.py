@@ -61,6 +61,17 @@ _DETAILS = (
     "from_status",
     "refund_owed_fen",
     "previous_number",
+    # Working-day deadlines: how they were counted, and what a recompute moved.
+    "working_days",
+    "deadline_provisional",
+    "provisional_years",
+    "calendar_version",
+    "deadline_kind",
+    "old_at",
+    "new_at",
+    "counted_at",
+    "due_at",
+    "due_provisional",
 )
 
 

@@ -232,6 +232,18 @@ ROUTES = [
         # Within the longest period a replay may cover (3 days).
         request={"params": {"since": (datetime.now(UTC) - timedelta(days=1)).isoformat()}},
     ),
+    Route("GET", "/v1/calendar/status", ALL, (200,)),
+    Route("GET", "/v1/calendar/{year}", ALL, (200,), needs=("year",)),
+    Route(
+        "PUT",
+        "/v1/calendar/{year}",
+        ("admin",),
+        (200,),
+        needs=("year",),
+        request={"json": {"holidays": [{"name": "元旦", "start": "2099-01-01"}]}},
+    ),
+    # The year's last load was the migration's (no recompute): an allowed caller gets 404.
+    Route("GET", "/v1/calendar/{year}/recompute", READERS, (404,), needs=("seed_year",)),
     Route("POST", "/v1/codec/encode", STAFF, (200,), request={"json": {"payloads": []}}),
     Route("POST", "/v1/codec/decode", STAFF, (200,), request={"json": {"payloads": []}}),
 ]
@@ -317,6 +329,10 @@ def build(
                     values["endpoint_id"],
                 )
             values["delivery_id"] = f"msg_{delivery.hex}"
+        if "year" in route.needs:
+            values["year"] = "2099"  # the year schemathesis loads too: no test reads it
+        if "seed_year" in route.needs:
+            values["year"] = "2010"
         if "event" in route.needs:
             async with pool.acquire() as conn:
                 last = await conn.fetchval("SELECT coalesce(max(position), 0) FROM domain_event")

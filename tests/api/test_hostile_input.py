@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -265,20 +265,29 @@ async def test_the_service_workflow_refuses_a_change_it_cannot_place(
     client: httpx.AsyncClient, api_keys: Keys, in_service: dict[str, Any], temporal_env: WorkflowEnvironment
 ) -> None:
     """Past the API (another client, an old API version), the workflow itself
-    refuses what its working-day arithmetic cannot use instead of failing its task."""
+    refuses what it cannot use instead of failing its task: a report without its
+    reporting deadline (the caller counts it on the stored calendar; the workflow
+    counts no working day), or with one before the change."""
     handle = temporal_env.client.get_workflow_handle(registration_workflow_id(in_service["id"]))
-    report = DetailsChangeReport(
-        actor=Actor(id="apikey:test", role=ActorRole.APPLICANT),
-        changed_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
-        fields=["contact_address"],
-    )
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await asyncio.wait_for(
-            handle.execute_update(UPDATE_REPORT_DETAILS_CHANGE, report, result_type=DetailsChangeResult), 20
-        )
-    assert isinstance(refused.value.cause, ApplicationError)
-    assert refused.value.cause.type == ERR_INVALID_REQUEST
-    assert "changed_at" in refused.value.cause.message
+    changed_at = datetime.now(UTC) - timedelta(days=1)
+    actor = Actor(id="apikey:test", role=ActorRole.APPLICANT)
+    for report in (
+        DetailsChangeReport(actor=actor, changed_at=changed_at, fields=["contact_address"]),
+        DetailsChangeReport(
+            actor=actor,
+            changed_at=changed_at,
+            fields=["contact_address"],
+            due_by=changed_at - timedelta(days=1),
+        ),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await asyncio.wait_for(
+                handle.execute_update(UPDATE_REPORT_DETAILS_CHANGE, report, result_type=DetailsChangeResult),
+                20,
+            )
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == ERR_INVALID_REQUEST
+        assert "due_by" in refused.value.cause.message
     # And it goes on serving.
     ok = await client.post(
         f"/v1/applications/{in_service['id']}/details-changes",

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.repositories import calendar as calendar_repo
+from domain.calendar import add_working_days
 from tests.api.fixtures import Keys, activate
 from workflows.contracts import registration_workflow_id
 from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
@@ -263,7 +265,7 @@ ADDRESS = "广东省深圳市福田区深南大道 6008 号"
 
 
 async def test_details_change_report_returns_its_deadline(
-    client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any]
+    client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any], pool: asyncpg.Pool
 ) -> None:
     app_id = active["id"]
     url = f"/v1/applications/{app_id}/details-changes"
@@ -300,9 +302,13 @@ async def test_details_change_report_returns_its_deadline(
     assert reported.status_code == 200, reported.text
     result = reported.json()
     due_by = datetime.fromisoformat(result["due_by"])
-    # 10 Chinese working days: two weeks or more, holidays add to it.
+    # 10 Chinese working days on the calendar as stored (the API counts them; the
+    # workflow records what it was given).
+    async with pool.acquire() as conn:
+        stored = await calendar_repo.read_calendar(conn)
+    assert due_by == add_working_days(changed_at, 10, stored)
     assert changed_at + timedelta(days=12) <= due_by <= changed_at + timedelta(days=30)
-    assert result["late"] is False
+    assert (result["late"], result["due_provisional"]) == (False, False)
     assert result["registration"]["id"] == app_id
     assert result["registration"]["service_state"] == "active"
 

@@ -30,7 +30,9 @@ from app.worker import workflow_runner
 from domain.service_rules import ChangeKind
 from domain.timeline import EventType
 from tests.api.fixtures import Keys, application_body, make_key
+from tests.calendar_support import china_today, without_official_year
 from tests.webhook_receiver import Answer, Received, Receiver, always, failing_then_ok
+from workflows.contracts import UPDATE_RECOMPUTE_DEADLINE, DeadlineRecomputation, DeadlineRecomputationResult
 from workflows.webhook_contracts import SWEEPER_WORKFLOW_ID
 from workflows.webhook_deadlines import WebhookDeadlineSweeperWorkflow
 from workflows.webhook_endpoint import WebhookEndpointWorkflow
@@ -774,40 +776,43 @@ async def test_a_made_up_cursor_is_a_422(client: httpx.AsyncClient, org: Org) ->
         assert (response.status_code, response.json()["errors"][0]["field"]) == (422, "cursor"), path
 
 
-async def test_deadline_recomputed_flows_from_the_day_it_is_appended(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, org: Org, receiver: Receiver, webhook_worker: Settings
+async def test_a_recomputed_deadline_reaches_its_subscribers(
+    client: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    org: Org,
+    receiver: Receiver,
+    webhook_worker: Settings,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
-    """The event type is still to come (another change appends it); whoever
-    appends it to a stream, its subscribers get it."""
-    from activities.repositories import service as service_events
-
+    """Submitted while this year has no official schedule (a provisional review
+    target), then the year loaded and the registration's deadline recomputed, as
+    the calendar recompute does it: subscribers of deadline.recomputed get the
+    timeline entry, with the old and new instants in ``details``."""
     endpoint = await create_endpoint(client, org, receiver.url, ["deadline.recomputed"])
-    app_id = await submit(client, pool, org)
-    new_deadline = datetime(2027, 1, 8, 9, 0, tzinfo=UTC)
-    async with pool.acquire() as conn:
-        version = await service_events.append_event(
-            conn,
-            stream_id=app_id,
-            event_id=str(uuid.uuid4()),
-            event_type="DeadlineRecomputed",
-            actor="system",
-            actor_role="system",
-            reason="working-day calendar changed",
-            correlation_id="test",
-            payload={"next_deadline": new_deadline.isoformat()},
-            occurred_at=datetime.now(UTC),
-        )
+    year = china_today().year
+    async with without_official_year(pool, year):
+        app_id = await submit(client, pool, org)
+        shown = await client.get(f"/v1/applications/{app_id}", headers=org.headers())
+        assert shown.json()["deadline_provisional"] is True
+    recomputed = await temporal_env.client.get_workflow_handle(f"registration-{app_id}").execute_update(
+        UPDATE_RECOMPUTE_DEADLINE,
+        DeadlineRecomputation(year=year, calendar_version=0),
+        result_type=DeadlineRecomputationResult,
+    )
+    assert recomputed.recomputed and not recomputed.status.deadline_provisional
     await receiver.wait_for(lambda got: len(got) == 1)
     payload = receiver.received[0].verify(endpoint["secret"])
     assert payload["type"] == "deadline.recomputed"
     data = payload["data"]
-    assert (data["application_id"], data["event_type"], data["version"]) == (
+    assert (data["application_id"], data["event_type"], data["deadline_provisional"]) == (
         app_id,
         "DeadlineRecomputed",
-        version,
+        False,
     )
-    assert data["reason"] == "working-day calendar changed"
-    assert datetime.fromisoformat(data["next_deadline"]) == new_deadline
+    details = data["details"]
+    assert details["deadline_kind"] == "review_due" and details["calendar_version"] >= 1
+    assert datetime.fromisoformat(data["next_deadline"]) == datetime.fromisoformat(details["new_at"])
+    assert "counted again on calendar version" in data["reason"]
 
 
 async def test_a_retry_due_after_the_sender_lingers_is_taken_by_the_workflow_timer(

@@ -6,9 +6,6 @@ of the API's /metrics and of the worker's metrics port, taken after a worker has
 run registrations, one failing workflow task and one failing activity attempt
 (the SDK declares a metric only once it is first recorded). Label matchers must
 name labels the metric has.
-
-Allowed without a scrape (OWNED_ELSEWHERE): metrics that other parts of the
-system export and that this part's alerts already watch.
 """
 
 from __future__ import annotations
@@ -40,9 +37,6 @@ from tests.api.fixtures import Keys, activate
 ALERTS = PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = PROJECT_ROOT / "deploy" / "grafana" / "dashboards" / "hotline400.json"
 
-OWNED_ELSEWHERE = {
-    "hotline400_calendar_year_missing": "calendar branch: a year the working-day calendar lacks",
-}
 REQUIRED_ALERTS = {
     "ReviewsPastTarget",
     "CarrierErrorRate",
@@ -164,8 +158,6 @@ async def test_every_metric_the_alerts_and_dashboard_read_is_exported(scraped: d
         *(("dashboard", e) for e in _panel_exprs()),
     ]:
         for name, labels in _selectors(expr):
-            if name in OWNED_ELSEWHERE:
-                continue
             if name not in scraped:
                 problems.append(f"{where}: {name} is not in the scrape")
                 continue

@@ -24,10 +24,13 @@ from domain.service_rules import (
     ServiceRuleError,
     ServiceState,
 )
+from tests.calendar_support import seed_calendar
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 D = ServiceDurations()
+SEEDS = seed_calendar()
 DAY = timedelta(days=1)
+TEN = D.details_change_working_days
 SPEND = 30_000  # CNY 300 a month
 OPERATOR = r.Actor("op-1", "operator")
 HOLDER = r.Actor("user-1", "applicant")
@@ -369,7 +372,7 @@ def test_termination_bills_the_partial_cycle_and_quarantines() -> None:
     [
         lambda rec: r.operator_suspend(rec, T0 + DAY, OPERATOR, "x"),
         lambda rec: r.confirm_realname(rec, T0 + DAY, OPERATOR, "x", D),
-        lambda rec: r.report_details_change(rec, T0 + DAY, HOLDER, T0, ["address"], D),
+        lambda rec: r.report_details_change(rec, T0 + DAY, HOLDER, T0, ["address"], T0 + 14 * DAY),
         lambda rec: r.terminate(rec, T0 + DAY, HOLDER, None, D),
     ],
 )
@@ -390,20 +393,27 @@ def cn(y: int, m: int, d: int, hh: int = 10) -> datetime:
 def test_details_change_due_counts_chinese_working_days() -> None:
     # Changed on Tuesday 2025-09-30; National Day 10-01..10-08 is off and Saturday
     # 10-11 is a make-up working day: 10 working days end on Tuesday 10-21.
-    assert r.details_change_due(cn(2025, 9, 30), D) == cn(2025, 10, 21)
+    due = r.details_change_due(cn(2025, 9, 30), TEN, SEEDS)
+    assert (due.at, due.provisional) == (cn(2025, 10, 21), False)
+    # Across a year whose schedule is not loaded: Monday to Friday, provisional.
+    due = r.details_change_due(cn(2026, 12, 28), TEN, SEEDS)
+    assert (due.at, due.provisional) == (cn(2027, 1, 11), True)
 
 
 def test_details_change_on_time_and_late() -> None:
     rec = new(at=cn(2025, 9, 1))
-    rec, changes = r.report_details_change(rec, cn(2025, 10, 21), HOLDER, cn(2025, 9, 30), ["address"], D)
+    due = cn(2025, 10, 21)
+    rec, changes = r.report_details_change(rec, cn(2025, 10, 21), HOLDER, cn(2025, 9, 30), ["address"], due)
     assert changes[0].details["late"] is False
-    assert changes[0].details["due_by"] == cn(2025, 10, 21).isoformat()
+    assert changes[0].details["due_by"] == due.isoformat()
+    assert changes[0].details["due_provisional"] is False
     assert rec.late_details_reports == 0
     assert changes[0].state_changed is False
     rec, changes = r.report_details_change(
-        rec, cn(2025, 10, 22), HOLDER, cn(2025, 9, 30), ["contact_phone", "address", "address"], D
+        rec, cn(2025, 10, 22), HOLDER, cn(2025, 9, 30), ["contact_phone", "address", "address"], due, True
     )
     assert changes[0].details["late"] is True
+    assert changes[0].details["due_provisional"] is True
     assert changes[0].details["fields"] == ["address", "contact_phone"]
     assert rec.late_details_reports == 1
     assert rec.state is ServiceState.ACTIVE  # late is a finding, not a suspension
@@ -411,30 +421,24 @@ def test_details_change_on_time_and_late() -> None:
 
 def test_details_change_must_be_in_the_past_and_name_fields() -> None:
     rec = new()
+    due = T0 + 14 * DAY
     with pytest.raises(ServiceRuleError):
-        r.report_details_change(rec, T0, HOLDER, T0 + DAY, ["address"], D)
+        r.report_details_change(rec, T0, HOLDER, T0 + DAY, ["address"], due)
     with pytest.raises(ServiceRuleError):
-        r.report_details_change(rec, T0, HOLDER, T0, [], D)
+        r.report_details_change(rec, T0, HOLDER, T0, [], due)
     with pytest.raises(ServiceRuleError):
-        r.report_details_change(rec, T0, HOLDER, T0, [" "], D)
+        r.report_details_change(rec, T0, HOLDER, T0, [" "], due)
+    with pytest.raises(ServiceRuleError):  # due before the change
+        r.report_details_change(rec, T0, HOLDER, T0, ["address"], T0 - DAY)
 
 
 def test_a_change_the_calendar_cannot_place_is_refused_not_a_crash() -> None:
     """0001-01-01 at +14:00 is an instant before year 1 in China: the working-day
-    arithmetic overflowed, and the OverflowError failed the workflow task again
-    and again. It is a refusal (ServiceRuleError), in the check an Update's
-    validator runs and in the command itself."""
-    rec = new()
+    arithmetic overflowed. Counting its due date is a refusal (ServiceRuleError)."""
     before_year_one = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
     with pytest.raises(ServiceRuleError) as err:
-        r.check_report_details_change(rec, T0, before_year_one, ["address"], D)
+        r.details_change_due(before_year_one, TEN, SEEDS)
     assert err.value.code == ServiceRuleError.INVALID
-    with pytest.raises(ServiceRuleError):
-        r.report_details_change(rec, T0, HOLDER, before_year_one, ["address"], D)
-    with pytest.raises(ServiceRuleError):
-        r.details_change_due(before_year_one, D)
-    # Without durations the check does not work the deadline out (as before).
-    r.check_report_details_change(rec, T0, before_year_one, ["address"])
 
 
 # --------------------------------------------------------------------------- carrier actions
@@ -500,7 +504,9 @@ def run_steps(
                 rec, done = r.confirm_realname(rec, now, OPERATOR, "confirmed", durations)
             elif op == "report":
                 changed_at = now - timedelta(days=amount % 30)
-                rec, done = r.report_details_change(rec, now, HOLDER, changed_at, ["x"], durations)
+                rec, done = r.report_details_change(
+                    rec, now, HOLDER, changed_at, ["x"], changed_at + 14 * DAY
+                )
             elif op == "terminate":
                 rec, done = r.terminate(rec, now, HOLDER, None, durations)
             else:

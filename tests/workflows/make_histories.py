@@ -20,9 +20,6 @@ registrations already in flight.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -31,14 +28,16 @@ import asyncpg
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from app.db import create_pool, migrate
-from app.embedded import EmbeddedPostgres, free_port, temporal_test_server_path
-from app.settings import Settings
+from app.db import create_pool
+from app.embedded import temporal_test_server_path
 from app.temporal import data_converter
+from domain.calendar import china_date
 from domain.timeline import Status
-from tests.conftest import TEST_KEYS, register_search_attributes
+from tests.calendar_support import STAND_IN_YEARS_AHEAD, china_today, load_stand_ins, without_official_year
+from tests.conftest import register_search_attributes, suite_settings
 from tests.domain.factories import document_dict
 from tests.workflows import support as s
+from tests.workflows.scripts import on_throwaway_database
 from workflows.contracts import PaymentRequest, VerificationOutcome
 from workflows.service_contracts import (
     DEFAULT_CYCLES_PER_RUN,
@@ -100,6 +99,41 @@ async def abandoned(client: Client, tq: str, pool: asyncpg.Pool) -> s.Handle:
     await s.submitted(handle)
     await s.request_changes(handle)
     return handle  # the resubmission window runs out
+
+
+async def deadline_recomputed(
+    client: Client, tq: str, pool: asyncpg.Pool, env: WorkflowEnvironment
+) -> s.Handle:
+    """Changes requested while this year has no official schedule (a provisional
+    window), the year loaded, the Update of the recompute: the window runs out on
+    the recomputed deadline."""
+    year = china_date(await env.get_current_time()).year
+    async with without_official_year(pool, year):
+        handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+        await s.submitted(handle)
+        status = await s.request_changes(handle)
+        assert status.deadline_provisional, status
+    await s.recompute_deadline(handle, year)
+    return handle
+
+
+async def abandoned_after_awaiting_calendar(
+    client: Client, tq: str, pool: asyncpg.Pool, env: WorkflowEnvironment
+) -> s.Handle:
+    """A provisional resubmission window falls due: the registration waits for the
+    official schedule instead of closing; once it is loaded and counted again, the
+    window (already past) closes it."""
+    year = china_date(await env.get_current_time()).year
+    async with without_official_year(pool, year):
+        handle = await s.start(client, tq, s.application(await s.fresh_number(pool)))
+        await s.submitted(handle)
+        status = await s.request_changes(handle)
+        assert status.next_deadline is not None
+        await env.sleep(status.next_deadline - await env.get_current_time() + timedelta(hours=1))
+        status = await s.query_status(handle)
+        assert status.waiting_for.value == "official_calendar", status
+    await s.recompute_deadline(handle, year)
+    return handle
 
 
 async def overdue_then_prepayment_expired(
@@ -174,6 +208,8 @@ EXPECTED: dict[str, Status | None] = {
     "active_at_agreed_time": Status.ACTIVE,
     "rejected": Status.REJECTED,
     "abandoned": Status.ABANDONED,
+    "deadline_recomputed": Status.ABANDONED,
+    "abandoned_after_awaiting_calendar": Status.ABANDONED,
     "overdue_then_prepayment_expired": Status.PREPAYMENT_EXPIRED,
     "verification_failed": Status.VERIFICATION_FAILED,
     "verification_expired": Status.VERIFICATION_EXPIRED,
@@ -227,14 +263,10 @@ def write(name: str, history: WorkflowHistory) -> Path:
 
 
 async def generate(database_url: str) -> list[Path]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        temporal_address="unused:0",
-        payload_encryption_keys=TEST_KEYS,
-    )
+    settings = suite_settings(database_url)
     pool = await create_pool(database_url, min_size=1, max_size=10)
+    async with pool.acquire() as conn:
+        await load_stand_ins(conn, china_today().year + STAND_IN_YEARS_AHEAD)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(settings.encryption_keys),
         test_server_existing_path=str(temporal_test_server_path()),
@@ -249,6 +281,10 @@ async def generate(database_url: str) -> list[Path]:
             "active_at_agreed_time": lambda c, t, p: active_at_agreed_time(c, t, p, env),
             "rejected": rejected,
             "abandoned": abandoned,
+            "deadline_recomputed": lambda c, t, p: deadline_recomputed(c, t, p, env),
+            "abandoned_after_awaiting_calendar": lambda c, t, p: abandoned_after_awaiting_calendar(
+                c, t, p, env
+            ),
             "overdue_then_prepayment_expired": lambda c, t, p: overdue_then_prepayment_expired(c, t, p, env),
             "verification_failed": verification_failed,
             "verification_expired": verification_expired,
@@ -282,20 +318,7 @@ async def generate(database_url: str) -> list[Path]:
 
 
 def main() -> None:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        migrate(url)
-        asyncio.run(generate(url))
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="h400-histories-"))
-    server = EmbeddedPostgres(tmp, free_port(), database="hotline400_histories")
-    server.start()
-    try:
-        migrate(server.url)
-        asyncio.run(generate(server.url))
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    on_throwaway_database("histories", generate)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.calendar import CalendarActivities
 from activities.carrier import CarrierGateway, FakeCarrier
 from activities.registration import RegistrationActivities
 from activities.repositories import events, fake_carrier
@@ -27,10 +28,12 @@ from domain.applicant import ApplicationForm
 from domain.timeline import Event
 from tests.domain.factories import valid_application_dict
 from tests.factories_inventory import add_fresh_numbers
+from workflows.calendar_recompute import CalendarRecomputeWorkflow
 from workflows.contracts import (
     QUERY_STATUS,
     UPDATE_DECIDE,
     UPDATE_PAY,
+    UPDATE_RECOMPUTE_DEADLINE,
     UPDATE_RESUBMIT,
     UPDATE_SUBMISSION,
     UPDATE_VERIFY,
@@ -38,6 +41,8 @@ from workflows.contracts import (
     WORKFLOW_NAME,
     Actor,
     ActorRole,
+    DeadlineRecomputation,
+    DeadlineRecomputationResult,
     Decision,
     DecisionRequest,
     PaymentRequest,
@@ -88,18 +93,24 @@ def registration_worker(
     *,
     activities: RegistrationActivities | None = None,
     carrier: CarrierGateway | None = None,
+    calendar: bool = False,
     **kwargs: Any,
 ) -> Worker:
     """A worker like the production one: the registration and the service
     workflow (which the service continues as after its first run) with their
-    activities."""
+    activities; with ``calendar``, the recompute that follows a calendar load too."""
     acts = activities or RegistrationActivities(pool, settings, carrier or FakeCarrier(pool))
     service = ServiceActivities(pool, settings, FakeServiceCarrier(pool))
+    workflows: list[type] = [RegistrationWorkflow, ServiceWorkflow]
+    callables = [*acts.callables(), *service.callables()]
+    if calendar:
+        workflows.append(CalendarRecomputeWorkflow)
+        callables += CalendarActivities(pool).callables()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[RegistrationWorkflow, ServiceWorkflow],
-        activities=[*acts.callables(), *service.callables()],
+        workflows=workflows,
+        activities=callables,
         workflow_runner=workflow_runner(),
         **kwargs,
     )
@@ -217,6 +228,12 @@ async def verify(
 async def withdraw(handle: Handle) -> RegistrationStatus:
     request = WithdrawalRequest(actor=APPLICANT, reason="changed our mind")
     return await _update(handle, UPDATE_WITHDRAW, request, RegistrationStatus)
+
+
+async def recompute_deadline(handle: Handle, year: int, version: int = 0) -> DeadlineRecomputationResult:
+    """The Update the calendar recompute sends after ``year`` is loaded."""
+    request = DeadlineRecomputation(year=year, calendar_version=version)
+    return await _update(handle, UPDATE_RECOMPUTE_DEADLINE, request, DeadlineRecomputationResult)
 
 
 async def query_status(handle: Handle) -> RegistrationStatus:

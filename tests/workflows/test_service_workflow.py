@@ -652,7 +652,13 @@ async def test_history_stays_bounded_over_two_years(
     result = await update(
         service,
         ServiceWorkflow.report_details_change,
-        DetailsChangeReport(actor=HOLDER, changed_at=service.started_at, fields=["contact_address"]),
+        # The due date is counted by the caller on the stored calendar (the API does).
+        DetailsChangeReport(
+            actor=HOLDER,
+            changed_at=service.started_at,
+            fields=["contact_address"],
+            due_by=service.started_at + timedelta(days=14),
+        ),
     )
     assert result.late is False
     for day in (300, 600):
