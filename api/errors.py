@@ -145,7 +145,9 @@ INVALID_CHOICE = "invalid_choice"
 
 def choice_error(field: str, value: Any, allowed: Sequence[str]) -> dict[str, str]:
     """A value outside a fixed set: every such parameter and field is reported in this one shape."""
-    return field_error(field, INVALID_CHOICE, f"Unknown value {value!r}: use one of {', '.join(allowed)}.")
+    # Clients send JSON: true, not Python's True.
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return field_error(field, INVALID_CHOICE, f"Unknown value {shown}: use one of {', '.join(allowed)}.")
 
 
 def invalid_choices(field: str, values: Sequence[Any] | Any, allowed: Sequence[str]) -> list[dict[str, str]]:

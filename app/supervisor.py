@@ -84,6 +84,7 @@ class _State:
     started_at: float
     failures: int = 0  # consecutive deaths without staying up for ``healthy_after``
     restart_at: float | None = None
+    restarts: int = 0
 
 
 class Supervisor:
@@ -148,8 +149,10 @@ class Supervisor:
             )
             return
         self.restarts += 1
+        state.restarts += 1
         state.started_at, state.restart_at = self.clock(), None
-        log.warning("child restarted", extra={"child": child.name, "restarts": self.restarts})
+        # This child's count: a log reader follows one process.
+        log.warning("child restarted", extra={"child": child.name, "restarts": state.restarts})
 
     def stop_all(self) -> None:
         for state in reversed(self._states):

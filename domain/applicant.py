@@ -329,7 +329,7 @@ class NumberCriteria(BaseModel):
     starts_with: Annotated[DigitsFragment | None, _OptionalBlank] = None
     ends_with: Annotated[DigitsFragment | None, _OptionalBlank] = None
     contains: Annotated[DigitsFragment | None, _OptionalBlank] = None
-    exclude_four: bool = False
+    exclude_four: Annotated[bool, Field(strict=True)] = False
     # Strict: "5000" or 50.0 here means a client doing money in strings/floats.
     max_monthly_spend_fen: Annotated[int | None, Field(strict=True, ge=0)] = None
 

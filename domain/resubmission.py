@@ -16,10 +16,15 @@ accepted, the workflow's resubmit step against the form it holds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
-from domain.applicant import value_at
+from domain.applicant import FIELD_PATHS, value_at
 from domain.errors import FieldError
+
+# The number is held for one carrier: a resubmission cannot move it to another.
+FIXED_FIELDS: Final[tuple[str, ...]] = ("carrier",)
+CHANGEABLE_FIELDS: Final[tuple[str, ...]] = tuple(p for p in FIELD_PATHS if p not in FIXED_FIELDS)
+"""The fields a change request may name: those a resubmission can change."""
 
 
 def resubmission_problems(

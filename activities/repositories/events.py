@@ -135,15 +135,19 @@ def _upsert_registration(first: int, only_if: str = "true") -> str:
     """The read-model upsert with its 29 parameters numbered from ``first`` (see
     ``_registration_args``); ``only_if`` is a further condition for writing at all."""
     params = ", ".join(f"${n}" for n in range(first, first + 29))
-    return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
+    # Until activation the registration's balance is what was paid (the same parameter).
+    return _UPSERT_REGISTRATION.format(
+        params=params, only_if=only_if, carrier=f"${first + 3}", paid=f"${first + 15}"
+    )
 
 
 _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code,
         company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
         min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
         created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at,
-        lifecycle, next_deadline_kind, refund_owed_fen, deadline_provisional, deadline_counted_from)
-    SELECT {params}
+        lifecycle, next_deadline_kind, refund_owed_fen, deadline_provisional, deadline_counted_from,
+        paid_fen)
+    SELECT {params}, {paid}
     WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
     ON CONFLICT (id) DO UPDATE SET
         company_name = EXCLUDED.company_name,
@@ -168,7 +172,8 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         next_deadline_kind = EXCLUDED.next_deadline_kind,
         refund_owed_fen = EXCLUDED.refund_owed_fen,
         deadline_provisional = EXCLUDED.deadline_provisional,
-        deadline_counted_from = EXCLUDED.deadline_counted_from
+        deadline_counted_from = EXCLUDED.deadline_counted_from,
+        paid_fen = EXCLUDED.paid_fen
     WHERE registration.last_event_version < EXCLUDED.last_event_version"""
 
 

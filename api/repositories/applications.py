@@ -19,6 +19,7 @@ _JOINED = """
            r.credit_code, r.number, r.stage, r.status, r.waiting_for, r.next_deadline,
            coalesce(r.overdue, false) AS overdue, r.tier, r.min_monthly_spend_fen,
            r.first_prepayment_fen, coalesce(r.balance_fen, 0) AS balance_fen,
+           coalesce(r.paid_fen, 0) AS paid_fen,
            coalesce(r.last_event_version, 0) AS last_event_version,
            coalesce(r.summary, '{}'::jsonb) AS summary,
            r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at,

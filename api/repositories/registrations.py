@@ -13,7 +13,7 @@ _COLUMNS = """id, workflow_id, organisation_id, carrier_code, company_name, cred
     status, waiting_for, next_deadline, overdue, tier, min_monthly_spend_fen, first_prepayment_fen,
     balance_fen, last_event_version, summary, created_at, updated_at, service_state, arrears_stage,
     realname_stage, realname_due_at, lifecycle, next_deadline_kind, refund_owed_fen,
-    deadline_provisional"""
+    deadline_provisional, paid_fen"""
 
 
 @dataclass(frozen=True, slots=True)

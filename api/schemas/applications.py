@@ -11,8 +11,9 @@ from api.errors import MAX_LISTED_ERRORS, FieldErrorOut
 from api.schemas.common import FieldName, OptionalReason, Reason
 from api.schemas.registrations import Registration
 from api.textguard import SafeStr
-from domain.applicant import FIELD_PATHS, MAX_DOCUMENTS
+from domain.applicant import MAX_DOCUMENTS
 from domain.requirements import load_catalogue
+from domain.resubmission import CHANGEABLE_FIELDS, FIXED_FIELDS
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
 
 APPLICATION_EXAMPLE: dict[str, Any] = {
@@ -97,11 +98,18 @@ DECISION_EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 def _application_field(name: str) -> str:
-    if name not in FIELD_PATHS:
+    if name in FIXED_FIELDS:
+        raise PydanticCustomError(
+            "cannot_change",
+            "A resubmission cannot change {field}: the number is held for this {field}. Reject the "
+            "application (the applicant applies again) instead.",
+            {"field": name},
+        )
+    if name not in CHANGEABLE_FIELDS:
         raise PydanticCustomError(
             "unknown_field",
             "Not a field of the application: name one of {allowed}.",
-            {"allowed": ", ".join(FIELD_PATHS)},
+            {"allowed": ", ".join(CHANGEABLE_FIELDS)},
         )
     return name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from api.schemas.common import JsonObject, UtcDateTime
 from api.textguard import check_storable
@@ -52,7 +52,7 @@ class WebhookEndpointCreate(BaseModel):
         min_length=1, max_length=100, description="Types from `GET /v1/webhook-endpoints/event-types`."
     )
     description: Description | None = None
-    enabled: bool = True
+    enabled: StrictBool = True  # "off" or 1 for a switch means a client bug, not a choice
     organisation_id: str | None = Field(
         default=None,
         max_length=64,
@@ -70,7 +70,7 @@ class WebhookEndpointUpdate(BaseModel):
     url: Url | None = None
     event_types: list[EventTypeName] | None = Field(default=None, min_length=1, max_length=100)
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class WebhookEndpoint(BaseModel):

@@ -94,7 +94,7 @@ def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
         deadline_provisional=bool(row.get("deadline_provisional")),
         overdue=row["overdue"],
         fees=fees,
-        paid_fen=row["balance_fen"],
+        paid_fen=row["paid_fen"],
         refund_owed_fen=row["refund_owed_fen"],
         change_request=ChangeRequest(
             fields=list(change.get("fields", [])),

@@ -326,6 +326,11 @@ async def test_approve_pay_verify_activate(
     assert rest.json()["paid_in_full"] is True
     assert rest.json()["registration"]["status"] == "awaiting_verification"
 
+    as_boolean = await client.post(
+        f"/v1/applications/{app_id}/verification", json={"outcome": True}, headers=op
+    )
+    assert as_boolean.status_code == 422
+    assert as_boolean.json()["errors"][0]["message"].startswith("Unknown value true: use one of pass, fail")
     verified = await client.post(
         f"/v1/applications/{app_id}/verification",
         json={"outcome": "pass", "reason": "identity confirmed"},

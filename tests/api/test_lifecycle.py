@@ -210,6 +210,15 @@ async def test_a_number_reclaimed_for_arrears_is_no_longer_active_anywhere(
 
     app = await _eventually(reclaimed, "reclaim for arrears")
     assert app["arrears_stage"] == "reclaimed"
+    # The bills ate the balance; what was paid before activation is still what was paid.
+    listed = await fast_client.get(
+        "/v1/registrations",
+        params={"organisation_id": own_keys.organisation},
+        headers=own_keys.headers("viewer"),
+    )
+    [row] = [item for item in listed.json()["items"] if item["id"] == app_id]
+    assert row["balance_fen"] < 0
+    assert row["paid_fen"] == app["paid_fen"] == app["fees"]["first_prepayment_fen"]
     await _ended_everywhere(
         fast_client, temporal_env, own_keys, app_id, how="reclaimed", last_event="NumberReclaimed"
     )

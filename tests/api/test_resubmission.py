@@ -196,6 +196,19 @@ async def test_a_change_request_names_application_fields_and_catalogue_documents
         ("documents[0]", "unknown_document_kind"),
         ("fields[0]", "unknown_field"),
     ]
+    # The number is held for its carrier, which no resubmission can change: a
+    # request to change it would leave the applicant nothing to do but withdraw.
+    fixed = await client.post(
+        f"/v1/applications/{app_id}/decision",
+        json={"decision": "request_changes", "fields": ["contact_address", "carrier"]},
+        headers=api_keys.headers("operator"),
+    )
+    assert fixed.status_code == 422, fixed.text
+    [error] = fixed.json()["errors"]
+    assert (error["field"], error["code"]) == ("fields[1]", "cannot_change")
+    assert "Reject" in error["message"]
+    status = await client.get(f"/v1/applications/{app_id}", headers=api_keys.headers("operator"))
+    assert status.json()["status"] == "in_review"
 
 
 async def test_a_resubmission_can_be_evaluated_first(

@@ -279,6 +279,15 @@ async def test_create_shows_the_secret_once_and_checks_its_input(
     )
     assert admin_without_org.status_code == 422
     assert admin_without_org.json()["errors"][0]["field"] == "organisation_id"
+    # A switch takes true or false: "off" or 1 is a client's bug, not a choice.
+    for value in ("off", 1):
+        switched = await client.patch(
+            f"/v1/webhook-endpoints/{created['id']}", json={"enabled": value}, headers=org.headers()
+        )
+        assert switched.status_code == 422, switched.text
+        assert switched.json()["errors"][0]["field"] == "enabled"
+    still = (await client.get(f"/v1/webhook-endpoints/{created['id']}", headers=org.headers())).json()
+    assert still["enabled"] is True
 
 
 # What production refuses when an endpoint is saved, each address class also

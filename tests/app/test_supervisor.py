@@ -78,3 +78,20 @@ def test_a_failed_restart_is_tried_again(clock: Clock) -> None:
         sup.check()
     assert child.starts == 4  # the first start, two failed restarts, one that worked
     assert child.code is None and sup.restarts == 1
+
+
+def test_each_restart_is_logged_with_its_own_childs_count(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sup = Supervisor(backoff_initial=1, backoff_max=8, clock=clock.monotonic)
+    worker, api = FakeChild("worker"), FakeChild("api")
+    sup.start(worker)
+    sup.start(api)
+    for child in (worker, worker, api):
+        child.code = -9
+        sup.check()
+        clock.now += 10
+        sup.check()
+    logged = [(r.child, r.restarts) for r in caplog.records if r.getMessage() == "child restarted"]  # type: ignore[attr-defined]
+    assert logged == [("worker", 1), ("worker", 2), ("api", 1)]
+    assert sup.restarts == 3

@@ -13,7 +13,7 @@ _REGISTRATION = """r.id, r.workflow_id, r.organisation_id, r.carrier_code, r.com
     r.number, r.stage, r.status, r.waiting_for, r.next_deadline, r.overdue, r.tier, r.min_monthly_spend_fen,
     r.first_prepayment_fen, r.balance_fen, r.last_event_version, r.summary, r.created_at, r.updated_at,
     r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at, r.lifecycle,
-    r.next_deadline_kind, r.refund_owed_fen"""
+    r.next_deadline_kind, r.refund_owed_fen, r.paid_fen"""
 
 STAFF_WORK = ("operator_decision", "verification")
 
