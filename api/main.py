@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
@@ -30,6 +30,7 @@ from api.docs import install_docs
 from api.errors import PayloadTooLarge, install_error_handlers, problem
 from api.metrics import DomainMetrics
 from api.openapi import install_openapi
+from api.query_parameters import refuse_unknown_query_parameters
 from api.readiness import WorkflowHealth
 from api.routers import (
     applications,
@@ -314,7 +315,9 @@ def create_app(
     install_error_handlers(app)
 
     for router in ROUTERS:
-        app.include_router(router)
+        # Health and metrics stay lenient: probes and scrapers add their own.
+        lenient = router in (health.router, metrics.router)
+        app.include_router(router, dependencies=[] if lenient else [Depends(refuse_unknown_query_parameters)])
     install_openapi(app, ROUTERS)
     install_docs(app, "/v1/openapi.json")
     # The operator console, in the same process: it calls the same services.

@@ -91,3 +91,27 @@ async def test_a_cursor_reused_with_other_filters_is_400(
         client, api_keys, "viewer", "/v1/registrations", {"order": "asc"}, {"order": "asc", "overdue": "no"}
     )
     await _reuse(client, api_keys, "applicant", "/v1/applications", {}, {"stage": "audit"})
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "misspelt", "meant"),
+    [
+        ("/v1/numbers", "applicant", "tag", "tags"),
+        ("/v1/numbers", "applicant", "pattern_tag", "tags"),
+        ("/v1/registrations", "viewer", "lifecycle_state", "lifecycle"),
+        ("/v1/applications", "applicant", "statuss", "status"),
+    ],
+)
+async def test_a_parameter_the_operation_does_not_take_is_refused_not_ignored(
+    client: httpx.AsyncClient, api_keys: Keys, path: str, role: str, misspelt: str, meant: str
+) -> None:
+    """Otherwise a misspelt filter answers with the whole unfiltered listing."""
+    response = await client.get(path, params={misspelt: "x", "limit": 5}, headers=api_keys.headers(role))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["code"]) == (misspelt, "unknown_parameter")
+    assert meant in error["message"] and "limit" in error["message"]
+    # The parameters it takes still work, and probes stay lenient.
+    fine = await client.get(path, params={"limit": 5}, headers=api_keys.headers(role))
+    assert fine.status_code == 200, fine.text
+    assert (await client.get("/healthz", params={"probe": "1"})).status_code == 200
