@@ -41,6 +41,13 @@ def _filters(
     lifecycle: Lifecycle | None = None,
     service_state: ServiceState | None = None,
 ) -> Filters:
+    # An empty window is a client's mistake (dates swapped), not an empty answer.
+    if created_from is not None and created_to is not None and created_to <= created_from:
+        raise InvalidInput(
+            errors=[
+                field_error("created_to", "before_created_from", "created_to must be after created_from.")
+            ]
+        )
     return Filters(
         stage=stage.value if stage else None,
         status=status.value if status else None,

@@ -151,6 +151,16 @@ async def test_filters(client: httpx.AsyncClient, pool: asyncpg.Pool, api_keys: 
     )
     assert naive.status_code == 422
     assert naive.json()["errors"][0]["code"] == "timezone_required"
+    for path in ("/v1/registrations", "/v1/registrations/stats"):
+        swapped = await client.get(
+            path,
+            params={"created_from": day2, "created_to": BASE.isoformat()},
+            headers=api_keys.headers("viewer"),
+        )
+        assert swapped.status_code == 422, swapped.text
+        assert [(e["field"], e["code"]) for e in swapped.json()["errors"]] == [
+            ("created_to", "before_created_from")
+        ]
 
     stats = (
         await client.get(
