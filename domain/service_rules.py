@@ -440,12 +440,16 @@ def start(
     min_monthly_spend_fen: int,
     durations: ServiceDurations,
     realname_confirmed_at: datetime | None = None,
+    payment_ids: Sequence[str] = (),
 ) -> ServiceRecord:
     """The record at activation: the first cycle starts, and the real-name
     deadline runs from the last confirmation (the verification before activation).
+    ``payment_ids`` are the prepayments already in the balance: a client retrying
+    one after activation must not be credited again.
 
     No change is produced: activation itself is the registration's last event."""
     return ServiceRecord(
+        recent_payment_ids=tuple(payment_ids)[-RECENT_PAYMENT_IDS:],
         balance_fen=balance_fen,
         min_monthly_spend_fen=min_monthly_spend_fen,
         cycle_start=activated_at,

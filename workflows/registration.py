@@ -394,7 +394,11 @@ class RegistrationWorkflow(ServiceUpdates):
         if self._state.stage is Stage.ACTIVE and self._service is None:
             # In service from this instant: the service's Updates are taken from
             # here on, before run() gets round to serving.
-            self._service = ServiceFlow(service_input_from_registration(self._result(), self._timings))
+            self._service = ServiceFlow(
+                service_input_from_registration(
+                    self._result(), self._timings, payment_ids=self._state.payment_ids
+                )
+            )
 
     async def _until_decided(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` (check the state, then record) until no step stored

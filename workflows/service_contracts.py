@@ -16,6 +16,7 @@ defaults and nothing is renamed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -106,6 +107,7 @@ def service_input_from_registration(
     timings: RegistrationTimings,
     *,
     now: datetime | None = None,
+    payment_ids: Sequence[str] = (),
 ) -> ServiceInput:
     """The service's first input from the registration's result at ACTIVE.
 
@@ -113,7 +115,8 @@ def service_input_from_registration(
     supplies the arrears, billing, real-name and quarantine durations, so the
     service keeps the values that applied when the registration started.
     The opening balance is everything prepaid; billing starts at activation.
-    ``now`` is only used if the status lacks ``activated_at``.
+    ``now`` is only used if the status lacks ``activated_at``; ``payment_ids``
+    are the prepayments the opening balance holds.
     """
     status = result.status
     if result.outcome != "active":
@@ -129,6 +132,7 @@ def service_input_from_registration(
         balance_fen=status.paid_fen,
         min_monthly_spend_fen=status.fees.min_monthly_spend_fen,
         durations=durations,
+        payment_ids=payment_ids,
     )
     return ServiceInput(
         application_id=result.application_id,

@@ -190,8 +190,11 @@ async def submit(
     )
 
 
-async def activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> dict[str, Any]:
-    """Approve, pay in full and verify a submitted application; its state once ACTIVE."""
+async def activate(
+    client: httpx.AsyncClient, api_keys: Keys, app_id: str, payment_key: str | None = None
+) -> dict[str, Any]:
+    """Approve, pay in full (with ``payment_key`` as the Idempotency-Key, if given)
+    and verify a submitted application; its state once ACTIVE."""
     op = api_keys.headers("operator")
     approved = await client.post(
         f"/v1/applications/{app_id}/decision", json={"decision": "approve"}, headers=op
@@ -201,7 +204,7 @@ async def activate(client: httpx.AsyncClient, api_keys: Keys, app_id: str) -> di
     paid = await client.post(
         f"/v1/applications/{app_id}/payments",
         json={"amount_fen": required},
-        headers=api_keys.headers("applicant", **{"Idempotency-Key": str(uuid.uuid4())}),
+        headers=api_keys.headers("applicant", **{"Idempotency-Key": payment_key or str(uuid.uuid4())}),
     )
     assert paid.status_code == 200, paid.text
     verified = await client.post(

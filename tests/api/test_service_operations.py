@@ -136,6 +136,27 @@ async def test_service_actions_before_activation_are_409(
     assert other.status_code == 404
 
 
+async def test_a_prepayment_retried_after_activation_is_not_credited_again(
+    client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]
+) -> None:
+    """A client whose answer to the prepayment was lost retries it with the same
+    Idempotency-Key; by then the number may be in service."""
+    app_id = submitted["id"]
+    active = await activate(client, api_keys, app_id, payment_key="prepayment-retried-late")
+    paid = active["paid_fen"]
+    retried = await client.post(
+        f"/v1/applications/{app_id}/payments",
+        json={"amount_fen": paid},
+        headers=api_keys.headers("applicant", **{"Idempotency-Key": "prepayment-retried-late"}),
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["accepted"] is False
+    assert retried.json()["balance_fen"] == paid
+    types = [e["event_type"] for e in await _timeline(client, api_keys, app_id)]
+    assert types.count("PaymentReceived") == 1
+    assert "ServicePaymentReceived" not in types
+
+
 async def test_registration_steps_after_activation_are_409(
     client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any]
 ) -> None:
