@@ -280,6 +280,18 @@ _PG_NOT_A_FAULT: tuple[type[BaseException], ...] = (
 _TEMPORAL_UNAVAILABLE_CODES = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
 )
+# Every class whose exceptions may say a backing service is unreachable (which
+# ones do, unavailable_service decides). They get handlers of their own, in the
+# API and in the console: a handler for plain Exception runs in Starlette's
+# ServerErrorMiddleware, which re-raises after answering, and a 503 is an
+# expected answer, not a crash.
+MAYBE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    *_PG_UNAVAILABLE,
+    asyncpg.PostgresError,
+    RPCError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    RuntimeError,
+)
 
 
 def unavailable_service(exc: BaseException) -> str | None:
@@ -422,15 +434,6 @@ def install_error_handlers(app: FastAPI) -> None:
             500, "internal_error", "Internal error", "An unexpected error occurred", request.url.path
         )
 
-    # The unavailability classes get handlers of their own: a handler for plain
-    # Exception runs in Starlette's ServerErrorMiddleware, which re-raises after
-    # answering, and a 503 is an expected answer, not a crash.
-    for cls in (
-        *_PG_UNAVAILABLE,
-        asyncpg.PostgresError,
-        RPCError,
-        WorkflowUpdateRPCTimeoutOrCancelledError,
-        RuntimeError,
-    ):
+    for cls in MAYBE_UNAVAILABLE:
         app.add_exception_handler(cls, _unexpected)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from api.auth import Principal, allow
-from api.errors import InvalidInput, TooManyRequests, field_error, invalid_choices
+from api.errors import InvalidInput, TooManyRequests, invalid_choices
 from api.permissions import Action
 from api.repositories.registrations import Filters
 from api.routers._common import Ctx, Cursor, Limit, documented
@@ -160,7 +160,7 @@ async def event_stream(
         str | None,
         Header(
             alias="Last-Event-ID",
-            pattern=r"^[0-9]{1,19}$",
+            pattern=events.LAST_EVENT_ID_PATTERN,
             description="The id of the last event seen (EventSource sends it on reconnect).",
         ),
     ] = None,
@@ -189,15 +189,7 @@ async def event_stream(
         raise InvalidInput(errors=unknown_types)
     start = after
     if start is None and last_event_id:
-        start = int(last_event_id)
-        if start > events.MAX_POSITION:
-            raise InvalidInput(
-                errors=[
-                    field_error(
-                        "Last-Event-ID", "out_of_range", "Send back the id of the last event seen, unchanged."
-                    )
-                ]
-            )
+        start = events.position_after(last_event_id)
     slots: events.StreamSlots = request.app.state.stream_slots
     slot = slots.take(principal.key_id)
     if slot is None:
