@@ -380,6 +380,11 @@ def _field_error(e: Mapping[str, Any]) -> dict[str, str]:
     return field_error(field, e.get("type", "invalid"), e.get("msg", ""))
 
 
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """The fields at fault in a request FastAPI could not validate, as every error names them."""
+    return [_field_error(e) for e in exc.errors()]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -397,7 +402,7 @@ def install_error_handlers(app: FastAPI) -> None:
             missing = problem_for(missing_idempotency_key(route_template(route) or ""), request.url.path)
             assert missing is not None
             return missing
-        errors = [_field_error(e) for e in raw]
+        errors = validation_errors(exc)
         return problem(
             422, "invalid_input", "Invalid input", "The request has invalid fields", request.url.path, errors
         )

@@ -86,12 +86,12 @@ def money(fen: int | None) -> str:
     return f"{sign}¥{yuan:,}.{cents:02d}"
 
 
-def china_time(value: datetime | str | None) -> str:
+def china_time(value: datetime | str | None, seconds: bool = False) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def china_date(value: datetime | None) -> str:
@@ -235,7 +235,21 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    if request.headers.get("HX-Request"):
-        return render(request, "_error.html", {"status": status, "message": message}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+def error_page(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> HTMLResponse:
+    """The error, with each field at fault and what to do about it (a 422's
+    detail alone says only "Invalid input")."""
+    template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+    return render(
+        request,
+        template,
+        {"status": status, "message": message, "errors": errors or []},
+        status_code=status,
+        headers=headers,
+    )

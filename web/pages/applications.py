@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.errors import ApiError, Conflict, InvalidInput
+from api.errors import ApiError, Conflict, InvalidInput, ServiceUnavailable
 from api.permissions import Action
 from api.routers.applications import ApplicationId
 from api.routers.documents import DocumentId
@@ -19,7 +19,7 @@ from api.schemas.registrations import Registration
 from api.services import applications, documents, personal_data, registrations
 from domain.requirements import UnknownRequirementKey, load_catalogue
 from web import views
-from web.http import Staff, console_settings, context, gateway, require
+from web.http import Staff, available_gateway, console_settings, context, require
 from web.lifecycle import lifecycle_of_row
 from web.repositories import console as repo
 from workflows.contracts import RejectionReason
@@ -189,14 +189,18 @@ async def _outcome(
     messages: list[str] | None = None,
 ) -> Response:
     """The action panel after an action: done, refused (with the state the
-    registration is in now), or invalid input."""
+    registration is in now), invalid input, or not possible now (503 with
+    Retry-After: Temporal or the workers are away)."""
     current: dict[str, Any] | None = None
     lost_race = False
+    unavailable = error if isinstance(error, ServiceUnavailable) else None
     if error is not None:
         current = error.extra.get("registration")
         lost_race = isinstance(error, Conflict) and error.code in ("already_decided", "wrong_stage")
         messages = [error.detail, *[e["message"] for e in error.errors or []]]
     if not request.headers.get("HX-Request"):
+        if unavailable is not None:
+            raise unavailable  # the error page, 503 with Retry-After: not a redirect hiding it
         return RedirectResponse(
             views.console_url(request, f"/applications/{application_id}"), status_code=303
         )
@@ -211,8 +215,17 @@ async def _outcome(
             "lost_race": lost_race,
             "messages": messages or [],
         },
-        status_code=200 if done is not None else (409 if lost_race else 422),
+        status_code=_status(done, unavailable, lost_race),
+        headers=unavailable.headers if unavailable else None,
     )
+
+
+def _status(done: Registration | None, unavailable: ServiceUnavailable | None, lost_race: bool) -> int:
+    if done is not None:
+        return 200
+    if unavailable is not None:
+        return unavailable.status
+    return 409 if lost_race else 422
 
 
 @router.post("/applications/{application_id}/decision")
@@ -238,9 +251,9 @@ async def decide(
         return await _outcome(request, staff, application_id, "decision", messages=_validation_errors(exc))
     try:
         done = await applications.decide(
-            context(request), gateway(request), staff.principal, application_id, body
+            context(request), available_gateway(request), staff.principal, application_id, body
         )
-    except (Conflict, InvalidInput) as exc:
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
         return await _outcome(request, staff, application_id, "decision", error=exc)
     async with context(request).connection() as conn:
         await repo.unclaim(conn, application_id, None)  # decided: nobody works it any more
@@ -263,9 +276,9 @@ async def verify(
         )
     try:
         done = await applications.verify(
-            context(request), gateway(request), staff.principal, application_id, body
+            context(request), available_gateway(request), staff.principal, application_id, body
         )
-    except (Conflict, InvalidInput) as exc:
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
         return await _outcome(request, staff, application_id, "verification", error=exc)
     return await _outcome(request, staff, application_id, "verification", done=done)
 

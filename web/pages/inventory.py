@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.errors import InvalidInput
+from api.errors import BadRequest, InvalidInput
 from api.permissions import Action
 from api.services import numbers
 from api.services.registrations import display_number
@@ -39,6 +39,7 @@ async def inventory_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     errors: list[str] = []
+    status = 200
     page = None
     try:
         async with context(request).connection() as conn:
@@ -57,8 +58,11 @@ async def inventory_page(
             page = await numbers.search(
                 conn, staff.principal, criteria, limit=50, cursor=cursor, sample=False
             )
-    except InvalidInput as exc:
+    except (InvalidInput, BadRequest) as exc:
+        # Shown above the results, the search form kept: a filter to fix, or (BadRequest)
+        # a next-page link followed after the filters changed, which a new search mends.
         errors = [f"{e['field']}: {e['message']}" for e in exc.errors or []] or [exc.detail]
+        status = exc.status
     query = {
         "starts_with": starts_with or "",
         "ends_with": ends_with or "",
@@ -81,6 +85,7 @@ async def inventory_page(
             "tags": sorted(ALL_TAGS),
             "carriers": load_catalogue().carrier_codes,
         },
+        status_code=status,
     )
 
 

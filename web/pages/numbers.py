@@ -26,7 +26,7 @@ from api.services import applications, registrations
 from api.services.registrations import display_number
 from domain.service_rules import ServiceState
 from web import views
-from web.http import Staff, context, gateway, require
+from web.http import Staff, available_gateway, context, gateway, require
 from web.lifecycle import lifecycle_of_row
 from web.pages.applications import FIELD_LABELS, FORM_FIELDS
 from web.repositories import console as repo
@@ -122,16 +122,23 @@ async def _service_action(
     messages: list[str] = []
     current: dict[str, Any] | None = None
     done: Any = None
+    unavailable: ServiceUnavailable | None = None
     try:
-        done = await run(context(request), gateway(request), staff.principal, application_id, build())
+        done = await run(
+            context(request), available_gateway(request), staff.principal, application_id, build()
+        )
     except ValidationError as exc:
         messages = [str(e.get("msg", "")) for e in exc.errors()]
     except (Conflict, InvalidInput, ServiceUnavailable) as exc:
-        # ServiceUnavailable: a number just activated is handing over to its
-        # service for a moment; the message says to retry.
+        # ServiceUnavailable: Temporal or the workers are away, or a number just
+        # activated is handing over to its service for a moment; the message
+        # says to retry, and so does the 503's Retry-After.
         messages = [exc.detail, *[e["message"] for e in exc.errors or []]]
         current = exc.extra.get("registration")
+        unavailable = exc if isinstance(exc, ServiceUnavailable) else None
     if not request.headers.get("HX-Request"):
+        if unavailable is not None:
+            raise unavailable  # the error page, 503 with Retry-After: not a redirect hiding it
         return RedirectResponse(views.console_url(request, f"/numbers/{application_id}"), status_code=303)
     if done is not None:
         # The page's figures all moved: reload it whole.
@@ -146,7 +153,8 @@ async def _service_action(
             "current": current,
             "messages": messages,
         },
-        status_code=409 if current is not None else 422,
+        status_code=unavailable.status if unavailable else 409 if current is not None else 422,
+        headers=unavailable.headers if unavailable else None,
     )
 
 
