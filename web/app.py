@@ -28,7 +28,7 @@ from api.throttle import FailureWindow
 from web import views
 from web.config import ConsoleSettings
 from web.http import CsrfRefused, SignInRequired
-from web.pages import applications, auth, dashboard, inventory, live, numbers, queue, staff
+from web.pages import applications, auth, dashboard, inventory, live, numbers, queue, staff, webhooks
 from web.services.hashing import PasswordHashing
 
 log = logging.getLogger("web")
@@ -85,7 +85,7 @@ def create_console(parent: FastAPI, console_settings: ConsoleSettings | None = N
     )
     console.add_middleware(SecurityHeadersMiddleware)
     console.mount("/static", StaticFiles(directory=views.STATIC), name="static")
-    for module in (auth, queue, applications, numbers, dashboard, inventory, staff, live):
+    for module in (auth, queue, applications, numbers, dashboard, inventory, staff, webhooks, live):
         console.include_router(module.router)
 
     @console.exception_handler(SignInRequired)

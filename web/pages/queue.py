@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.permissions import Action
 from api.routers.applications import ApplicationId
+from api.services import registrations
 from api.services.registrations import display_number
 from domain.requirements import load_catalogue
 from domain.vanity import TIERS
@@ -81,6 +82,8 @@ async def queue_page(
 
 async def _claim_or_unclaim(request: Request, staff: Staff, application_id: str, claim: bool) -> Response:
     async with context(request).connection() as conn:
+        # 404 for an application there is not (its claim row could not even be written).
+        await registrations.get_application_row(conn, staff.principal, application_id)
         if claim:
             await repo.claim(
                 conn, application_id, staff.session.staff_id, console_settings(request).claim_seconds
