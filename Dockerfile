@@ -17,6 +17,7 @@ COPY domain ./domain
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
+COPY web ./web
 COPY migrations ./migrations
 
 USER app

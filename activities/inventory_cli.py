@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from app.db import cli_database_url, with_cli_connection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -70,28 +71,11 @@ def add_number_commands(sub: Any) -> None:
 
 
 def database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    if settings.environment == "development":
-        from app.embedded import EmbeddedPostgres, port_open
-
-        dev = EmbeddedPostgres(settings.data_dir / "postgres", settings.embedded_postgres_port)
-        if port_open("127.0.0.1", dev.port):
-            return dev.url
-    sys.exit("numbers: set DATABASE_URL, or start the dev stack (`python -m app dev`) and run this beside it")
+    return cli_database_url(settings, "numbers")
 
 
 def _with_connection(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    url = database_url(settings)
-
-    async def main() -> T:
-        conn = await asyncpg.connect(url)
-        try:
-            return await action(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(main())
+    return with_cli_connection(settings, "numbers", action)
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
@@ -185,10 +169,16 @@ def inventory_bootstrap_hook(settings: Settings) -> list[str]:
         else:
             count = await conn.fetchval("SELECT count(*) FROM number_inventory")
             done = f"{count:,} numbers in the inventory"
+        # The command as it works beside this very stack (its database port too).
+        beside = "ENVIRONMENT=development"
+        if settings.embedded_postgres_port != Settings.model_fields["embedded_postgres_port"].default:
+            beside += f" EMBEDDED_POSTGRES_PORT={settings.embedded_postgres_port}"
+        beside += " .venv/bin/python -m app"
         return [
             f"  Numbers      {done}; load more beside the running stack with",
-            "               ENVIRONMENT=development python -m app numbers import --all  (10M, minutes)",
-            "               ENVIRONMENT=development python -m app numbers import --block 4008  (1M)",
+            f"               {beside} numbers import --all  (10M, minutes)",
+            f"               {beside} numbers import --block 4008  (1M)",
+            f"  Staff        {beside} staff create --username NAME --role operator",
         ]
 
     return _with_connection(settings, action)

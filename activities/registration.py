@@ -13,7 +13,8 @@ the Temporal server), and makes "exactly once" a property of the transaction:
   event id is already stored, this very step committed before (a retry, or a
   worker that died before Temporal recorded the result): the transaction rolls
   back, undoing the repetition, and the stored event is returned. A concurrent
-  duplicate waits on the unique event id and ends the same way;
+  duplicate ends the same way, on the unique event id or on the version's key
+  (the event id is looked up first);
 * if the version is taken by another event, a different step committed first
   (a worker died after its commit, and the replay met an Update before the
   deadline that step was for): nothing of this step is written, and the stored
@@ -52,6 +53,7 @@ from domain.errors import FieldError
 from domain.fees import FeeSchedule
 from domain.masking import application_summary
 from domain.requirements import load_catalogue
+from domain.resubmission import resubmission_problems
 from domain.timeline import Event, EventType, RegistrationState, Status, apply_event
 
 log = logging.getLogger("activities.registration")
@@ -84,7 +86,10 @@ class ApplyCommand(BaseModel):
 
 
 class ResubmitCommand(BaseModel):
-    """Validate a resubmitted application; record ApplicationResubmitted if it passes."""
+    """Validate a resubmitted application against the change request and the
+    form it corrects (``previous``); record ApplicationResubmitted if it passes.
+    A requested number other than the one held is held instead (until
+    ``hold_expires_at``), in the event's transaction."""
 
     model_config = _MODEL
 
@@ -92,6 +97,8 @@ class ResubmitCommand(BaseModel):
     state: RegistrationState
     event: Event
     form: ApplicationForm
+    previous: ApplicationForm | None = None
+    hold_expires_at: datetime | None = None
 
 
 class ApproveCommand(BaseModel):
@@ -134,15 +141,6 @@ class StepResult(BaseModel):
     problems: list[dict[str, str]] = Field(default_factory=list)
 
 
-class StreamPosition(BaseModel):
-    """Where the workflow's state stands in its stream."""
-
-    model_config = _MODEL
-
-    stream_id: str
-    version: int
-
-
 class RenewHoldCommand(BaseModel):
     model_config = _MODEL
 
@@ -157,6 +155,10 @@ class CancelProvisioningCommand(BaseModel):
     request_id: str
     number: str
     carrier: str
+
+
+class _NumberTaken(Exception):
+    """Rolls back a resubmission whose requested number could not be held."""
 
 
 class _AlreadyAppended(Exception):
@@ -175,7 +177,7 @@ class RegistrationActivities:
 
     def callables(self) -> list[Callable[..., Any]]:
         return [
-            self.recorded_after,
+            self.current_form,
             self.apply,
             self.resubmit,
             self.approve,
@@ -212,6 +214,10 @@ class RegistrationActivities:
             except _AlreadyAppended:
                 return await self._already_recorded(conn, draft)
             except events.ConcurrencyConflict as exc:
+                # A concurrent duplicate of this very step can meet the version's
+                # key before the event id's: then it is this step's own event.
+                if await events.find_event(conn, draft.event_id) is not None:
+                    return await self._already_recorded(conn, draft)
                 taken = await self._taken_by(conn, draft)
                 if taken is not None:
                     return taken
@@ -275,13 +281,15 @@ class RegistrationActivities:
 
     # -- activities -----------------------------------------------------------
 
-    @activity.defn(name="registration.recorded_after")
-    async def recorded_after(self, position: StreamPosition) -> list[Event]:
-        """The registration's events stored after ``position``: steps a worker
-        committed before it died, which the workflow has not applied yet. Read
-        before a step that acts outside (the carrier) on what the state says."""
+    @activity.defn(name="registration.current_form")
+    async def current_form(self, application_id: str) -> ApplicationForm | None:
+        """The application's current form (as submitted or last resubmitted), for a
+        workflow that applied a resubmission it did not make itself."""
+        from api.services.personal_data import current_form, form_cipher
+
         async with self._pool.acquire() as conn:
-            return await events.registration_events_after(conn, position.stream_id, position.version)
+            data = await current_form(conn, form_cipher(self._settings), application_id)
+        return ApplicationForm.model_validate(data) if data is not None else None
 
     @activity.defn(name="registration.apply")
     async def apply(self, cmd: ApplyCommand) -> StepResult:
@@ -312,6 +320,13 @@ class RegistrationActivities:
                 company_name=form.company_name,
                 submitted_by=cmd.event.actor,
                 document_ids=[d.document_id for d in form.documents],
+            )
+            # The form as submitted, encrypted, for staff to reveal a field with a
+            # reason (the console); once, whichever of the API and this step is first.
+            from api.services.personal_data import form_cipher, store_submitted_form
+
+            await store_submitted_form(
+                conn, form_cipher(self._settings), cmd.event.stream_id, form.model_dump(mode="json")
             )
             problems = check_application(form, load_catalogue())
             if problems:
@@ -379,38 +394,80 @@ class RegistrationActivities:
 
     @activity.defn(name="registration.resubmit")
     async def resubmit(self, cmd: ResubmitCommand) -> StepResult:
-        problems = _problems(check_application(cmd.form, load_catalogue()))
         state = cmd.state
-        # The number is held for this organisation and carrier: a resubmission
-        # corrects the application, it does not turn it into another one.
-        if cmd.form.carrier != state.carrier:
-            problems.append(
-                {
-                    "field": "carrier",
-                    "code": "cannot_change",
-                    "message": f"The carrier stays {state.carrier}: withdraw and apply again to change it.",
-                }
+        request = state.change_request
+        problems = _problems(check_application(cmd.form, load_catalogue()))
+        problems += _problems(
+            resubmission_problems(
+                cmd.previous.model_dump(mode="json") if cmd.previous is not None else None,
+                cmd.form.model_dump(mode="json"),
+                carrier=state.carrier,
+                organisation_id=state.organisation_id,
+                fields=request.fields if request is not None else (),
+                documents=request.documents if request is not None else (),
             )
-        if cmd.form.organisation_id != state.organisation_id:
-            problems.append(
-                {
-                    "field": "organisation_id",
-                    "code": "cannot_change",
-                    "message": "The organisation of an application cannot change.",
-                }
-            )
+        )
         if problems:
             return StepResult(problems=problems)
+        wanted = cmd.form.requested_number
+        switch = wanted is not None and wanted != state.number and cmd.hold_expires_at is not None
 
         async def work(conn: asyncpg.Connection) -> Event:
+            # The form as resubmitted becomes the application's current one in the
+            # same transaction as its event: what staff reveal, and what the
+            # workflow reads back should it apply this event without the form
+            # (a step stored by a worker that died: see RegistrationWorkflow._current_form).
+            from api.services.personal_data import form_cipher, store_form
+
+            await store_form(
+                conn,
+                form_cipher(self._settings),
+                state.application_id,
+                cmd.form.model_dump(mode="json"),
+                accepted=True,
+            )
             payload = cmd.event.payload | {
                 "company_name": cmd.form.company_name,
                 "credit_code": cmd.form.credit_code,
                 "summary": application_summary(cmd.form),
             }
+            if switch:
+                assert wanted is not None and cmd.hold_expires_at is not None
+                record = await inventory.switch_hold(
+                    conn, state.number, wanted, state.application_id, cmd.hold_expires_at, state.carrier
+                )
+                if record is None:
+                    raise _NumberTaken
+                payload |= {
+                    "number": record.number,
+                    "previous_number": state.number,
+                    "tier": record.tier,
+                    "min_monthly_spend_fen": record.min_monthly_spend_fen,
+                    "hold_expires_at": cmd.hold_expires_at.isoformat(),
+                }
             return cmd.event.model_copy(update={"payload": payload})
 
-        return await self._commit(cmd.workflow_id, state, cmd.event, work, changes_inventory=False)
+        try:
+            return await self._commit(cmd.workflow_id, state, cmd.event, work)
+        except _NumberTaken:
+            async with self._pool.acquire() as conn:
+                # A retry of a step that committed, or a step stored first in this one's place.
+                if await events.find_event(conn, cmd.event.event_id) is not None:
+                    return await self._already_recorded(conn, cmd.event)
+                taken = await self._taken_by(conn, cmd.event)
+            if taken is not None:
+                return taken
+            shown = f"{wanted[:3]}-{wanted[3:6]}-{wanted[6:]}" if wanted else ""
+            return StepResult(
+                problems=[
+                    {
+                        "field": "requested_number",
+                        "code": "number_unavailable",
+                        "message": f"{shown} was taken meanwhile: the application keeps the number it "
+                        "holds; search for another one, or leave requested_number as it was.",
+                    }
+                ]
+            )
 
     @activity.defn(name="registration.approve")
     async def approve(self, cmd: ApproveCommand) -> StepResult:

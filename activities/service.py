@@ -14,8 +14,9 @@ Each ``Change`` (domain.service_rules) is one call of ``apply_change``:
 Exactly once: the workflow derives the event id from the change's sequence
 number, so a retried call (or one re-run after a worker died past its commit)
 finds the event already stored and does nothing. The activity runs as a local
-activity when no carrier call is involved (billing, payments: the frequent
-case), and as a regular activity with server-side backoff when one is.
+activity for what the deadlines bring without a carrier call (billing: the
+frequent case), and as a regular activity, with server-side backoff, when the
+carrier is called or an Update asked for the change (see ServiceFlow._commit).
 
 A carrier's permanent refusal does not stop the change: our books follow the
 decision (the number is suspended for us whatever the carrier says), the event
@@ -33,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -46,10 +47,15 @@ from activities.service_carrier import (
     ServiceChangeRequest,
 )
 from app.settings import Settings
+from domain.details import DetailValue
+from domain.lifecycle import lifecycle_of, service_stage_status
 from domain.service_rules import (
     IN_SERVICE,
     ArrearsStage,
     Change,
+    ChangeKind,
+    ClosureReason,
+    DeadlineKind,
     RealnameStage,
     ServiceState,
 )
@@ -75,6 +81,11 @@ class ServiceView(BaseModel):
     balance_fen: int
     next_deadline: datetime | None
     overdue: bool
+    next_deadline_kind: DeadlineKind | None = None
+    # How the service ended (None while it runs): closes the registration.
+    closure: ClosureReason | None = None
+    # The holder's current details (masked), for the read model's summary.
+    details: dict[str, DetailValue] = Field(default_factory=dict)
 
 
 class ApplyServiceChange(BaseModel):
@@ -139,6 +150,9 @@ class ServiceActivities:
                 if version is None:
                     raise _Duplicate
                 v = cmd.view
+                if change.kind is ChangeKind.DETAILS_CHANGE_REPORTED and v.details:
+                    await service_repo.update_current_details(conn, cmd.application_id, v.details)
+                stage, status = service_stage_status(v.closure)
                 await service_repo.save_service_view(
                     conn,
                     registration_id=cmd.application_id,
@@ -149,7 +163,11 @@ class ServiceActivities:
                     realname_due_at=v.realname_due_at,
                     balance_fen=v.balance_fen,
                     next_deadline=v.next_deadline,
+                    next_deadline_kind=v.next_deadline_kind.value if v.next_deadline_kind else None,
                     overdue=v.overdue,
+                    stage=stage.value,
+                    status=status.value,
+                    lifecycle=lifecycle_of(stage, status, v.service_state, v.closure).value,
                     updated_at=change.at,
                 )
         except _Duplicate:
@@ -255,6 +273,7 @@ def _payload(cmd: ApplyServiceChange, refused: str | None, released: bool | None
         # What dashboards and the timeline show after this change.
         "overdue": cmd.view.overdue,
         "next_deadline": cmd.view.next_deadline.isoformat() if cmd.view.next_deadline else None,
+        "next_deadline_kind": cmd.view.next_deadline_kind.value if cmd.view.next_deadline_kind else None,
     }
     if action is not None:
         payload["carrier_action"] = action.value

@@ -58,7 +58,7 @@ from activities.webhook_http import AttemptResult, ReceiverPolicy, WebhookSender
 from api.services import webhook_payloads
 from api.services.documents import DocumentCipher
 from app.settings import Settings
-from domain.webhooks import RetrySchedule, deadline_kind
+from domain.webhooks import RetrySchedule
 from workflows.webhook_contracts import (
     ACTIVITY_DELIVER,
     ACTIVITY_SWEEP_DEADLINES,
@@ -402,14 +402,8 @@ class WebhookActivities:
         noticed = 0
         async with self._pool.acquire() as conn:
             for row in await repo.approaching_deadlines(conn, lead):
-                kind = deadline_kind(
-                    waiting_for=row["waiting_for"] or "nothing",
-                    next_deadline=row["next_deadline"],
-                    service_state=row["service_state"],
-                    arrears_stage=row["arrears_stage"],
-                    realname_stage=row["realname_stage"],
-                    realname_due_at=row["realname_due_at"],
-                )
+                # What the deadline is for, as the read model says (written with it).
+                kind = row["next_deadline_kind"] or "unknown"
                 noticed += await repo.record_notice(
                     conn,
                     application_id=row["id"],

@@ -6,9 +6,7 @@ The token is printed once, on creation; only its hash is stored.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -16,8 +14,9 @@ from typing import Any, TypeVar
 import asyncpg
 
 from api.auth import Role
-from api.errors import ApiError
+from api.errors import ApiError, exit_with
 from api.services import keys
+from app.db import with_cli_connection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -73,21 +72,10 @@ def _days(text: str) -> timedelta:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    if not settings.database_url:
-        sys.exit("apikey: set DATABASE_URL (the dev stack's is printed by `python -m app dev`)")
-
-    async def main() -> T:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            return await action(conn)
-        finally:
-            await conn.close()
-
     try:
-        return asyncio.run(main())
+        return with_cli_connection(settings, "apikey", action)
     except ApiError as exc:
-        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
-        sys.exit(f"apikey: {exc.detail}{': ' + details if details else ''}")
+        exit_with("apikey", exc)
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -44,6 +45,12 @@ IDEMPOTENT_ROUTES = {
     "/v1/applications": ("a retried submission must not create a second application", "application"),
     "/v1/applications/{application_id}/payments": ("a retried payment must not be counted twice", "payment"),
 }
+
+
+def exit_with(command: str, exc: ApiError) -> NoReturn:
+    """A command-line tool refusing input the way the API would, in one line."""
+    details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+    sys.exit(f"{command}: {exc.detail}{': ' + details if details else ''}")
 
 
 def missing_idempotency_key(path_template: str) -> InvalidInput:

@@ -5,6 +5,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api import errors
 from api.readiness import WorkflowHealth
 from app.db import ping
 
@@ -48,5 +49,5 @@ async def readyz(request: Request) -> JSONResponse:
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
         body |= {"status": "unavailable", "detail": f"not ready: {', '.join(failing)}"}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(errors.RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ready", **body})

@@ -24,9 +24,6 @@ from prometheus_client.registry import Collector
 from api.readiness import WorkflowHealth
 from api.repositories import metrics as repo
 from app.metrics import PREFIX, Buckets
-from domain.lifecycle import lifecycle_of
-from domain.service_rules import ClosureReason, ServiceState
-from domain.timeline import Stage, Status
 
 log = logging.getLogger("api.metrics")
 
@@ -38,22 +35,8 @@ _TAIL_BATCH = 10_000
 
 
 def lifecycle_label(row: asyncpg.Record) -> str:
-    """The lifecycle of a read-model row. The one place that derives it; becomes
-    ``row["lifecycle"]`` once the read model has that column."""
-    closure = None
-    if row["service_state"] == ServiceState.QUARANTINED.value:
-        # Taken back (arrears or real-name) or given up by the holder.
-        reclaimed = row["arrears_stage"] == "reclaimed" or row["realname_stage"] == "suspended"
-        closure = ClosureReason.RECLAIMED if reclaimed else ClosureReason.TERMINATED
-    try:
-        return lifecycle_of(
-            Stage(row["stage"]),
-            Status(row["status"]),
-            ServiceState(row["service_state"]) if row["service_state"] else None,
-            closure,
-        ).value
-    except ValueError:
-        return "unknown"
+    """The lifecycle of a read-model row: its ``lifecycle`` column."""
+    return str(row["lifecycle"])
 
 
 class DomainMetrics(Collector):

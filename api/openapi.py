@@ -17,8 +17,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from api.auth import Role
 from api.errors import PROBLEM_JSON
+from api.permissions import PERMISSIONS, Action
 from api.schemas.events import FeedEvent
 from domain.applicant import ApplicationForm
 from domain.requirements import load_catalogue
@@ -126,7 +126,7 @@ def install_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> None:
                 roles = roles_by_op.get((path, method))
                 if path.startswith("/v1/codec/") and app.state.codec_requires_auth:
                     # Open in development only (api.codec); this process requires a key.
-                    roles = [Role.OPERATOR.value, Role.ADMIN.value]
+                    roles = [r.value for r in PERMISSIONS[Action.DECODE_PAYLOADS]]
                     operation["security"] = [{"ApiKey": []}]
                 if roles is not None:
                     operation["x-roles"] = roles

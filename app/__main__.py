@@ -27,7 +27,12 @@ def _require_servers(settings: Settings, command: str) -> None:
         if not v
     ]
     if missing:
-        sys.exit(f"{command}: set {' and '.join(missing)} (or use `python -m app dev` for embedded servers)")
+        # Checked here, not in the settings: a database-only tool (staff, numbers,
+        # apikey) needs no Temporal address.
+        sys.exit(
+            f"{command}: set {' and '.join(missing)} (or use `make dev` for embedded servers; "
+            "ENVIRONMENT=development runs a part beside it)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

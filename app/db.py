@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from app.embedded import dbmate_path
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, Settings
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -89,3 +94,38 @@ def migrate(database_url: str) -> str:
 async def ping(pool: asyncpg.Pool) -> Any:
     async with pool.acquire(timeout=2) as conn:
         return await conn.fetchval("SELECT 1", timeout=2)
+
+
+def cli_database_url(settings: Settings, command: str) -> str:
+    """The database a command-line tool works on: DATABASE_URL, or in development
+    the embedded server of a running `python -m app dev` (./var), found on its port."""
+    if settings.database_url:
+        return settings.database_url
+    if settings.environment == "development":
+        from app.embedded import EmbeddedPostgres, port_open
+
+        dev = EmbeddedPostgres(settings.data_dir / "postgres", settings.embedded_postgres_port)
+        if port_open("127.0.0.1", dev.port):
+            return dev.url
+    sys.exit(
+        f"{command}: set DATABASE_URL, or start the dev stack (`make dev`) and run this beside it "
+        "with ENVIRONMENT=development"
+    )
+
+
+def with_cli_connection(
+    settings: Settings, command: str, action: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Runs ``action`` on one connection of a pool of one (its connections decode
+    jsonb as the services expect), for a command-line tool."""
+    url = cli_database_url(settings, command)
+
+    async def main() -> T:
+        pool = await create_pool(url, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await action(conn)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())

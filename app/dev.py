@@ -55,6 +55,13 @@ class _Stop(Exception):
     pass
 
 
+def creates_demo_accounts(settings: Settings, *, embedded_postgres: bool) -> bool:
+    """Demo keys and logins (an admin's among them) go only into the embedded
+    database of a development stack, never into a real one `make dev` was
+    pointed at (DATABASE_URL) or a production environment."""
+    return settings.environment == "development" and embedded_postgres
+
+
 def run_dev(settings: Settings) -> int:
     env = dict(os.environ)
     env.setdefault("ENVIRONMENT", settings.environment)
@@ -69,8 +76,9 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     data_dir = settings.data_dir
     embedded_temporal = False
+    embedded_postgres = not settings.database_url
     try:
-        if not settings.database_url:
+        if embedded_postgres:
             pg = EmbeddedPostgres(data_dir / "postgres", settings.embedded_postgres_port)
             log.info("starting embedded PostgreSQL", extra={"data": str(pg.data_dir)})
             supervisor.start(ServerChild("postgres", pg))
@@ -97,8 +105,11 @@ def run_dev(settings: Settings) -> int:
         log.info("applying migrations")
         migrate(settings.database_url)
         notes: list[str] = []
-        for hook in bootstrap_hooks():
-            notes += hook(settings)
+        if creates_demo_accounts(settings, embedded_postgres=embedded_postgres):
+            for hook in bootstrap_hooks():
+                notes += hook(settings)
+        else:
+            log.warning("demo keys and logins not created: not a development stack on embedded PostgreSQL")
 
         supervisor.start(ProcessChild("worker", lambda: _spawn_inherit(["worker"], env)))
         supervisor.start(
@@ -115,7 +126,8 @@ def run_dev(settings: Settings) -> int:
         if embedded_temporal:
             lines.append(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port} (payloads decrypted)")
             lines.append(
-                f"  Payloads     temporal workflow show --address {settings.temporal_address} "
+                "  Payloads     .venv/bin/temporal workflow show --detailed "
+                f"--address {settings.temporal_address} "
                 f"-w registration-<application id> --codec-endpoint {base}/v1/codec"
             )
         lines.append(f"  PostgreSQL   {settings.database_url}")

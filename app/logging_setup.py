@@ -74,3 +74,6 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # One line per outgoing HTTP request (webhook deliveries): their outcome is in
+    # the delivery log, not worth a log line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

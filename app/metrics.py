@@ -119,7 +119,10 @@ class HttpMetricsMiddleware:
             if streaming:
                 SSE_STREAMS.dec()
             route = scope.get("route")
-            template = route_template(route) or UNMATCHED_ROUTE
+            template = route_template(route)
+            # A mounted app (the console) routes below its mount point: its
+            # /login is not the API's.
+            template = scope.get("root_path", "") + template if template else UNMATCHED_ROUTE
             method = scope["method"]
             elapsed = answered_after if streaming and answered_after is not None else None
             HTTP_REQUESTS.labels(template, method, str(status)).inc()

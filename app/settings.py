@@ -172,11 +172,6 @@ class Settings(BaseSettings):
                 raise ValueError("PAYLOAD_ENCRYPTION_KEYS must be set to a real key outside development")
             if self.api_key_pepper == _DEV_API_KEY_PEPPER:
                 raise ValueError("API_KEY_PEPPER must be set to a real secret outside development")
-            if not self.database_url or not self.temporal_address:
-                raise ValueError(
-                    "DATABASE_URL and TEMPORAL_ADDRESS are required in production "
-                    "(ENVIRONMENT=development uses the embedded servers of `make dev`)"
-                )
             if self.webhooks.allow_insecure_receivers:
                 raise ValueError("WEBHOOKS__ALLOW_INSECURE_RECEIVERS is for development only")
         for carrier, values in self.carrier_overrides.items():

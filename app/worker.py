@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -86,34 +85,34 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     wakeups = LocalWakeups()
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = Worker(
-            client,
-            task_queue=settings.temporal_task_queue,
-            workflows=list(registry.workflow_classes()),
-            activities=list(registry.activity_callables(pool, settings, wakeups)),
-            activity_executor=executor,
-            workflow_runner=workflow_runner(),
-            graceful_shutdown_timeout=timedelta(seconds=10),
-            max_cached_workflows=settings.worker_max_cached_workflows,
-            max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
-            max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
-            max_concurrent_activities=settings.worker_max_concurrent_activities,
-        )
-        log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
-        async with worker:
-            drain = asyncio.create_task(drain_temporal_metrics_forever())
-            heartbeat = asyncio.create_task(_heartbeat(client, settings))
-            # Expired holds (e.g. a crashed caller's) and ended quarantines go back
-            # to the available pool; every worker sweeps, the SQL is safe to race.
-            sweeper = asyncio.create_task(sweep_forever(pool, settings.inventory_sweep_interval, stop))
-            # Wakes webhook endpoints' senders as deliveries are queued.
-            waker = WebhookWaker(client, settings.temporal_task_queue, pool, settings, wakeups)
-            waking = asyncio.create_task(waker.run(stop))
-            await stop.wait()
-            heartbeat.cancel()
-            drain.cancel()
-            await sweeper
-            await waking
-            log.info("worker stopping")
+    # Every activity is async: no thread pool (a pool smaller than the activity slots
+    # would only draw the SDK's warning).
+    worker = Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=list(registry.workflow_classes()),
+        activities=list(registry.activity_callables(pool, settings, wakeups)),
+        workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+    )
+    log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
+    async with worker:
+        drain = asyncio.create_task(drain_temporal_metrics_forever())
+        heartbeat = asyncio.create_task(_heartbeat(client, settings))
+        # Expired holds (e.g. a crashed caller's) and ended quarantines go back
+        # to the available pool; every worker sweeps, the SQL is safe to race.
+        sweeper = asyncio.create_task(sweep_forever(pool, settings.inventory_sweep_interval, stop))
+        # Wakes webhook endpoints' senders as deliveries are queued.
+        waker = WebhookWaker(client, settings.temporal_task_queue, pool, settings, wakeups)
+        waking = asyncio.create_task(waker.run(stop))
+        await stop.wait()
+        heartbeat.cancel()
+        drain.cancel()
+        await sweeper
+        await waking
+        log.info("worker stopping")
     await pool.close()

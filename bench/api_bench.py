@@ -283,11 +283,11 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
         # Registrations as the workflow leaves them, spread over a year and over
         # stages, carriers and organisations, with an application row for ours.
         stages = [
-            ("audit", "in_review", "operator_decision"),
-            ("allocate", "awaiting_prepayment", "prepayment"),
-            ("verify", "awaiting_verification", "verification"),
-            ("active", "active", "nothing"),
-            ("closed", "withdrawn", "nothing"),
+            ("audit", "in_review", "operator_decision", "in_review"),
+            ("allocate", "awaiting_prepayment", "prepayment", "awaiting_payment"),
+            ("verify", "awaiting_verification", "verification", "awaiting_verification"),
+            ("active", "active", "nothing", "in_service"),
+            ("closed", "withdrawn", "nothing", "closed"),
         ]
         carriers = ["china_unicom", "china_telecom", "china_mobile"]
         rng = random.Random(7)
@@ -296,7 +296,7 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
         for i in range(registrations):
             reg_id = f"app_seed{i:020d}"
             org = ORG if i % 10 == 0 else f"org_seed_{i % 500}"
-            stage, status, waiting = rng.choice(stages)
+            stage, status, waiting, lifecycle = rng.choice(stages)
             created = base + timedelta(seconds=i * (365 * 86400 / max(registrations, 1)))
             carrier = rng.choice(carriers)
             reg_rows.append(
@@ -312,6 +312,7 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
                     waiting,
                     rng.random() < 0.05,
                     created,
+                    lifecycle,
                 )
             )
             if org == ORG:
@@ -320,8 +321,8 @@ async def seed(url: str, pepper: str, numbers: int, registrations: int) -> dict[
                 )
         await conn.executemany(
             """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code, company_name,
-                   credit_code, stage, status, waiting_for, overdue, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)""",
+                   credit_code, stage, status, waiting_for, overdue, created_at, updated_at, lifecycle)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)""",
             reg_rows,
         )
         await conn.executemany(

@@ -387,6 +387,22 @@ _NESTED: Final[Mapping[str, type[BaseModel]]] = {
     "number_criteria": NumberCriteria,
 }
 
+FIELD_PATHS: Final[tuple[str, ...]] = (
+    *(name for name in ApplicationForm.model_fields if name != "organisation_id"),
+    *(f"{parent}.{name}" for parent, model in _NESTED.items() for name in model.model_fields),
+)
+"""The application's field names, as a change request or a report of changed
+details names them (``legal_representative.phone``); the organisation is the
+API key's, not a field."""
+
+
+def value_at(form: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` (one of FIELD_PATHS) of a form as data; None if absent."""
+    value: Any = form
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
 
 @dataclass(frozen=True)
 class ActivationWindow:

@@ -1,22 +1,25 @@
 """One lifecycle value per registration, from application to the number's release.
 
-``stage`` says which of the five registration steps a registration is in (and
-stays ``active`` for as long as its workflow serves the number); ``status`` says
-what happened last within the registration; ``service_state`` says what the
+``stage`` says which of the five registration steps a registration is in:
+``active`` while the number is in service, ``closed`` once the registration has
+ended, before activation or, after it, when the service ended (terminated or
+reclaimed; the number in quarantine, then released). ``status`` says what
+happened last (for a closed one, why it closed); ``service_state`` says what the
 number does once in service. None of them alone answers a dashboard's question
 "how many numbers are in service, how many suspended, how many closed". The
 lifecycle does: every registration is in exactly one of these at any time, and
 a number in quarantine or released is never counted as in service.
 
-Pure: derived from the other fields, so the read model, the search attribute
-and the API cannot disagree.
+Pure: the one definition of these values. The read model stores them (the
+``registration.lifecycle`` column), the workflows publish them as search
+attributes and the API shows them, each computed here.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.service_rules import ClosureReason, ServiceState
+from domain.service_rules import ChangeKind, ClosureReason, ServiceState
 from domain.timeline import Stage, Status
 
 
@@ -77,15 +80,44 @@ def lifecycle_of(
     service_state: ServiceState | None = None,
     closure: ClosureReason | None = None,
 ) -> Lifecycle:
-    """The lifecycle of a registration at ``stage``/``status``; from ACTIVE on,
-    ``service_state`` (and, once in quarantine, why the service ended) decide."""
-    if stage is Stage.CLOSED:
-        return Lifecycle.CLOSED
-    if stage is not Stage.ACTIVE:
+    """The lifecycle of a registration at ``stage``/``status``; once activated,
+    ``service_state`` (and, once in quarantine, why the service ended: ``closure``,
+    or else the status it closed with) decide."""
+    if service_state is None:
+        if stage is Stage.CLOSED:
+            return Lifecycle.CLOSED
+        if stage is Stage.ACTIVE:
+            return Lifecycle.IN_SERVICE
         return _BEFORE_ACTIVE.get(status, Lifecycle.SUBMITTED)
-    state = service_state or ServiceState.ACTIVE
-    if state is ServiceState.RELEASED:
+    if service_state is ServiceState.RELEASED:
         return Lifecycle.CLOSED
-    if state is ServiceState.QUARANTINED:
-        return Lifecycle.TERMINATED if closure is ClosureReason.TERMINATED else Lifecycle.RECLAIMED
-    return _IN_SERVICE[state]
+    if service_state is ServiceState.QUARANTINED:
+        reason = closure or _CLOSURE_OF.get(status, ClosureReason.TERMINATED)
+        return Lifecycle.TERMINATED if reason is ClosureReason.TERMINATED else Lifecycle.RECLAIMED
+    return _IN_SERVICE[service_state]
+
+
+_CLOSURE_OF: dict[Status, ClosureReason] = {
+    Status.TERMINATED: ClosureReason.TERMINATED,
+    Status.RECLAIMED: ClosureReason.RECLAIMED,
+}
+_STATUS_OF: dict[ClosureReason, Status] = {reason: status for status, reason in _CLOSURE_OF.items()}
+
+
+def service_stage_status(closure: ClosureReason | None) -> tuple[Stage, Status]:
+    """Stage and status of a registration whose number was activated: ``active``
+    while the service runs; once it has ended (quarantine, then release)
+    ``closed``, with ``terminated`` or ``reclaimed`` saying how."""
+    if closure is None:
+        return Stage.ACTIVE, Status.ACTIVE
+    return Stage.CLOSED, _STATUS_OF[closure]
+
+
+def closure_after(event_type: str, closure: ClosureReason | None) -> ClosureReason | None:
+    """How the service has ended after one more of its events (``ChangeKind``
+    values): ``ServiceTerminated`` and ``NumberReclaimed`` end it."""
+    if event_type == ChangeKind.TERMINATED.value:
+        return ClosureReason.TERMINATED
+    if event_type == ChangeKind.RECLAIMED.value:
+        return ClosureReason.RECLAIMED
+    return closure

@@ -36,7 +36,7 @@ so that callers can derive stable idempotency keys from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Final, NamedTuple
@@ -44,6 +44,7 @@ from typing import Annotated, Final, NamedTuple
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from domain.calendar import add_working_days
+from domain.details import DetailValue, merge_details
 
 # Payment ids remembered for de-duplication. Bounded because the record is
 # carried through every continue-as-new for years; a retry of a payment comes
@@ -259,6 +260,8 @@ class ServiceRecord(BaseModel):
     total_charged_fen: int = 0
     total_paid_fen: int = 0
     late_details_reports: int = 0
+    # The holder's details as last reported changed (masked, by field name).
+    details: dict[str, DetailValue] = Field(default_factory=dict)
     seq: int = 0
 
     @property
@@ -284,7 +287,7 @@ _ACTION_FOR: Final = {
     ServiceState.QUARANTINED: CarrierAction.DEPROVISION,
 }
 
-Detail = str | int | bool | list[str] | None
+Detail = str | int | bool | list[str] | dict[str, DetailValue] | None
 
 
 class Change(BaseModel):
@@ -727,23 +730,34 @@ def report_details_change(
     changed_at: datetime,
     fields: Sequence[str],
     durations: ServiceDurations,
+    *,
+    values: Mapping[str, DetailValue] | None = None,
+    due: datetime | None = None,
 ) -> Outcome:
-    """Record a change of registered details; a report past the deadline is kept
-    as late (a compliance finding for the operator), it does not stop the service."""
+    """Record a change of registered details, with their new ``values`` (masked,
+    kept as the holder's current details); a report past the deadline (``due``,
+    else worked out from ``changed_at``) is kept as late (a compliance finding for
+    the operator), it does not stop the service."""
     check_report_details_change(record, now, changed_at, fields, durations)
-    due = details_change_due(changed_at, durations)
+    if due is None:
+        due = details_change_due(changed_at, durations)
     late = now > due
+    shown = dict(values or {})
+    updates: dict[str, object] = {"late_details_reports": record.late_details_reports + int(late)}
+    if shown:
+        updates["details"] = merge_details(record.details, shown)
     return _transition(
         record,
         now,
         ChangeKind.DETAILS_CHANGE_REPORTED,
-        {"late_details_reports": record.late_details_reports + int(late)},
+        updates,
         actor=by,
         details={
             "changed_at": changed_at.isoformat(),
             "due_by": due.isoformat(),
             "late": late,
             "fields": sorted({f.strip() for f in fields}),
+            **({"values": shown} if shown else {}),
         },
     )
 

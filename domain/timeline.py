@@ -54,6 +54,10 @@ class Status(StrEnum):
     VERIFICATION_FAILED = "verification_failed"
     VERIFICATION_EXPIRED = "verification_expired"
     PROVISIONING_FAILED = "provisioning_failed"
+    # The number's service ended after activation (stage CLOSED): the number is in
+    # quarantine, then released. Set by the service, never by this fold.
+    TERMINATED = "terminated"  # the holder gave the number up (销号)
+    RECLAIMED = "reclaimed"  # taken back for arrears
 
 
 class WaitingFor(StrEnum):
@@ -65,6 +69,22 @@ class WaitingFor(StrEnum):
     VERIFICATION = "verification"
     ACTIVATION_TIME = "activation_time"
     CARRIER = "carrier"
+
+
+class NextDeadlineKind(StrEnum):
+    """What ``next_deadline`` is for. Before activation, what the registration
+    waits for; from activation on, the service's deadlines
+    (``domain.service_rules.DeadlineKind`` spells those the same)."""
+
+    OPERATOR_DECISION = "operator_decision"  # the review target (overdue once passed)
+    RESUBMISSION = "resubmission"
+    PREPAYMENT = "prepayment"
+    VERIFICATION = "verification"
+    ACTIVATION_TIME = "activation_time"
+    BILLING = "billing"
+    ARREARS = "arrears"
+    REALNAME = "realname"
+    QUARANTINE_END = "quarantine_end"
 
 
 class ActorRole(StrEnum):
@@ -118,6 +138,14 @@ _WAITING: Mapping[Status, WaitingFor] = {
     Status.PROVISIONING: WaitingFor.CARRIER,
 }
 
+_DEADLINE_KIND: Mapping[WaitingFor, NextDeadlineKind] = {
+    WaitingFor.OPERATOR_DECISION: NextDeadlineKind.OPERATOR_DECISION,
+    WaitingFor.RESUBMISSION: NextDeadlineKind.RESUBMISSION,
+    WaitingFor.PREPAYMENT: NextDeadlineKind.PREPAYMENT,
+    WaitingFor.VERIFICATION: NextDeadlineKind.VERIFICATION,
+    WaitingFor.ACTIVATION_TIME: NextDeadlineKind.ACTIVATION_TIME,
+}
+
 # Closing events and the status each one closes with.
 _CLOSING: Mapping[EventType, Status] = {
     EventType.APPLICATION_REJECTED: Status.REJECTED,
@@ -129,6 +157,10 @@ _CLOSING: Mapping[EventType, Status] = {
     EventType.PROVISIONING_FAILED: Status.PROVISIONING_FAILED,
     EventType.APPLICATION_WITHDRAWN: Status.WITHDRAWN,
 }
+
+CLOSING_EVENTS: frozenset[EventType] = frozenset(_CLOSING)
+"""Events that close a registration before activation (its number released):
+one paid for carries what is owed back (``refund_owed_fen``)."""
 
 _FROZEN = ConfigDict(frozen=True, extra="ignore")
 
@@ -187,6 +219,10 @@ class RegistrationState(BaseModel):
     # When the holder's real-name information must next be re-confirmed: the
     # first deadline of the number in service (the service workflow keeps it after).
     realname_due_at: datetime | None = None
+    # When the first billing cycle ends: the nearest deadline at activation.
+    first_bill_at: datetime | None = None
+    # Paid before activation and owed back, once closed without activation.
+    refund_owed_fen: int = 0
     carrier_reference: str | None = None
     change_request: ChangeRequestState | None = None
     rejection_code: str | None = None
@@ -215,8 +251,19 @@ class RegistrationState(BaseModel):
         if self.status is Status.AWAITING_ACTIVATION:
             return self.activation_at
         if self.status is Status.ACTIVE:
-            return self.realname_due_at
+            due = [d for d in (self.first_bill_at, self.realname_due_at) if d is not None]
+            return min(due) if due else None
         return None
+
+    @property
+    def next_deadline_kind(self) -> NextDeadlineKind | None:
+        """What ``next_deadline`` is for."""
+        due = self.next_deadline
+        if due is None:
+            return None
+        if self.status is Status.ACTIVE:
+            return NextDeadlineKind.BILLING if due == self.first_bill_at else NextDeadlineKind.REALNAME
+        return _DEADLINE_KIND.get(self.waiting_for)
 
     @property
     def is_open(self) -> bool:
@@ -296,6 +343,13 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "review_due": _dt(p.get("review_due")),
             "activation_at": _dt(p.get("activation_at")),
         }
+        if "number" in p:
+            # The resubmission asked for another number: its hold was switched.
+            changes |= {
+                "number": p["number"],
+                "tier": p.get("tier"),
+                "min_monthly_spend_fen": p.get("min_monthly_spend_fen"),
+            }
     elif kind is EventType.APPLICATION_APPROVED:
         changes |= {
             "stage": Stage.ALLOCATE,
@@ -336,9 +390,15 @@ def apply_event(state: RegistrationState | None, event: Event) -> RegistrationSt
             "activated_at": _dt(p.get("activated_at")) or event.occurred_at,
             "carrier_reference": p.get("carrier_reference"),
             "realname_due_at": _dt(p.get("realname_due_at")),
+            "first_bill_at": _dt(p.get("first_bill_at")),
         }
     elif kind in _CLOSING:
-        changes |= {"stage": Stage.CLOSED, "status": _CLOSING[kind], "overdue": False}
+        changes |= {
+            "stage": Stage.CLOSED,
+            "status": _CLOSING[kind],
+            "overdue": False,
+            "refund_owed_fen": int(p.get("refund_owed_fen", 0)),
+        }
         if kind is EventType.APPLICATION_REJECTED:
             changes |= {"rejection_code": p.get("reason_code"), "rejection_reason": event.reason}
     else:  # pragma: no cover - EventType is closed; a new member must be handled above
@@ -372,6 +432,9 @@ class TimelineEntry(BaseModel):
     overdue: bool
     # The coded reason of a rejection (``reason`` is the operator's words).
     reason_code: str | None = None
+    next_deadline_kind: NextDeadlineKind | None = None
+    # On the event that closed a registration paid for before activation: what is owed back.
+    refund_owed_fen: int | None = None
 
 
 def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
@@ -396,6 +459,8 @@ def timeline(events: Iterable[Event]) -> list[TimelineEntry]:
                 reason_code=event.payload.get("reason_code")
                 if event.event_type is EventType.APPLICATION_REJECTED
                 else None,
+                next_deadline_kind=state.next_deadline_kind,
+                refund_owed_fen=state.refund_owed_fen or None if event.event_type in CLOSING_EVENTS else None,
             )
         )
     return entries

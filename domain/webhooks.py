@@ -1,5 +1,6 @@
 """Webhooks as rules: the published event-type catalogue, the retry schedule,
-which receiver addresses are allowed, and what a "deadline approaching" is about.
+and which receiver addresses are allowed. (What a "deadline approaching" is
+about is the registration's ``next_deadline_kind``, domain/timeline.py.)
 
 The catalogue maps each public type (``application.approved``) to the domain
 events it is sent for (``ApplicationApproved``, from ``domain/timeline.py`` and
@@ -212,31 +213,3 @@ def refused_address_class(address: str, *, allow_loopback: bool = False) -> str 
     if not ip.is_global:
         return "reserved"
     return None
-
-
-# --------------------------------------------------------------------------
-# Deadline notices
-# --------------------------------------------------------------------------
-
-
-def deadline_kind(
-    *,
-    waiting_for: str,
-    next_deadline: datetime,
-    service_state: str | None,
-    arrears_stage: str | None,
-    realname_stage: str | None,
-    realname_due_at: datetime | None,
-) -> str:
-    """What a registration's ``next_deadline`` is for, from its read-model row:
-    before activation, what it waits for (``prepayment``, ``verification``...);
-    in service, the compliance deadline the service workflow put there."""
-    if waiting_for not in ("nothing", "system"):
-        return waiting_for
-    if service_state == "quarantined":
-        return "quarantine_end"
-    if realname_stage not in (None, "current") or next_deadline == realname_due_at:
-        return "realname"
-    if arrears_stage not in (None, "none"):
-        return "arrears"
-    return "service"

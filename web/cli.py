@@ -7,7 +7,6 @@ and printed once; only its argon2 hash is stored.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,8 +14,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from api.errors import ApiError
-from app.db import create_pool
+from api.errors import ApiError, exit_with
+from app.db import with_cli_connection
 from app.settings import Settings
 from web.services import staff
 
@@ -45,23 +44,10 @@ def add_staff_commands(sub: Any) -> None:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    if not settings.database_url:
-        sys.exit("staff: set DATABASE_URL (the dev stack's is printed by `python -m app dev`)")
-
-    async def main() -> T:
-        # A pool of one: its connections decode jsonb like the services expect.
-        pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                return await action(conn)
-        finally:
-            await pool.close()
-
     try:
-        return asyncio.run(main())
+        return with_cli_connection(settings, "staff", action)
     except ApiError as exc:
-        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
-        sys.exit(f"staff: {exc.detail}{': ' + details if details else ''}")
+        exit_with("staff", exc)
 
 
 def new_password() -> str:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from domain.applicant import ApplicationForm
 
 # Defined with the event fold, re-exported here: the names are part of this contract.
-from domain.timeline import TERMINAL_STATUSES, ActorRole, Stage, Status, WaitingFor
+from domain.timeline import TERMINAL_STATUSES, ActorRole, NextDeadlineKind, Stage, Status, WaitingFor
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -51,6 +51,10 @@ ERR_WRONG_STAGE = "WrongStage"  # 409: the registration is not waiting for this
 ERR_ALREADY_DECIDED = "AlreadyDecided"  # 409: another decision won
 ERR_INVALID_APPLICATION = "InvalidApplication"  # 422: details carry the FieldErrors
 ERR_INVALID_REQUEST = "InvalidRequest"  # 422: e.g. a reason is missing
+# 503 with Retry-After: the number is being activated (the carrier call, or a
+# replay that has yet to apply the activation a worker recorded): a service
+# Update can follow in a moment.
+ERR_ACTIVATING = "Activating"
 
 
 def registration_workflow_id(application_id: str) -> str:
@@ -153,7 +157,9 @@ class RegistrationInput(BaseModel):
 
     model_config = _MODEL
 
-    application_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    # The API's application ids (api.ids.new_id("app")): the apply step writes the
+    # application's row, whose id has this form.
+    application_id: Annotated[str, Field(pattern=r"^app_[a-z0-9]{20,32}$")]
     form: ApplicationForm
     submitted_by: Actor
     correlation_id: Annotated[str, Field(min_length=1, max_length=128)]
@@ -292,6 +298,9 @@ class RegistrationStatus(BaseModel):
     activated_at: datetime | None = None
     last_event_version: int = 0
     updated_at: datetime | None = None
+    next_deadline_kind: NextDeadlineKind | None = None
+    # Paid before activation and owed back, once closed without activation.
+    refund_owed_fen: int = 0
 
 
 class PaymentResult(BaseModel):
@@ -318,6 +327,7 @@ class RegistrationResult(BaseModel):
 
 
 __all__ = [
+    "ERR_ACTIVATING",
     "ERR_ALREADY_DECIDED",
     "ERR_INVALID_APPLICATION",
     "ERR_INVALID_REQUEST",

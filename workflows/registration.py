@@ -65,14 +65,15 @@ from activities.registration import (
     RenewHoldCommand,
     ResubmitCommand,
     StepResult,
-    StreamPosition,
     TransitionCommand,
 )
 from domain.applicant import ApplicationForm
 from domain.calendar import add_working_days
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceDurations, realname_due
-from domain.timeline import Event, EventType, RegistrationState, Stage, Status, apply_event
+from domain.timeline import CLOSING_EVENTS, Event, EventType, RegistrationState, Stage, Status, apply_event
 from workflows.contracts import (
+    ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
@@ -107,6 +108,7 @@ from workflows.contracts import (
 )
 from workflows.search_attributes import (
     CARRIER,
+    LIFECYCLE,
     NEXT_DEADLINE,
     ORGANISATION,
     OVERDUE,
@@ -186,6 +188,10 @@ class RegistrationWorkflow(ServiceUpdates):
         self._published: dict[str, Any] = {}
         # From ACTIVE on, the number's service, which this run carries on as.
         self._service: ServiceFlow | None = None
+        # Whether the carrier may have an order to cancel should the registration close.
+        self._reached_provisioning = False
+        # Whether self._form is the application's current form (see _current_form).
+        self._form_current = True
 
     # ------------------------------------------------------------------ run
 
@@ -206,6 +212,13 @@ class RegistrationWorkflow(ServiceUpdates):
             # Cancelling the workflow (say from the Temporal UI) must not leak the hold.
             await self._close_on_cancel()
             self._publish()
+            if self._service is not None:
+                # The number was recorded active before the withdrawal could be
+                # (a step a dead worker stored): it is in service, and a service
+                # ends by termination, not by cancelling its workflow.
+                workflow.logger.warning("cancellation refused: the number is already in service")
+                return await self._service.run()
+            await self._cancel_after_closing()
             raise
         except FailureError as err:
             # A database step failed for good (a conflict no retry fixes). Failing the
@@ -214,10 +227,12 @@ class RegistrationWorkflow(ServiceUpdates):
             raise RuntimeError(f"registration step failed: {err.cause or err}") from err
         # Let Update handlers that queued behind the last transition answer first.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._publish()
         if self._service is None:
+            self._publish()
+            await self._cancel_after_closing()
             return self._result()
-        # The number is in service: this run carries on as the service until the
+        # The number is in service: this run carries on as the service (which
+        # publishes the stage, lifecycle and deadline from here on) until the
         # service continues as new into ServiceWorkflow, sparing every
         # registration a run of its own at ACTIVE (its end, the next one's start
         # and first task).
@@ -343,25 +358,16 @@ class RegistrationWorkflow(ServiceUpdates):
 
     def _adopt(self, event: Event) -> None:
         self._state = apply_event(self._state, event)
+        if self._state.status is Status.PROVISIONING:
+            self._reached_provisioning = True
+        if event.event_type is EventType.APPLICATION_RESUBMITTED:
+            # Until the handler that made it says otherwise, the form it carried
+            # is not the one held here (_current_form).
+            self._form_current = False
         if self._state.stage is Stage.ACTIVE and self._service is None:
             # In service from this instant: the service's Updates are taken from
             # here on, before run() gets round to serving.
             self._service = ServiceFlow(service_input_from_registration(self._result(), self._timings))
-
-    async def _catch_up(self) -> None:
-        """Before acting outside on what the state says (cancelling at the
-        carrier): apply any step a dead worker committed after it. Raises
-        _Superseded if there was one."""
-        stored: list[Event] = await workflow.execute_local_activity_method(
-            RegistrationActivities.recorded_after,
-            StreamPosition(stream_id=self._inp.application_id, version=self._state.version),
-            start_to_close_timeout=_DB_STEP_TIMEOUT,
-            retry_policy=_DB_RETRY,
-        )
-        for event in stored:
-            self._adopt(event)
-        if stored:
-            raise _Superseded(stored[0])
 
     async def _until_decided(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` (check the state, then record) until no step stored
@@ -394,6 +400,9 @@ class RegistrationWorkflow(ServiceUpdates):
         correlation_id: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
+        if event_type in CLOSING_EVENTS and self._state.paid_fen > 0:
+            # Closed without activation after paying: all of it is owed back.
+            payload = {**(payload or {}), "refund_owed_fen": self._state.paid_fen}
         draft = self._draft(event_type, actor, reason=reason, correlation_id=correlation_id, payload=payload)
         cmd = TransitionCommand(workflow_id=self._workflow_id, state=self._state, event=draft, action=action)
         await self._db_step(RegistrationActivities.record, cmd)
@@ -480,7 +489,7 @@ class RegistrationWorkflow(ServiceUpdates):
             registration_id=self._inp.application_id,
             number=number,
             carrier=self._state.carrier,
-            destinations=list(self._form.destination_numbers),
+            destinations=list((await self._current_form()).destination_numbers),
         )
         self._provision = asyncio.ensure_future(self._call_carrier(request))
         result: ProvisionResult | None = None
@@ -521,14 +530,14 @@ class RegistrationWorkflow(ServiceUpdates):
                         # The number's first deadline in service: the real-name check
                         # just passed is re-confirmed a year on (as the service starts).
                         "realname_due_at": realname_due(workflow.now(), self._service_durations).isoformat(),
+                        # ... and the first billing cycle ends, the nearest deadline.
+                        "first_bill_at": (workflow.now() + self._service_durations.billing_cycle).isoformat(),
                     },
                 )
                 return
             # Retries exhausted or refused for good. The carrier may have done part
-            # of the work before failing: cancel the order so nothing rings through,
-            # unless a step stored by a worker that died says otherwise.
-            await self._catch_up()
-            await self._cancel_at_carrier()
+            # of the work before failing: the order is cancelled once this is
+            # recorded (_cancel_after_closing), so nothing rings through.
             await self._record(
                 EventType.PROVISIONING_FAILED,
                 SYSTEM_ACTOR,
@@ -574,6 +583,32 @@ class RegistrationWorkflow(ServiceUpdates):
             await workflow.sleep(carrier_backoff(t, attempt))
             attempt += 1
 
+    async def _current_form(self) -> ApplicationForm:
+        """The application's current form. A resubmission applied from the event
+        log without its Update (a step a worker that died had stored) leaves the
+        form held here behind: it is read back from where the resubmit step
+        stored it, in the event's transaction."""
+        if not self._form_current:
+            stored: ApplicationForm | None = await workflow.execute_local_activity_method(
+                RegistrationActivities.current_form,
+                self._inp.application_id,
+                start_to_close_timeout=_DB_STEP_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+            if stored is not None:
+                self._form = stored
+            self._form_current = True
+        return self._form
+
+    async def _cancel_after_closing(self) -> None:
+        """A registration that closed after provisioning had started cancels its
+        carrier order, whichever step closed it (a withdrawal, a failed call, or
+        either one stored by a worker that died and applied on replay). After the
+        closing event, never before it, and idempotent at the carrier; a provision
+        call that reaches the carrier after the cancellation is refused there."""
+        if self._state.stage is Stage.CLOSED and self._reached_provisioning:
+            await self._cancel_at_carrier()
+
     async def _cancel_at_carrier(self) -> None:
         number = self._state.number
         assert number is not None
@@ -599,10 +634,11 @@ class RegistrationWorkflow(ServiceUpdates):
                 # below reaches the carrier after it, never before.
                 with contextlib.suppress(FailureError, asyncio.CancelledError):
                     await handle
-            # A worker that died may have recorded the number active already: the
-            # carrier is told to cancel only what our books still say is pending.
-            await self._catch_up()
-            await self._cancel_at_carrier()
+            # The carrier order is cancelled once the withdrawal is recorded
+            # (_cancel_after_closing), never before: a worker that died after
+            # recording the number active would otherwise have it cancelled at the
+            # carrier while our books say active. Recorded first, such a step takes
+            # this one's place (superseded) and the withdrawal is refused instead.
         await self._record(
             EventType.APPLICATION_WITHDRAWN,
             actor,
@@ -733,9 +769,17 @@ class RegistrationWorkflow(ServiceUpdates):
                 "activation_at": activation_at.isoformat() if activation_at else None,
             },
         )
+        hold_expires_at = now + self._timings.hold_lease
         result = await self._db_step(
             RegistrationActivities.resubmit,
-            ResubmitCommand(workflow_id=self._workflow_id, state=self._state, event=draft, form=req.form),
+            ResubmitCommand(
+                workflow_id=self._workflow_id,
+                state=self._state,
+                event=draft,
+                form=req.form,
+                previous=await self._current_form(),
+                hold_expires_at=hold_expires_at,
+            ),
         )
         if result.event is None:
             problems = [FieldProblem.model_validate(p) for p in result.problems]
@@ -747,6 +791,10 @@ class RegistrationWorkflow(ServiceUpdates):
                 non_retryable=True,
             )
         self._form = req.form
+        self._form_current = True
+        if "number" in result.event.payload:
+            # The hold moved to the number asked for, with a lease of its own.
+            self._hold_expires_at = hold_expires_at
         return self._status()
 
     @resubmit.validator
@@ -812,7 +860,7 @@ class RegistrationWorkflow(ServiceUpdates):
     async def _verify_now(self, req: VerificationRequest) -> RegistrationStatus:
         self._check_verifiable()
         if req.outcome is VerificationOutcome.PASS:
-            activation_at = max(self._form.activation_at or workflow.now(), workflow.now())
+            activation_at = max(self._state.activation_at or workflow.now(), workflow.now())
             await self._record(
                 EventType.VERIFICATION_PASSED,
                 req.operator,
@@ -892,6 +940,12 @@ class RegistrationWorkflow(ServiceUpdates):
     def _serving(self, update: str) -> ServiceFlow:
         """The service that takes the service's Updates (``ServiceUpdates``), from ACTIVE on."""
         if self._service is None:
+            if self._state.stage is Stage.ACTIVATE:
+                raise ApplicationError(
+                    f"the number is being activated: {update!r} is possible in a moment",
+                    type=ERR_ACTIVATING,
+                    non_retryable=True,
+                )
             _wrong_stage(
                 f"the number is not in service: {update!r} is possible once the registration is active "
                 f"(it is at {self._state.stage.value})"
@@ -962,6 +1016,8 @@ class RegistrationWorkflow(ServiceUpdates):
             activated_at=s.activated_at,
             last_event_version=s.version,
             updated_at=s.updated_at,
+            next_deadline_kind=s.next_deadline_kind,
+            refund_owed_fen=s.refund_owed_fen,
         )
 
     def _publish(self) -> None:
@@ -980,12 +1036,13 @@ class RegistrationWorkflow(ServiceUpdates):
             OVERDUE.name: s.overdue,
             NEXT_DEADLINE.name: s.next_deadline,
             SERVICE_NUMBER.name: s.number,
+            LIFECYCLE.name: lifecycle_of(s.stage, s.status).value,
         }
         changed = [name for name, value in wanted.items() if self._published.get(name, _UNSET) != value]
         if not changed:
             return
         updates: list[SearchAttributeUpdate[Any]] = []
-        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER):
+        for key in (STAGE, CARRIER, ORGANISATION, OVERDUE, NEXT_DEADLINE, SERVICE_NUMBER, LIFECYCLE):
             if key.name in changed:
                 value = wanted[key.name]
                 updates.append(key.value_set(value) if value is not None else key.value_unset())

@@ -12,8 +12,10 @@ ORGANISATION = SearchAttributeKey.for_keyword("OrganisationId")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 SERVICE_NUMBER = SearchAttributeKey.for_keyword("ServiceNumber")
+# One value per registration from application to release (domain.lifecycle.Lifecycle).
+LIFECYCLE = SearchAttributeKey.for_keyword("RegistrationLifecycle")
 
-ALL_KEYS = (STAGE, CARRIER, ORGANISATION, NEXT_DEADLINE, OVERDUE, SERVICE_NUMBER)
+ALL_KEYS = (STAGE, CARRIER, ORGANISATION, NEXT_DEADLINE, OVERDUE, SERVICE_NUMBER, LIFECYCLE)
 
 # Names as the `temporal` CLI spells the types for --search-attribute.
 CLI_TYPES = {
@@ -23,4 +25,5 @@ CLI_TYPES = {
     NEXT_DEADLINE.name: "Datetime",
     OVERDUE.name: "Bool",
     SERVICE_NUMBER.name: "Keyword",
+    LIFECYCLE.name: "Keyword",
 }

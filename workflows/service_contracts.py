@@ -21,10 +21,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.details import DetailValue
 from domain.service_rules import (
     ArrearsStage,
     Closure,
-    DeadlineKind,
     OperatorHold,
     RealnameStage,
     ServiceDurations,
@@ -175,13 +175,17 @@ class TerminationRequest(BaseModel):
 
 class DetailsChangeReport(BaseModel):
     """A change of registered details (address, contact), which must be reported
-    within ``details_change_working_days`` Chinese working days of ``changed_at``."""
+    within ``details_change_working_days`` Chinese working days of ``changed_at``.
+    ``values``: the new value of each field, as kept outside the encrypted form
+    (checked and masked by the caller, ``domain.details``); the service keeps
+    them as the holder's current details."""
 
     model_config = _MODEL
 
     actor: Actor
     changed_at: datetime
     fields: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=1)]
+    values: dict[str, DetailValue] = Field(default_factory=dict)
     correlation_id: str | None = None
 
 
@@ -203,11 +207,12 @@ class RealnameConfirmation(BaseModel):
 class ServiceStatus(RegistrationStatus):
     """The Query result, also returned by the Updates: the live service state.
 
-    The inherited fields keep their registration meaning (``stage`` stays
-    ``active``); ``service_state`` says what the number does now,
-    ``next_deadline`` / ``next_deadline_kind`` when an arrears or real-name
-    stage moves next (or the quarantine ends), and ``next_bill_at`` when the
-    running billing cycle is charged."""
+    ``stage`` is ``active`` while the number is in service and ``closed`` once the
+    service has ended (``status`` ``terminated`` or ``reclaimed``);
+    ``service_state`` says what the number does now, ``next_deadline`` /
+    ``next_deadline_kind`` the nearest deadline of any kind (the next bill, an
+    arrears or real-name stage, the end of quarantine), and ``next_bill_at``
+    when the running billing cycle is charged."""
 
     service_state: ServiceState = ServiceState.ACTIVE
     balance_fen: int = 0
@@ -216,7 +221,6 @@ class ServiceStatus(RegistrationStatus):
     arrears_stage_since: datetime | None = None  # when the current arrears stage began
     realname_stage: RealnameStage = RealnameStage.CURRENT
     realname_due_at: datetime | None = None
-    next_deadline_kind: DeadlineKind | None = None
     next_bill_at: datetime | None = None
     cycle_number: int = 1
     cycle_start: datetime | None = None
@@ -225,6 +229,8 @@ class ServiceStatus(RegistrationStatus):
     operator_hold: OperatorHold | None = None
     closure: Closure | None = None
     late_details_reports: int = 0
+    # The holder's details as last reported changed (masked), by field name.
+    current_details: dict[str, DetailValue] = Field(default_factory=dict)
     # How many changes the service has decided so far; each one's event carries
     # its number as ``payload.seq``, so a caller can tell when the log caught up.
     change_seq: int = 0

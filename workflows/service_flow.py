@@ -49,6 +49,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.service import ApplyServiceChange, ServiceActivities, ServiceChangeResult, ServiceView
 from domain import service_rules as rules
+from domain.lifecycle import lifecycle_of, service_stage_status
 from domain.service_rules import (
     ArrearsStage,
     ChangeKind,
@@ -58,6 +59,7 @@ from domain.service_rules import (
     ServiceRuleError,
     ServiceState,
 )
+from domain.timeline import NextDeadlineKind, Stage, Status
 from workflows.contracts import (
     ERR_INVALID_REQUEST,
     ERR_WRONG_STAGE,
@@ -65,12 +67,10 @@ from workflows.contracts import (
     ActorRole,
     PaymentRequest,
     RegistrationStatus,
-    Stage,
-    Status,
     WaitingFor,
     registration_workflow_id,
 )
-from workflows.search_attributes import NEXT_DEADLINE, OVERDUE
+from workflows.search_attributes import LIFECYCLE, NEXT_DEADLINE, OVERDUE, STAGE
 from workflows.service_contracts import (
     SERVICE_WORKFLOW_NAME,
     DetailsChangeReport,
@@ -203,8 +203,17 @@ class ServiceFlow:
 
     # --------------------------------------------------------------- changes
 
-    async def _commit(self, outcome: Outcome, correlation_id: str | None = None) -> None:
-        """Adopt the new record, then carry out its changes one by one, in order."""
+    async def _commit(
+        self, outcome: Outcome, correlation_id: str | None = None, *, from_update: bool = False
+    ) -> None:
+        """Adopt the new record, then carry out its changes one by one, in order.
+
+        A change an Update asked for (``from_update``) is carried out by a regular
+        activity, recorded in history when it is scheduled: a worker that dies
+        after its commit cannot leave a replay free to decide another change in
+        its place (another Update first), since the replay must schedule the
+        same one. Changes the deadlines bring (``rules.advance``) stay local
+        activities: the same record and deadlines decide the same change again."""
         if not outcome.changes:
             return
         self._record = outcome.record
@@ -221,7 +230,7 @@ class ServiceFlow:
                 view=view,
             )
             result: ServiceChangeResult
-            if change.carrier_action is None:
+            if change.carrier_action is None and not from_update:
                 result = await workflow.execute_local_activity_method(
                     ServiceActivities.apply_change,
                     cmd,
@@ -256,7 +265,9 @@ class ServiceFlow:
 
     def _view(self) -> ServiceView:
         r = self._record
-        due = rules.next_compliance_deadline(r, self._durations)
+        # The nearest deadline of any kind, the next bill included: what the
+        # holder has to act on next.
+        due = rules.next_deadline(r, self._durations)
         return ServiceView(
             service_state=r.state,
             arrears_stage=r.arrears_stage,
@@ -264,8 +275,16 @@ class ServiceFlow:
             realname_due_at=r.realname_due_at if not r.closed else None,
             balance_fen=r.balance_fen,
             next_deadline=due.at if due else None,
+            next_deadline_kind=due.kind if due else None,
             overdue=self._overdue(),
+            closure=r.closure.reason if r.closure else None,
+            details=r.details,
         )
+
+    @property
+    def _closure(self) -> rules.ClosureReason | None:
+        closure = self._record.closure
+        return closure.reason if closure is not None else None
 
     def _overdue(self) -> bool:
         r = self._record
@@ -276,10 +295,17 @@ class ServiceFlow:
     def _publish(self) -> None:
         """Keep the search attributes current; only what changed, since each
         upsert is a history event and a visibility write, and the common case
-        (a bill) changes neither."""
+        (a bill) changes none. ``NextDeadline`` leaves the monthly bill out: on
+        every number it would bury the deadlines that matter."""
         due = rules.next_compliance_deadline(self._record, self._durations)
         current = workflow.info().typed_search_attributes
         updates: list[SearchAttributeUpdate[Any]] = []
+        stage, status = service_stage_status(self._closure)
+        lifecycle = lifecycle_of(stage, status, self._record.state, self._closure).value
+        if current.get(STAGE) != stage.value:
+            updates.append(STAGE.value_set(stage.value))
+        if current.get(LIFECYCLE) != lifecycle:
+            updates.append(LIFECYCLE.value_set(lifecycle))
         overdue = self._overdue()
         if current.get(OVERDUE) != overdue:
             updates.append(OVERDUE.value_set(overdue))
@@ -303,7 +329,7 @@ class ServiceFlow:
                         self._record, workflow.now(), req.payment_id, req.amount_fen, _actor(req.actor)
                     )
                 )
-                await self._commit(outcome, req.correlation_id)
+                await self._commit(outcome, req.correlation_id, from_update=True)
             return ServicePaymentResult(
                 payment_id=req.payment_id,
                 accepted=accepted,
@@ -322,7 +348,7 @@ class ServiceFlow:
             outcome = _checked(
                 lambda: rules.operator_suspend(self._record, workflow.now(), _actor(req.operator), req.reason)
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_operator_suspend(self, req: OperatorAction) -> None:
@@ -335,7 +361,7 @@ class ServiceFlow:
             outcome = _checked(
                 lambda: rules.operator_resume(self._record, workflow.now(), _actor(req.operator), req.reason)
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_operator_resume(self, req: OperatorAction) -> None:
@@ -350,7 +376,7 @@ class ServiceFlow:
                     self._record, workflow.now(), _actor(req.actor), req.reason, self._durations
                 )
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_terminate(self, req: TerminationRequest) -> None:
@@ -361,14 +387,25 @@ class ServiceFlow:
         async with self._lock:
             await self._catch_up()
             now = workflow.now()
+            due = _checked(lambda: self._details_due(req.changed_at))
             outcome = _checked(
                 lambda: rules.report_details_change(
-                    self._record, now, _actor(req.actor), req.changed_at, req.fields, self._durations
+                    self._record,
+                    now,
+                    _actor(req.actor),
+                    req.changed_at,
+                    req.fields,
+                    self._durations,
+                    values=req.values,
+                    due=due,
                 )
             )
-            await self._commit(outcome, req.correlation_id)
-            due = rules.details_change_due(req.changed_at, self._durations)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return DetailsChangeResult(due_by=due, late=now > due, status=self._status())
+
+    def _details_due(self, changed_at: datetime) -> datetime:
+        """When a change of details made at ``changed_at`` is due to be reported."""
+        return rules.details_change_due(changed_at, self._durations)
 
     def validate_report_details_change(self, req: DetailsChangeReport) -> None:
         _require_role(req.actor, (ActorRole.APPLICANT, ActorRole.OPERATOR), "report a change of details")
@@ -387,7 +424,7 @@ class ServiceFlow:
                     self._record, workflow.now(), _actor(req.operator), req.reason, self._durations
                 )
             )
-            await self._commit(outcome, req.correlation_id)
+            await self._commit(outcome, req.correlation_id, from_update=True)
             return self._status()
 
     def validate_confirm_realname(self, req: RealnameConfirmation) -> None:
@@ -437,7 +474,7 @@ class ServiceFlow:
             organisation_id=inp.organisation_id,
             number=inp.number,
         )
-        due = rules.next_compliance_deadline(r, self._durations)
+        due = rules.next_deadline(r, self._durations)
         if r.closed:
             waiting = WaitingFor.NOTHING
         elif r.arrears_stage is not ArrearsStage.NONE:
@@ -448,13 +485,16 @@ class ServiceFlow:
             waiting = WaitingFor.OPERATOR_DECISION
         else:
             waiting = WaitingFor.NOTHING
+        stage, status = service_stage_status(self._closure)
         return ServiceStatus(
-            **base.model_dump(exclude={"waiting_for", "next_deadline", "overdue", "stage", "status"}),
-            stage=Stage.ACTIVE,
-            status=Status.ACTIVE,
+            **base.model_dump(
+                exclude={"waiting_for", "next_deadline", "next_deadline_kind", "overdue", "stage", "status"}
+            ),
+            stage=stage,
+            status=status,
             waiting_for=waiting,
             next_deadline=due.at if due else None,
-            next_deadline_kind=due.kind if due else None,
+            next_deadline_kind=NextDeadlineKind(due.kind.value) if due else None,
             overdue=self._overdue(),
             service_state=r.state,
             balance_fen=r.balance_fen,
@@ -471,6 +511,7 @@ class ServiceFlow:
             operator_hold=r.operator_hold,
             closure=r.closure,
             late_details_reports=r.late_details_reports,
+            current_details=r.details,
             change_seq=r.seq,
             run=inp.run,
         )

@@ -12,6 +12,7 @@ import uuid
 
 import asyncpg
 
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
 from domain.timeline import Event, EventType, RegistrationState, Stage
 
@@ -131,16 +132,17 @@ async def save_registration(conn: asyncpg.Connection, state: RegistrationState, 
 
 
 def _upsert_registration(first: int, only_if: str = "true") -> str:
-    """The read-model upsert with its 24 parameters numbered from ``first`` (see
+    """The read-model upsert with its 27 parameters numbered from ``first`` (see
     ``_registration_args``); ``only_if`` is a further condition for writing at all."""
-    params = ", ".join(f"${n}" for n in range(first, first + 24))
+    params = ", ".join(f"${n}" for n in range(first, first + 27))
     return _UPSERT_REGISTRATION.format(params=params, only_if=only_if, carrier=f"${first + 3}")
 
 
 _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code,
         company_name, credit_code, number, stage, status, waiting_for, next_deadline, overdue, tier,
         min_monthly_spend_fen, first_prepayment_fen, balance_fen, last_event_version, summary,
-        created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at)
+        created_at, updated_at, service_state, arrears_stage, realname_stage, realname_due_at,
+        lifecycle, next_deadline_kind, refund_owed_fen)
     SELECT {params}
     WHERE {only_if} AND EXISTS (SELECT 1 FROM carrier WHERE code = {carrier})
     ON CONFLICT (id) DO UPDATE SET
@@ -161,7 +163,10 @@ _UPSERT_REGISTRATION = """INSERT INTO registration (id, workflow_id, organisatio
         service_state = EXCLUDED.service_state,
         arrears_stage = EXCLUDED.arrears_stage,
         realname_stage = EXCLUDED.realname_stage,
-        realname_due_at = EXCLUDED.realname_due_at
+        realname_due_at = EXCLUDED.realname_due_at,
+        lifecycle = EXCLUDED.lifecycle,
+        next_deadline_kind = EXCLUDED.next_deadline_kind,
+        refund_owed_fen = EXCLUDED.refund_owed_fen
     WHERE registration.last_event_version < EXCLUDED.last_event_version"""
 
 
@@ -188,6 +193,9 @@ def _registration_args(state: RegistrationState, workflow_id: str) -> tuple[obje
         state.created_at,
         state.updated_at,
         *_opening_service_view(state),
+        lifecycle_of(state.stage, state.status).value,
+        kind.value if (kind := state.next_deadline_kind) is not None else None,
+        state.refund_owed_fen,
     )
 
 

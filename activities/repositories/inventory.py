@@ -830,6 +830,37 @@ async def hold_number(
     return _record(row) if row else None
 
 
+async def switch_hold(
+    conn: asyncpg.Connection,
+    old: str | None,
+    new: str,
+    registration_id: str,
+    expires_at: datetime,
+    carrier_code: str,
+) -> NumberRecord | None:
+    """Move ``registration_id``'s hold from ``old`` to ``new``, in the caller's
+    transaction. ``new`` is locked and found takeable first, so the old hold is
+    let go only once the new one is certain; the registration holds one number
+    at every instant another transaction can see. None, with nothing changed,
+    when ``new`` cannot be had (taken, not in the inventory, another carrier's)."""
+    _check_number(new)
+    _check_aware(expires_at, "expires_at")
+    free = await conn.fetchval(
+        f"""SELECT true FROM number_inventory
+            WHERE number = $1 AND carrier_code = $2
+              AND ({_TAKEABLE} OR (status = 'held' AND registration_id = $3))
+            FOR UPDATE""",
+        new,
+        carrier_code,
+        registration_id,
+    )
+    if not free:
+        return None
+    if old is not None and old != new:
+        await release(conn, old, registration_id)
+    return await hold_number(conn, new, registration_id, expires_at, carrier_code=carrier_code)
+
+
 async def hold_matching(
     conn: asyncpg.Connection, registration_id: str, criteria: SearchCriteria, expires_at: datetime
 ) -> NumberRecord | None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from domain.details import apply_to_summary
+
 
 async def stored_event_type(conn: asyncpg.Connection, event_id: str) -> str | None:
     """The type of the event stored under ``event_id``, if one is."""
@@ -77,14 +79,19 @@ async def save_service_view(
     realname_due_at: datetime | None,
     balance_fen: int,
     next_deadline: datetime | None,
+    next_deadline_kind: str | None,
     overdue: bool,
+    stage: str,
+    status: str,
+    lifecycle: str,
     updated_at: datetime,
 ) -> bool:
     """Move the registration's read-model row to the service's view at ``version``.
 
-    Only the service columns (and balance, deadline, overdue) change: stage and
-    status keep the registration's meaning. An older version never overwrites a
-    newer one. False when there is no row (or it is newer already)."""
+    The service columns, balance, deadline and overdue change, and stage, status
+    and lifecycle once the service has ended (closed: terminated or reclaimed).
+    An older version never overwrites a newer one. False when there is no row
+    (or it is newer already)."""
     result: str = await conn.execute(
         """UPDATE registration SET
                service_state = $3,
@@ -93,9 +100,13 @@ async def save_service_view(
                realname_due_at = $6,
                balance_fen = $7,
                next_deadline = $8,
-               overdue = $9,
+               next_deadline_kind = $9,
+               overdue = $10,
+               stage = $11,
+               status = $12,
+               lifecycle = $13,
                last_event_version = $2,
-               updated_at = $10
+               updated_at = $14
            WHERE id = $1 AND last_event_version < $2""",
         registration_id,
         version,
@@ -105,10 +116,34 @@ async def save_service_view(
         realname_due_at,
         balance_fen,
         next_deadline,
+        next_deadline_kind,
         overdue,
+        stage,
+        status,
+        lifecycle,
         updated_at,
     )
     return result.endswith(" 1")
+
+
+async def update_current_details(
+    conn: asyncpg.Connection, registration_id: str, details: dict[str, Any]
+) -> None:
+    """Keep the holder's reported details (masked) as the read model's current
+    ones: in its summary, at the places the application keeps them
+    (``domain.details.apply_to_summary``), and the company name's column."""
+    summary = await conn.fetchval(
+        "SELECT summary FROM registration WHERE id = $1 FOR UPDATE", registration_id
+    )
+    if summary is None:
+        return
+    updated = apply_to_summary(dict(summary), details)
+    await conn.execute(
+        "UPDATE registration SET summary = $2, company_name = coalesce($3, company_name) WHERE id = $1",
+        registration_id,
+        updated,
+        updated.get("company_name"),
+    )
 
 
 async def release_quarantined(

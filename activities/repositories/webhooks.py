@@ -227,8 +227,7 @@ async def approaching_deadlines(conn: asyncpg.Connection, lead_seconds: float) -
     """Registrations whose next deadline falls within ``lead_seconds`` from now
     and has no notice yet."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT r.id, r.organisation_id, r.next_deadline, r.stage, r.status, r.waiting_for,
-                  r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at
+        """SELECT r.id, r.organisation_id, r.next_deadline, r.next_deadline_kind, r.stage, r.status
            FROM registration r
            WHERE r.next_deadline > clock_timestamp()
              AND r.next_deadline <= clock_timestamp() + $1 * interval '1 second'

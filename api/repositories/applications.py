@@ -21,7 +21,9 @@ _JOINED = """
            r.first_prepayment_fen, coalesce(r.balance_fen, 0) AS balance_fen,
            coalesce(r.last_event_version, 0) AS last_event_version,
            coalesce(r.summary, '{}'::jsonb) AS summary,
-           r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at
+           r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at,
+           coalesce(r.lifecycle, 'submitted') AS lifecycle, r.next_deadline_kind,
+           coalesce(r.refund_owed_fen, 0) AS refund_owed_fen
     FROM application a LEFT JOIN registration r ON r.id = a.id
 """
 

@@ -23,12 +23,11 @@ TAILED = (*REVIEW_ENDINGS, *BILLING, *ARREARS)
 
 
 async def registration_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Registrations per state and carrier: one aggregate over the read model."""
+    """Registrations per lifecycle, stage, carrier and overdue: one aggregate over the read model."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT stage, status, service_state, arrears_stage, realname_stage, carrier_code, overdue,
-                  count(*) AS n
+        """SELECT lifecycle, stage, carrier_code, overdue, count(*) AS n
            FROM registration
-           GROUP BY 1, 2, 3, 4, 5, 6, 7"""
+           GROUP BY 1, 2, 3, 4"""
     )
     return rows
 

@@ -12,13 +12,15 @@ from api.repositories._sql import Where
 _COLUMNS = """id, workflow_id, organisation_id, carrier_code, company_name, credit_code, number, stage,
     status, waiting_for, next_deadline, overdue, tier, min_monthly_spend_fen, first_prepayment_fen,
     balance_fen, last_event_version, summary, created_at, updated_at, service_state, arrears_stage,
-    realname_stage, realname_due_at"""
+    realname_stage, realname_due_at, lifecycle, next_deadline_kind, refund_owed_fen"""
 
 
 @dataclass(frozen=True, slots=True)
 class Filters:
     stage: str | None = None
     status: str | None = None
+    lifecycle: str | None = None
+    service_state: str | None = None
     carrier: str | None = None
     organisation_id: str | None = None
     overdue: bool | None = None
@@ -31,6 +33,10 @@ class Filters:
             where.add("stage = {}", self.stage)
         if self.status is not None:
             where.add("status = {}", self.status)
+        if self.lifecycle is not None:
+            where.add("lifecycle = {}", self.lifecycle)
+        if self.service_state is not None:
+            where.add("service_state = {}", self.service_state)
         if self.carrier is not None:
             where.add("carrier_code = {}", self.carrier)
         if self.organisation_id is not None:
@@ -76,9 +82,10 @@ async def list_page(
 async def counts(conn: asyncpg.Connection, filters: Filters) -> list[asyncpg.Record]:
     where = filters.where()
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"""SELECT stage, carrier_code, count(*) AS total, count(*) FILTER (WHERE overdue) AS overdue
+        f"""SELECT stage, lifecycle, carrier_code, count(*) AS total,
+                   count(*) FILTER (WHERE overdue) AS overdue
             FROM registration {where.sql()}
-            GROUP BY stage, carrier_code ORDER BY stage, carrier_code""",
+            GROUP BY stage, lifecycle, carrier_code ORDER BY stage, lifecycle, carrier_code""",
         *where.args,
     )
     return rows

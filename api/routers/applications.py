@@ -189,8 +189,12 @@ async def get_application_documents(
     "/{application_id:application_id}/resubmit",
     response_model=Registration,
     summary="Resubmit after a request for changes",
-    description="The whole corrected application (same shape as for submission). 409 with the current "
-    "state if no change request is open.",
+    description="The whole corrected application (same shape as for submission). Each field and document "
+    "kind the change request named must change (422 lists each one still unchanged); the carrier cannot. "
+    "A `requested_number` other than the one held moves the hold to it in the same step (the new "
+    "number's tier and fees are shown), or is 422 if it cannot be had, the old hold kept. Check first "
+    "with `POST /v1/applications/{application_id}/resubmission/evaluate`. 409 with the current state if "
+    "no change request is open.",
     openapi_extra=_APPLICATION_BODY,
     **documented(404, 409, 415),
 )
@@ -202,6 +206,28 @@ async def resubmit_application(
     body: JsonBody,
 ) -> Registration:
     return await applications.resubmit(ctx, gateway, principal, application_id, body)
+
+
+@router.post(
+    "/{application_id:application_id}/resubmission/evaluate",
+    response_model=Evaluation,
+    summary="Check a resubmission without resubmitting it",
+    description="Runs every check a resubmission of this application runs and returns every failing "
+    "field with a reason: the form's own checks (as `POST /v1/applications/evaluate`, except that the "
+    "number this application holds counts as its own, not as taken), the carrier staying the same, and "
+    "each field and document kind the change request named being changed. A `requested_number` other "
+    "than the one held is checked as available; resubmitting moves the hold to it, with its tier and "
+    "fees. Nothing is stored. 409 with the current state when no request for changes is open.",
+    openapi_extra=_APPLICATION_BODY,
+    **documented(404, 409, 415),
+)
+async def evaluate_resubmission(
+    ctx: Ctx,
+    principal: Annotated[Principal, allow(Action.SUBMIT_APPLICATION)],
+    application_id: ApplicationId,
+    body: JsonBody,
+) -> Evaluation:
+    return await applications.evaluate_resubmission(ctx, principal, application_id, body)
 
 
 @router.post(
@@ -269,9 +295,13 @@ async def terminate(
     response_model=DetailsChangeOut,
     summary="Report a change of registered details",
     description="A change of the holder's registered details (address, contact, ...) must be reported "
-    "within 10 Chinese working days of `changed_at`. Returns that deadline (`due_by`), whether this "
-    "report is `late` (recorded as a compliance finding; service goes on) and the registration. 409 "
-    "(`wrong_stage`) with the current state in `registration` when the number is not in service.",
+    "within 10 Chinese working days of `changed_at`. Name the changed `fields` as the application names "
+    "them and give each one's new value in `values`, checked as in an application (422 naming the field "
+    "or value at fault). The new values become the holder's current details (the registration's summary, "
+    "masked; the form an operator reveals from). Returns the deadline (`due_by`), whether this report is "
+    "`late` (recorded as a compliance finding; service goes on) and the registration; the timeline shows "
+    "the fields, due date and lateness. 409 (`wrong_stage`) with the current state in `registration` "
+    "when the number is not in service.",
     **documented(404, 409),
 )
 async def report_details_change(

@@ -19,7 +19,8 @@ from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration, RegistrationStats
 from api.services import events, registrations
 from api.services.choices import check_carrier
-from domain.service_rules import ChangeKind
+from domain.lifecycle import Lifecycle
+from domain.service_rules import ChangeKind, ServiceState
 from domain.timeline import EventType
 from workflows.contracts import Stage, Status
 
@@ -37,10 +38,14 @@ def _filters(
     overdue: bool | None,
     created_from: datetime | None,
     created_to: datetime | None,
+    lifecycle: Lifecycle | None = None,
+    service_state: ServiceState | None = None,
 ) -> Filters:
     return Filters(
         stage=stage.value if stage else None,
         status=status.value if status else None,
+        lifecycle=lifecycle.value if lifecycle else None,
+        service_state=service_state.value if service_state else None,
         carrier=carrier,
         organisation_id=organisation_id,
         overdue=overdue,
@@ -51,6 +56,13 @@ def _filters(
 
 StageQ = Annotated[Stage | None, Query()]
 StatusQ = Annotated[Status | None, Query()]
+LifecycleQ = Annotated[
+    Lifecycle | None,
+    Query(description="One lifecycle value, from application to the number's release (docs/domain.md)."),
+]
+ServiceStateQ = Annotated[
+    ServiceState | None, Query(description="After activation: what the number does now.")
+]
 CarrierQ = Annotated[str | None, Query(max_length=64, examples=["china_unicom"])]
 OrgQ = Annotated[str | None, Query(max_length=64, examples=["org_acme"])]
 OverdueQ = Annotated[bool | None, Query(description="Only overdue (true) or only not overdue (false).")]
@@ -66,8 +78,9 @@ ToQ = Annotated[
     "/v1/registrations",
     response_model=Page[Registration],
     summary="List and filter all registrations",
-    description="Filter by stage, status, carrier, organisation, overdue and creation range. Keyset "
-    "pagination on (created_at, id): rows that arrive while you page never shift or repeat the rest.",
+    description="Filter by stage, status, lifecycle, service state, carrier, organisation, overdue and "
+    "creation range. Keyset pagination on (created_at, id): rows that arrive while you page never shift "
+    "or repeat the rest.",
     **documented(400),
 )
 async def list_registrations(
@@ -75,6 +88,8 @@ async def list_registrations(
     _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)],
     stage: StageQ = None,
     status: StatusQ = None,
+    lifecycle: LifecycleQ = None,
+    service_state: ServiceStateQ = None,
     carrier: CarrierQ = None,
     organisation_id: OrgQ = None,
     overdue: OverdueQ = None,
@@ -84,7 +99,9 @@ async def list_registrations(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[Registration]:
-    filters = _filters(stage, status, carrier, organisation_id, overdue, created_from, created_to)
+    filters = _filters(
+        stage, status, carrier, organisation_id, overdue, created_from, created_to, lifecycle, service_state
+    )
     async with ctx.connection() as conn:
         await check_carrier(conn, carrier)
         return await registrations.list_all(conn, filters, order=order, cursor=cursor, limit=limit)
@@ -93,8 +110,10 @@ async def list_registrations(
 @router.get(
     "/v1/registrations/stats",
     response_model=RegistrationStats,
-    summary="Counts per stage and carrier",
-    description="With the same filters as the listing (except stage).",
+    summary="Counts per lifecycle, stage and carrier",
+    description="Per lifecycle value, stage and carrier, with how many are overdue; `in_service` counts "
+    "the numbers their holders still have (a number in quarantine or released never is). With the same "
+    "filters as the listing (except stage, status and lifecycle).",
     **documented(),
 )
 async def registration_stats(
@@ -105,8 +124,11 @@ async def registration_stats(
     overdue: OverdueQ = None,
     created_from: FromQ = None,
     created_to: ToQ = None,
+    service_state: ServiceStateQ = None,
 ) -> RegistrationStats:
-    filters = _filters(None, None, carrier, organisation_id, overdue, created_from, created_to)
+    filters = _filters(
+        None, None, carrier, organisation_id, overdue, created_from, created_to, service_state=service_state
+    )
     async with ctx.connection() as conn:
         await check_carrier(conn, carrier)
         return await registrations.stats(conn, filters)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.errors import MAX_LISTED_ERRORS, FieldErrorOut
 from api.schemas.common import FieldName, OptionalReason, Reason
 from api.schemas.registrations import Registration
 from api.textguard import SafeStr
-from domain.applicant import MAX_DOCUMENTS
+from domain.applicant import FIELD_PATHS, MAX_DOCUMENTS
+from domain.requirements import load_catalogue
 from workflows.contracts import Decision, RejectionReason, VerificationOutcome
 
 APPLICATION_EXAMPLE: dict[str, Any] = {
@@ -95,6 +96,27 @@ DECISION_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+def _application_field(name: str) -> str:
+    if name not in FIELD_PATHS:
+        raise PydanticCustomError(
+            "unknown_field",
+            "Not a field of the application: name one of {allowed}.",
+            {"allowed": ", ".join(FIELD_PATHS)},
+        )
+    return name
+
+
+def _document_kind(kind: str) -> str:
+    kinds = load_catalogue().document_kinds
+    if kind.strip().lower() not in kinds:
+        raise PydanticCustomError(
+            "unknown_document_kind",
+            "Not a document kind: use one of {allowed}.",
+            {"allowed": ", ".join(kinds)},
+        )
+    return kind.strip().lower()
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,17 +127,22 @@ class DecisionIn(BaseModel):
         default=None, validate_default=True, description="Required to reject; only with reject."
     )
     reason: OptionalReason | None = None
-    documents: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
+    documents: list[
+        Annotated[SafeStr, Field(min_length=1, max_length=64), AfterValidator(_document_kind)]
+    ] = Field(
         default_factory=list,
         max_length=MAX_DOCUMENTS,
         validate_default=True,
-        description="Document kinds to replace; only with request_changes.",
+        description="Document kinds to replace (the catalogue's); only with request_changes. The "
+        "resubmission must list a new document of each.",
     )
-    fields: list[FieldName] = Field(
+    fields: list[Annotated[FieldName, AfterValidator(_application_field)]] = Field(
         default_factory=list,
         max_length=50,
         validate_default=True,
-        description="Fields to change; only with request_changes (a rejection is final: say why in reason).",
+        description="Fields to change, named as in the application (`contact_address`, "
+        "`legal_representative.phone`); only with request_changes (a rejection is final: say why in "
+        "reason). The resubmission must change each one.",
     )
 
     @field_validator("reason_code")

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJson
 from pydantic_core import PydanticCustomError
 
 from api.errors import BadRequest, InvalidInput, field_error
-from api.textguard import check_storable
+from api.textguard import check_storable, check_visible
 
 T = TypeVar("T")
 
@@ -27,16 +27,25 @@ def not_blank(value: str) -> str:
 
 # The length constraints come before the validators, so that pydantic checks
 # them on the string itself (after a validator it reports them about "items").
+# Reasons are read by people (the timeline, the console): nothing invisible that
+# changes how they read, as for names (a bidi override reverses a reason on screen).
 Reason = Annotated[
     str,
     Field(min_length=1, max_length=1000, description="Why; recorded in the timeline."),
     AfterValidator(check_storable),
+    AfterValidator(check_visible),
     AfterValidator(not_blank),
 ]
-OptionalReason = Annotated[str, Field(max_length=1000), AfterValidator(check_storable)]
+OptionalReason = Annotated[
+    str, Field(max_length=1000), AfterValidator(check_storable), AfterValidator(check_visible)
+]
 # The name of an application field, as a change request or a details report names it.
 FieldName = Annotated[
-    str, Field(min_length=1, max_length=128), AfterValidator(check_storable), AfterValidator(not_blank)
+    str,
+    Field(min_length=1, max_length=128),
+    AfterValidator(check_storable),
+    AfterValidator(check_visible),
+    AfterValidator(not_blank),
 ]
 
 

@@ -7,7 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import JsonObject, UtcDateTime
+from domain.lifecycle import Lifecycle
 from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
+from domain.timeline import NextDeadlineKind
 from workflows.contracts import RejectionReason, Stage, Status, WaitingFor
 
 _EXAMPLE: dict[str, Any] = {
@@ -19,11 +21,14 @@ _EXAMPLE: dict[str, Any] = {
     "number_display": "400-012-3456",
     "stage": "audit",
     "status": "in_review",
+    "lifecycle": "in_review",
     "waiting_for": "operator_decision",
     "next_deadline": "2026-12-02T01:00:00Z",
+    "next_deadline_kind": "operator_decision",
     "overdue": False,
     "fees": None,
     "paid_fen": 0,
+    "refund_owed_fen": 0,
     "change_request": None,
     "rejection": None,
     "problems": [],
@@ -71,13 +76,36 @@ class Registration(BaseModel):
     company_name: str
     number: str | None = Field(description="The 400 number held or allocated, 10 digits.")
     number_display: str | None = Field(description="The number as shown to people, 400-XXX-XXXX.")
-    stage: Stage
-    status: Status
+    stage: Stage = Field(
+        description="The registration step it is at; `active` while the number is in service, `closed` once "
+        "the registration has ended (before activation, or after it when the service ended)."
+    )
+    status: Status = Field(
+        description="What happened last; for a closed registration why it closed (`terminated` or "
+        "`reclaimed` when the service ended after activation)."
+    )
+    lifecycle: Lifecycle = Field(
+        description="Where the registration is from application to the number's release, in one value "
+        "(docs/domain.md, States); what dashboards filter and count on."
+    )
     waiting_for: WaitingFor
-    next_deadline: UtcDateTime | None
+    next_deadline: UtcDateTime | None = Field(
+        description="The nearest deadline of any kind (see next_deadline_kind)."
+    )
+    next_deadline_kind: NextDeadlineKind | None = Field(
+        default=None,
+        description="What next_deadline is for: before activation what the registration waits for; after, "
+        "the next bill, an arrears or real-name stage, or the end of quarantine.",
+    )
     overdue: bool
     fees: Fees | None
-    paid_fen: int
+    paid_fen: int = Field(description="Paid before activation (after activation, see balance_fen), CNY fen.")
+    refund_owed_fen: int = Field(
+        default=0,
+        description="Paid before activation and owed back because the registration closed without "
+        "activation (withdrawn, verification failed or expired, provisioning failed, prepayment expired), "
+        "CNY fen; 0 otherwise.",
+    )
     change_request: ChangeRequest | None
     rejection: Rejection | None
     problems: list[RefusalProblem] = Field(
@@ -92,8 +120,8 @@ class Registration(BaseModel):
         default=None,
         description="The application as recorded, with personal data masked (staff views only).",
     )
-    # The service after activation; null before (the registration stays
-    # stage/status active for the whole service).
+    # The service after activation; null before (stage active while the service
+    # runs, closed once it has ended: docs/domain.md, States).
     service_state: ServiceState | None = Field(
         default=None,
         description="After activation: what the number does now (active, restricted, suspended, frozen, "
@@ -120,6 +148,13 @@ class StageCarrierCount(BaseModel):
     overdue: int
 
 
+class LifecycleCarrierCount(BaseModel):
+    lifecycle: Lifecycle
+    carrier: str
+    total: int
+    overdue: int
+
+
 class RegistrationStats(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -132,6 +167,12 @@ class RegistrationStats(BaseModel):
                     {"stage": "audit", "carrier": "china_unicom", "total": 2, "overdue": 1},
                     {"stage": "allocate", "carrier": "china_unicom", "total": 1, "overdue": 0},
                 ],
+                "by_lifecycle": {"in_review": 2, "awaiting_payment": 1},
+                "by_lifecycle_and_carrier": [
+                    {"lifecycle": "in_review", "carrier": "china_unicom", "total": 2, "overdue": 1},
+                    {"lifecycle": "awaiting_payment", "carrier": "china_unicom", "total": 1, "overdue": 0},
+                ],
+                "in_service": 0,
             }
         }
     )
@@ -141,6 +182,22 @@ class RegistrationStats(BaseModel):
     by_stage: dict[str, int]
     by_carrier: dict[str, int]
     by_stage_and_carrier: list[StageCarrierCount]
+    by_lifecycle: dict[str, int] = Field(description="Registrations per lifecycle value.")
+    by_lifecycle_and_carrier: list[LifecycleCarrierCount]
+    in_service: int = Field(
+        description="Numbers the holder still has (in_service, restricted, suspended, frozen); a number in "
+        "quarantine or released is never counted."
+    )
+
+
+class DetailsChangeShown(BaseModel):
+    fields: list[str]
+    values: JsonObject = Field(
+        default_factory=dict, description="The new values by field, personal data masked."
+    )
+    changed_at: UtcDateTime
+    due_by: UtcDateTime
+    late: bool
 
 
 class TimelineEntry(BaseModel):
@@ -164,12 +221,25 @@ class TimelineEntry(BaseModel):
     )
     stage: Stage
     status: Status
+    lifecycle: Lifecycle | None = Field(
+        default=None, description="The lifecycle after this event (null on a reveal of personal data)."
+    )
     next_deadline: UtcDateTime | None
+    next_deadline_kind: NextDeadlineKind | None = None
     overdue: bool
     service_state: ServiceState | None = Field(
         default=None,
         description="After activation: what the number does after this event (active, restricted, "
         "suspended, frozen, quarantined, released).",
+    )
+    refund_owed_fen: int | None = Field(
+        default=None,
+        description="On the event that closed a registration paid for before activation: the amount owed "
+        "back, CNY fen.",
+    )
+    details_change: DetailsChangeShown | None = Field(
+        default=None,
+        description="On DetailsChangeReported: what changed, by when it was due, and whether late.",
     )
 
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas.common import FieldName, OptionalReason, Reason, UtcDateTime
+from api.schemas.common import FieldName, JsonObject, OptionalReason, Reason, UtcDateTime
 from api.schemas.dates import RequestDatetime
 from api.schemas.registrations import Registration
+from domain.details import HOLDER_DETAILS
 
 
 class _ReasonIn(BaseModel):
@@ -53,6 +54,10 @@ class DetailsChangeIn(BaseModel):
             "example": {
                 "changed_at": "2026-11-20T09:00:00+08:00",
                 "fields": ["contact_address", "legal_representative.phone"],
+                "values": {
+                    "contact_address": "广东省深圳市南山区科技园南区 2 号",
+                    "legal_representative.phone": "13900139000",
+                },
             }
         },
     )
@@ -63,8 +68,17 @@ class DetailsChangeIn(BaseModel):
     )
     fields: list[FieldName] = Field(
         min_length=1,
-        max_length=50,
-        description="The registered details that changed, named as in the application.",
+        max_length=20,
+        description="The registered details that changed, named as in the application: "
+        + ", ".join(HOLDER_DETAILS)
+        + ". Another name is 422.",
+    )
+    values: JsonObject = Field(
+        max_length=20,
+        description="The new value of each named field, keyed by its name, checked as the application "
+        "checks it (a person, for legal_representative or agent whole: name, id_number, phone; a list "
+        "for destination_numbers). Kept as the holder's current details, personal data masked outside "
+        "the encrypted form.",
     )
 
     @field_validator("changed_at")

@@ -27,12 +27,21 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
+from pydantic import ValidationError
 
 from activities.repositories.applications import record_application
 from api import textguard
 from api.auth import Principal, Role
 from api.db import Context
-from api.errors import Conflict, FieldErrorOut, InvalidInput, cap_errors, field_error, missing_idempotency_key
+from api.errors import (
+    Conflict,
+    FieldErrorOut,
+    InvalidInput,
+    ServiceUnavailable,
+    cap_errors,
+    field_error,
+    missing_idempotency_key,
+)
 from api.ids import new_id
 from api.repositories import applications, documents, idempotency
 from api.schemas.applications import (
@@ -58,8 +67,10 @@ from api.services.workflow import UpdateRejected, WorkflowGateway
 from api.textguard import unsafe_fields
 from app.logging_setup import request_id_var
 from domain.applicant import ActivationWindow, ApplicationForm, check_application, oversized_lists
+from domain.details import check_details_change
 from domain.errors import FieldError
 from domain.requirements import UnknownRequirementKey, load_catalogue
+from domain.resubmission import resubmission_problems
 from domain.service_rules import ArrearsStage
 from workflows.contracts import (
     UPDATE_DECIDE,
@@ -75,6 +86,7 @@ from workflows.contracts import (
     RegistrationInput,
     RegistrationStatus,
     Resubmission,
+    Status,
     VerificationRequest,
     WithdrawalRequest,
     registration_workflow_id,
@@ -275,12 +287,16 @@ async def evaluate(ctx: Context, principal: Principal, body: Any) -> Evaluation:
     refuse_oversized(body)
     async with ctx.connection() as conn:
         checked = await check_form(conn, principal, body, activation=activation_window(ctx))
-    listed, omitted = cap_errors(checked.errors)
+    return _evaluation(checked.errors, checked.data)
+
+
+def _evaluation(errors: list[FieldError], data: Any) -> Evaluation:
+    listed, omitted = cap_errors(errors)
     return Evaluation(
-        submittable=not checked.errors,
+        submittable=not errors,
         errors=[FieldErrorOut(**e.as_dict()) for e in listed],
         errors_omitted=omitted,
-        required_documents=_required_documents(checked.data),
+        required_documents=_required_documents(data),
     )
 
 
@@ -333,16 +349,28 @@ async def _replay(
     application_id = claimed["resource_id"]
     async with ctx.connection() as conn:
         row = await applications.get(conn, application_id)
+    if row is not None:
+        return registrations.from_row(row, staff=False), True
+    # The first attempt stopped before its row was written.
+    workflow_id = registration_workflow_id(application_id)
+    if await gateway.exists(workflow_id):
+        # Temporal had accepted the start: the submission was accepted then, and
+        # its apply step writes the row; nothing is checked again (a document
+        # replaced since must not refuse it).
+        status = await gateway.wait_submitted(workflow_id)
+        async with ctx.connection() as conn:
+            row = await applications.get(conn, application_id)
         if row is None:
-            # The first attempt stopped before Temporal accepted the start (or
-            # before the row was written): finish it. Already accepted once: the
-            # activation time is not checked again.
-            checked = await check_form(conn, principal, body, activation=None, check_number=False)
-    if row is None:
-        if checked.errors:
-            raise _invalid(checked.errors)
-        return await _start(ctx, gateway, principal, application_id, checked), True
-    return registrations.from_row(row, staff=False), True
+            raise ServiceUnavailable(
+                "The application is being started; retry shortly", extra={"service": "temporal"}
+            )
+        return await _respond(ctx, status, row, principal), True
+    # Nothing was accepted yet: check everything, the activation time included.
+    async with ctx.connection() as conn:
+        checked = await check_form(conn, principal, body, activation=activation_window(ctx))
+    if checked.errors:
+        raise _invalid(checked.errors)
+    return await _start(ctx, gateway, principal, application_id, checked), True
 
 
 async def _start(
@@ -447,7 +475,7 @@ async def _current(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, row: asyncpg.Record
 ) -> dict[str, Any]:
     """The registration's state for a 409: the live one if the workflow answers, else the read model."""
-    status = await gateway.status(row["workflow_id"], in_service=row["stage"] == "active")
+    status = await gateway.status(row["workflow_id"], in_service=row["service_state"] is not None)
     return (await _respond(ctx, status, row, principal)).model_dump(mode="json")
 
 
@@ -513,6 +541,60 @@ async def _load(ctx: Context, principal: Principal, application_id: str) -> asyn
         return await registrations.get_application_row(conn, principal, application_id)
 
 
+async def _resubmission_errors(
+    conn: asyncpg.Connection, ctx: Context, row: asyncpg.Record, checked: Checked
+) -> list[FieldError]:
+    """What the resubmission ``checked`` would be refused for beyond the form's
+    own checks: another carrier, or a field or document kind the change request
+    named left as it was in the form last accepted."""
+    previous = await personal_data.current_form(conn, personal_data.form_cipher(ctx.settings), row["id"])
+    try:
+        new: Mapping[str, Any] = checked.form().model_dump(mode="json")
+    except ValidationError:
+        new = checked.data if isinstance(checked.data, Mapping) else {}
+    change = (row["summary"] or {}).get("change_request") or {}
+    reported = {e.field for e in checked.errors}
+    return [
+        e
+        for e in resubmission_problems(
+            previous,
+            new,
+            carrier=row["carrier_code"],
+            organisation_id=row["organisation_id"],
+            fields=change.get("fields", []),
+            documents=change.get("documents", []),
+        )
+        if e.field not in reported
+    ]
+
+
+def _not_waiting_for_resubmission(row: asyncpg.Record, principal: Principal) -> Conflict:
+    current = registrations.from_row(row, staff=principal.role is not Role.APPLICANT)
+    return Conflict(
+        f"Not waiting for a resubmission (status {current.status.value}): only an application with a "
+        "request for changes open can be resubmitted",
+        code="wrong_stage",
+        extra={"registration": current.model_dump(mode="json")},
+    )
+
+
+async def evaluate_resubmission(
+    ctx: Context, principal: Principal, application_id: str, body: Any
+) -> Evaluation:
+    """A resubmission of ``application_id`` checked as it would be, without
+    resubmitting: the number the application holds counts as its own."""
+    refuse_oversized(body)
+    row = await _load(ctx, principal, application_id)
+    if row["status"] != Status.CHANGES_REQUESTED.value:
+        raise _not_waiting_for_resubmission(row, principal)
+    async with ctx.connection() as conn:
+        checked = await check_form(
+            conn, principal, body, activation=activation_window(ctx), own_registration=application_id
+        )
+        errors = checked.errors + await _resubmission_errors(conn, ctx, row, checked)
+    return _evaluation(errors, checked.data)
+
+
 async def resubmit(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: Any
 ) -> Registration:
@@ -522,25 +604,17 @@ async def resubmit(
         checked = await check_form(
             conn, principal, body, activation=activation_window(ctx), own_registration=application_id
         )
-        if checked.errors:
-            raise _invalid(checked.errors)
+        errors = list(checked.errors)
+        if row["status"] == Status.CHANGES_REQUESTED.value:
+            errors += await _resubmission_errors(conn, ctx, row, checked)
+        if errors:
+            raise _invalid(errors)
         await documents.attach(conn, application_id, checked.document_ids)
-        # Kept before the Update and marked accepted once the workflow took it, so a
-        # refused resubmission never becomes the form an operator reveals from.
-        form_seq = await personal_data.store_form(
-            conn,
-            personal_data.form_cipher(ctx.settings),
-            application_id,
-            checked.form().model_dump(mode="json"),
-            accepted=False,
-        )
     arg = Resubmission(
         form=checked.form(), actor=_actor(principal, ActorRole.APPLICANT), correlation_id=correlation_id()
     )
-    registration = await _act(ctx, gateway, principal, row, UPDATE_RESUBMIT, arg)
-    async with ctx.connection() as conn:
-        await personal_data.accept_form(conn, application_id, form_seq)
-    return registration
+    # The resubmit step stores the form as the current one, with its event.
+    return await _act(ctx, gateway, principal, row, UPDATE_RESUBMIT, arg)
 
 
 async def withdraw(
@@ -621,7 +695,7 @@ async def pay(
         actor=_actor(principal, ActorRole.APPLICANT),
         correlation_id=correlation_id(),
     )
-    if row["stage"] == "active":
+    if row["service_state"] is not None:
         return await _pay_service(ctx, gateway, principal, row, arg)
     result = await _run_update(ctx, gateway, principal, row, UPDATE_PAY, arg, PaymentResult)
     return PaymentOut(
@@ -692,15 +766,39 @@ async def report_details_change(
     ctx: Context, gateway: WorkflowGateway, principal: Principal, application_id: str, body: DetailsChangeIn
 ) -> DetailsChangeOut:
     row = await _load(ctx, principal, application_id)
+    unsafe = unsafe_fields(body.values, "values")
+    if unsafe:
+        raise InvalidInput(errors=[field_error(f, "invalid_character", textguard.MESSAGE) for f in unsafe])
+    cipher = personal_data.form_cipher(ctx.settings)
+    async with ctx.connection() as conn:
+        current = await personal_data.current_form(conn, cipher, application_id)
+    checked = check_details_change(body.fields, body.values, current, load_catalogue())
+    if checked.errors:
+        raise InvalidInput(
+            "The report has invalid fields or values; every one is listed",
+            errors=[e.as_dict() for e in checked.errors],
+        )
+    form_seq = None
+    if checked.form is not None:
+        # The holder's details as they now stand, kept like a resubmitted form:
+        # marked accepted once the service has taken the report.
+        async with ctx.connection() as conn:
+            form_seq = await personal_data.store_form(
+                conn, cipher, application_id, checked.form, accepted=False
+            )
     arg = DetailsChangeReport(
         actor=_actor(principal, _acting_role(principal)),
         changed_at=body.changed_at,
         fields=body.fields,
+        values=checked.masked(),
         correlation_id=correlation_id(),
     )
     result = await _run_update(
         ctx, gateway, principal, row, UPDATE_REPORT_DETAILS_CHANGE, arg, DetailsChangeResult
     )
+    if form_seq is not None:
+        async with ctx.connection() as conn:
+            await personal_data.accept_form(conn, application_id, form_seq)
     return DetailsChangeOut(
         due_by=result.due_by,
         late=result.late,

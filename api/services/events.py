@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,9 +24,11 @@ from sse_starlette import ServerSentEvent
 
 from api.config import ApiSettings
 from api.db import connection
-from api.errors import InvalidInput, field_error
+from api.errors import InvalidInput, field_error, unavailable_service
 from api.repositories import events
 from api.schemas.events import FeedEvent
+
+log = logging.getLogger("api.events")
 
 # Positions are PostgreSQL bigints: a larger one cannot be asked for.
 MAX_POSITION = 2**63 - 1
@@ -168,8 +171,18 @@ async def _events(
     # Tells EventSource clients how soon to reconnect after the stream ends.
     yield ServerSentEvent(comment="stream start", retry=int(settings.sse_poll_seconds * 1000) + 500)
     while True:
-        async with connection(pool, settings.pool_acquire_timeout) as conn:
-            rows = await events.after(conn, last, settings.sse_batch)
+        try:
+            async with connection(pool, settings.pool_acquire_timeout) as conn:
+                rows = await events.after(conn, last, settings.sse_batch)
+        except Exception as exc:
+            if unavailable_service(exc) is None:
+                raise
+            # The database went away mid-stream: end the stream cleanly (the
+            # response has started, so no 503 can be sent any more); the client
+            # reconnects with Last-Event-ID and, until the database is back,
+            # gets a 503 with Retry-After.
+            log.warning("event stream ended: the database is unavailable", extra={"after": last})
+            return
         ready = deliverable(rows, last, settings.sse_gap_seconds)
         for row in ready:
             last = row["position"]

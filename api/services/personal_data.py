@@ -90,9 +90,11 @@ async def accept_form(conn: asyncpg.Connection, application_id: str, seq: int) -
     await forms.accept(conn, application_id, seq)
 
 
-async def _form(
+async def current_form(
     conn: asyncpg.Connection, cipher: DocumentCipher, application_id: str
 ) -> dict[str, Any] | None:
+    """The form last accepted (as submitted, resubmitted, or with its reported
+    changes of details), in clear; None for an application with none stored."""
     row = await forms.latest_accepted(conn, application_id)
     if row is None:
         return None
@@ -123,7 +125,7 @@ async def masked_form(
 ) -> dict[str, Any] | None:
     """The latest accepted form with every revealable field masked (None: no stored
     form, for applications submitted before forms were kept)."""
-    form = await _form(conn, cipher, application_id)
+    form = await current_form(conn, cipher, application_id)
     if form is None:
         return None
     for path, kind in REVEALABLE.items():
@@ -153,7 +155,7 @@ async def reveal(
         errors.append(field_error("reason", "reason_required", "Say why (1-1000 characters)."))
     if errors:
         raise InvalidInput("A reveal needs a field and a reason", errors=errors)
-    form = await _form(conn, cipher, application_id)
+    form = await current_form(conn, cipher, application_id)
     value = _get(form, field) if form is not None else None
     if value is None:
         raise NotFound(f"The application has no {field} on record")

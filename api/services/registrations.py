@@ -23,7 +23,9 @@ from api.repositories.registrations import Filters
 from api.schemas.common import Page, decode_cursor, encode_cursor
 from api.schemas.registrations import (
     ChangeRequest,
+    DetailsChangeShown,
     Fees,
+    LifecycleCarrierCount,
     RefusalProblem,
     Registration,
     RegistrationStats,
@@ -33,8 +35,9 @@ from api.schemas.registrations import (
     TimelineEntry,
 )
 from api.services import personal_data
-from domain.service_rules import ArrearsStage, RealnameStage, ServiceState
-from domain.timeline import Event, timeline
+from domain.lifecycle import NUMBER_IN_SERVICE, Lifecycle, closure_after, lifecycle_of, service_stage_status
+from domain.service_rules import ArrearsStage, ChangeKind, ClosureReason, RealnameStage, ServiceState
+from domain.timeline import Event, NextDeadlineKind, timeline
 from workflows.contracts import RegistrationStatus, Stage, Status, WaitingFor
 from workflows.service_contracts import ServiceStatus
 
@@ -84,11 +87,14 @@ def from_row(row: Mapping[str, Any], *, staff: bool) -> Registration:
         number_display=display_number(row["number"]),
         stage=Stage(stage),
         status=Status(row["status"] or Status.SUBMITTED),
+        lifecycle=Lifecycle(row["lifecycle"]),
         waiting_for=WaitingFor(row["waiting_for"] or WaitingFor.SYSTEM),
         next_deadline=row["next_deadline"],
+        next_deadline_kind=NextDeadlineKind(row["next_deadline_kind"]) if row["next_deadline_kind"] else None,
         overdue=row["overdue"],
         fees=fees,
         paid_fen=row["balance_fen"],
+        refund_owed_fen=row["refund_owed_fen"],
         change_request=ChangeRequest(
             fields=list(change.get("fields", [])),
             documents=list(change.get("documents", [])),
@@ -141,11 +147,19 @@ def from_status(
         number_display=display_number(status.number),
         stage=status.stage,
         status=status.status,
+        lifecycle=lifecycle_of(
+            status.stage,
+            status.status,
+            status.service_state if isinstance(status, ServiceStatus) else None,
+            status.closure.reason if isinstance(status, ServiceStatus) and status.closure else None,
+        ),
         waiting_for=status.waiting_for,
         next_deadline=status.next_deadline,
+        next_deadline_kind=status.next_deadline_kind,
         overdue=status.overdue,
         fees=Fees(**status.fees.model_dump()) if status.fees else None,
         paid_fen=status.paid_fen,
+        refund_owed_fen=status.refund_owed_fen,
         change_request=ChangeRequest(**status.change_request.model_dump()) if status.change_request else None,
         rejection=Rejection(**status.rejection.model_dump()) if status.rejection else None,
         problems=[RefusalProblem(**p.model_dump()) for p in status.problems],
@@ -260,20 +274,39 @@ async def stats(conn: asyncpg.Connection, filters: Filters) -> RegistrationStats
     rows = await registrations.counts(conn, filters)
     by_stage: dict[str, int] = {}
     by_carrier: dict[str, int] = {}
+    by_lifecycle: dict[str, int] = {}
+    stage_carrier: dict[tuple[str, str], list[int]] = {}
+    lifecycle_carrier: dict[tuple[str, str], list[int]] = {}
     for r in rows:
         by_stage[r["stage"]] = by_stage.get(r["stage"], 0) + r["total"]
         by_carrier[r["carrier_code"]] = by_carrier.get(r["carrier_code"], 0) + r["total"]
+        by_lifecycle[r["lifecycle"]] = by_lifecycle.get(r["lifecycle"], 0) + r["total"]
+        for key, into in (
+            ((r["stage"], r["carrier_code"]), stage_carrier),
+            ((r["lifecycle"], r["carrier_code"]), lifecycle_carrier),
+        ):
+            counted = into.setdefault(key, [0, 0])
+            counted[0] += r["total"]
+            counted[1] += r["overdue"]
     return RegistrationStats(
         total=sum(r["total"] for r in rows),
         overdue=sum(r["overdue"] for r in rows),
         by_stage=by_stage,
         by_carrier=by_carrier,
         by_stage_and_carrier=[
-            StageCarrierCount(
-                stage=Stage(r["stage"]), carrier=r["carrier_code"], total=r["total"], overdue=r["overdue"]
-            )
-            for r in rows
+            StageCarrierCount(stage=Stage(stage), carrier=carrier, total=total, overdue=overdue)
+            for (stage, carrier), (total, overdue) in sorted(stage_carrier.items())
         ],
+        by_lifecycle=by_lifecycle,
+        by_lifecycle_and_carrier=[
+            LifecycleCarrierCount(
+                lifecycle=Lifecycle(lifecycle), carrier=carrier, total=total, overdue=overdue
+            )
+            for (lifecycle, carrier), (total, overdue) in sorted(lifecycle_carrier.items())
+        ],
+        in_service=sum(
+            n for lifecycle, n in by_lifecycle.items() if Lifecycle(lifecycle) in NUMBER_IN_SERVICE
+        ),
     )
 
 
@@ -332,13 +365,19 @@ def timeline_entries(
             reason_code=e.reason_code,
             stage=Stage(e.stage.value),
             status=Status(e.status.value),
+            lifecycle=lifecycle_of(e.stage, e.status),
             next_deadline=e.next_deadline,
+            next_deadline_kind=e.next_deadline_kind,
             overdue=e.overdue,
             service_state=ServiceState.ACTIVE if e.status.value == Status.ACTIVE else None,
+            refund_owed_fen=e.refund_owed_fen,
         )
         for e in timeline(events)
     ]
-    entries += [_service_entry(r, staff) for r in service_rows]
+    closure: ClosureReason | None = None
+    for row in service_rows:
+        closure = closure_after(row["event_type"], closure)
+        entries.append(_service_entry(row, staff, closure))
     return entries
 
 
@@ -364,7 +403,9 @@ def _merge_accesses(entries: list[TimelineEntry], accesses: list[asyncpg.Record]
                 reason=f"{field}: {row['reason']}" if field else row["reason"],
                 stage=before.stage if before else Stage.APPLY,
                 status=before.status if before else Status.SUBMITTED,
+                lifecycle=before.lifecycle if before else Lifecycle.SUBMITTED,
                 next_deadline=before.next_deadline if before else None,
+                next_deadline_kind=before.next_deadline_kind if before else None,
                 overdue=before.overdue if before else False,
                 service_state=before.service_state if before else None,
             ),
@@ -377,11 +418,14 @@ def _shown_actor(actor: str, role: str, staff: bool) -> str:
     return actor if staff or role == "applicant" else role
 
 
-def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
-    """An event of the service after ACTIVE: the registration stays active, the
-    number's service state moves."""
+def _service_entry(row: asyncpg.Record, staff: bool, closure: ClosureReason | None) -> TimelineEntry:
+    """An event of the service after ACTIVE: the number's service state moves;
+    once the service has ended (``closure``) the registration is closed."""
     payload = row["payload"] or {}
     deadline = payload.get("next_deadline")
+    kind = payload.get("next_deadline_kind")
+    state = ServiceState(payload["state_after"]) if payload.get("state_after") else None
+    stage, status = service_stage_status(closure)
     return TimelineEntry(
         version=row["version"],
         occurred_at=row["occurred_at"],
@@ -389,9 +433,20 @@ def _service_entry(row: asyncpg.Record, staff: bool) -> TimelineEntry:
         actor=_shown_actor(row["actor"], row["actor_role"], staff),
         actor_role=row["actor_role"],
         reason=row["reason"],
-        stage=Stage.ACTIVE,
-        status=Status.ACTIVE,
+        stage=stage,
+        status=status,
+        lifecycle=lifecycle_of(stage, status, state, closure),
         next_deadline=datetime.fromisoformat(deadline) if deadline else None,
+        next_deadline_kind=NextDeadlineKind(kind) if kind else None,
         overdue=bool(payload.get("overdue", False)),
-        service_state=ServiceState(payload["state_after"]) if payload.get("state_after") else None,
+        service_state=state,
+        details_change=DetailsChangeShown(
+            fields=list(payload.get("fields", [])),
+            values=dict(payload.get("values") or {}),
+            changed_at=datetime.fromisoformat(payload["changed_at"]),
+            due_by=datetime.fromisoformat(payload["due_by"]),
+            late=bool(payload.get("late")),
+        )
+        if row["event_type"] == ChangeKind.DETAILS_CHANGE_REPORTED.value and "due_by" in payload
+        else None,
     )

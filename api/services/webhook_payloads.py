@@ -57,6 +57,8 @@ _DETAILS = (
     "review_due",
     "from_stage",
     "from_status",
+    "refund_owed_fen",
+    "previous_number",
 )
 
 

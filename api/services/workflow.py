@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Conflict, InvalidInput, ServiceUnavailable, field_error
 from api.readiness import WorkflowHealth
 from workflows.contracts import (
+    ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
     ERR_INVALID_REQUEST,
@@ -109,6 +110,16 @@ class WorkflowGateway:
             return None
         except WorkflowUpdateFailedError:
             return None
+
+    async def exists(self, workflow_id: str) -> bool:
+        """Whether Temporal has a workflow under this id (running or closed)."""
+        try:
+            await self.handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def status(self, workflow_id: str, *, in_service: bool = False) -> RegistrationStatus | None:
         """The live status Query; ``in_service`` (from ACTIVE on) decodes the service
@@ -215,7 +226,7 @@ class UpdateRejected(Exception):
 
     def to_api_error(
         self, current: Any, *, decided_by: frozenset[str] = frozenset()
-    ) -> Conflict | InvalidInput:
+    ) -> Conflict | InvalidInput | ServiceUnavailable:
         """The HTTP error, with ``current`` (the registration's state) attached.
 
         ``decided_by``: final statuses that mean "another caller already did what
@@ -223,6 +234,12 @@ class UpdateRejected(Exception):
         to a decision that also closed the workflow still reads already_decided.
         """
         extra = {"registration": current} if current is not None else {}
+        if self.kind == ERR_ACTIVATING:
+            return ServiceUnavailable(
+                "The number is being activated; retry in a moment",
+                retry_after=1,
+                extra={"service": "temporal", **extra},
+            )
         if self.kind == CLOSED:
             status = current.get("status") if isinstance(current, dict) else None
             code = "already_decided" if status in decided_by else "wrong_stage"

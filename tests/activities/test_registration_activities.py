@@ -27,7 +27,16 @@ from activities.registration import (
 from activities.repositories import events, inventory
 from api.ids import new_id
 from app.settings import Settings
-from domain.timeline import ActorRole, Event, EventType, RegistrationState, Stage, Status, apply_event
+from domain.timeline import (
+    ActorRole,
+    ChangeRequestState,
+    Event,
+    EventType,
+    RegistrationState,
+    Stage,
+    Status,
+    apply_event,
+)
 from tests.domain.factories import LEGAL_REP_ID, document_dict
 from tests.workflows import support as s
 
@@ -269,6 +278,90 @@ async def test_a_resubmission_may_not_change_carrier_or_organisation(acts, pool)
         ("organisation_id", "cannot_change"),
     }
     assert len(await s.stream(pool, state.application_id)) == 1
+
+
+def _resubmission(state: RegistrationState, number: str | None, **form: Any) -> ResubmitCommand:
+    return ResubmitCommand(
+        workflow_id=f"registration-{state.application_id}",
+        state=state,
+        event=draft(state.application_id, 2, EventType.APPLICATION_RESUBMITTED),
+        form=s.application(number, **form),
+        previous=s.application(state.number),
+        hold_expires_at=later(),
+    )
+
+
+async def test_a_resubmission_asking_for_another_number_moves_the_hold_in_its_step(acts, pool) -> None:
+    old, new = await s.fresh_number(pool), await s.fresh_number(pool)
+    state = await applied(acts, old)
+    cmd = _resubmission(state, new)
+    result = await acts.resubmit(cmd)
+    assert result.event is not None
+    payload = result.event.payload
+    record = await s.number_row(pool, new)
+    assert (payload["number"], payload["previous_number"], payload["tier"]) == (new, old, record["tier"])
+    assert (record["status"], record["registration_id"]) == ("held", state.application_id)
+    assert (await s.number_row(pool, old))["status"] == "available"
+    after = apply_event(state, result.event)
+    assert (after.number, after.tier, after.summary["requested_number"]) == (new, record["tier"], new)
+    model = await s.read_model(pool, state.application_id)
+    assert model is not None and (model["number"], model["tier"]) == (new, record["tier"])
+    # A retry of the committed step changes nothing more.
+    again = await acts.resubmit(cmd)
+    assert again.duplicate and again.event == result.event
+    assert (await s.number_row(pool, new))["registration_id"] == state.application_id
+    # The resubmitted form is the application's current one, stored with its event
+    # (once): what a workflow that applies the event without its Update reads back.
+    current = await acts.current_form(state.application_id)
+    assert current is not None and current.requested_number == new
+    forms = await pool.fetchval(
+        "SELECT count(*) FROM application_form WHERE application_id = $1", state.application_id
+    )
+    assert forms == 2  # as submitted (the apply step) and as resubmitted
+
+
+async def test_a_resubmission_whose_number_was_taken_meanwhile_keeps_the_old_hold(acts, pool) -> None:
+    """The API checked the number; another application took it before the step ran."""
+    old, wanted = await s.fresh_number(pool), await s.fresh_number(pool)
+    state = await applied(acts, old)
+    other = await applied(acts, wanted)
+    result = await acts.resubmit(_resubmission(state, wanted))
+    assert result.event is None
+    assert [(p["field"], p["code"]) for p in result.problems] == [("requested_number", "number_unavailable")]
+    assert (
+        (await s.number_row(pool, old))["registration_id"],
+        (await s.number_row(pool, wanted))["registration_id"],
+    ) == (
+        state.application_id,
+        other.application_id,
+    )
+    assert len(await s.stream(pool, state.application_id)) == 1
+
+
+async def test_a_resubmission_must_change_what_the_change_request_named(acts, pool) -> None:
+    number = await s.fresh_number(pool)
+    state = await applied(acts, number)
+    state = state.model_copy(
+        update={
+            "status": Status.CHANGES_REQUESTED,
+            "change_request": ChangeRequestState(
+                fields=("contact_address", "legal_representative.phone"),
+                documents=("business_licence",),
+                requested_at=datetime.now(UTC),
+                resubmit_by=later(),
+            ),
+        }
+    )
+    # The same phone typed otherwise is the same phone.
+    person = {"name": "张伟", "id_number": LEGAL_REP_ID, "phone": "138-0013-8000"}
+    same = await acts.resubmit(_resubmission(state, number, legal_representative=person))
+    assert same.event is None
+    assert [(p["field"], p["code"]) for p in same.problems] == [
+        ("contact_address", "unchanged"),
+        ("legal_representative.phone", "unchanged"),
+        ("documents", "unchanged_document"),
+    ]
+    assert "business_licence" in same.problems[2]["message"]
 
 
 async def test_renew_hold_moves_the_lease(acts, pool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -342,7 +343,15 @@ async def test_approve_pay_verify_activate(
         await asyncio.sleep(0.1)
     assert current["status"] == "active"
     assert current["service_state"] == "active"
-    assert current["realname_due_at"] is not None and current["realname_due_at"] == current["next_deadline"]
+    assert current["lifecycle"] == "in_service"
+    # The nearest deadline once active is the first bill, a billing cycle after
+    # activation; the real-name re-confirmation comes a year on.
+    activated = datetime.fromisoformat(current["activated_at"])
+    assert (current["next_deadline_kind"], datetime.fromisoformat(current["next_deadline"])) == (
+        "billing",
+        activated + timedelta(days=30),
+    )
+    assert datetime.fromisoformat(current["realname_due_at"]) == activated + timedelta(days=365)
 
     timeline = (
         await client.get(f"/v1/applications/{app_id}/timeline", headers=api_keys.headers("applicant"))
@@ -562,6 +571,9 @@ async def test_an_api_that_dies_between_the_start_and_its_insert_leaves_no_orpha
         "/v1/registrations?status=in_review&limit=200", headers=api_keys.headers("operator")
     )
     assert claimed in {r["id"] for r in queue.json()["items"]}
+    # The form as submitted is kept (encrypted) for staff to reveal a field.
+    stored = await pool.fetch("SELECT seq, accepted FROM application_form WHERE application_id = $1", claimed)
+    assert [(r["seq"], r["accepted"]) for r in stored] == [(1, True)]
 
     # A late retry with the same key answers the same application, started once.
     retried = await client.post("/v1/applications", json=body, headers=headers)

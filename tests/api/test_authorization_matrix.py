@@ -97,6 +97,14 @@ ROUTES = [
         (409,),
         needs=("application", "body"),
     ),
+    # Its pre-check: a fresh application has no request for changes open, so 409.
+    Route(
+        "POST",
+        "/v1/applications/{application_id}/resubmission/evaluate",
+        ("applicant",),
+        (409,),
+        needs=("application", "body"),
+    ),
     Route(
         "POST",
         "/v1/applications/{application_id}/payments",
@@ -169,7 +177,13 @@ ROUTES = [
         ("applicant", *STAFF),
         (409,),
         needs=("application",),
-        request={"json": {"changed_at": "2026-01-05T09:00:00+08:00", "fields": ["contact_address"]}},
+        request={
+            "json": {
+                "changed_at": "2026-01-05T09:00:00+08:00",
+                "fields": ["contact_address"],
+                "values": {"contact_address": "广东省深圳市南山区科技园南区 2 号"},
+            }
+        },
     ),
     Route("GET", "/v1/review-queue", STAFF, (200,), request={"params": {"limit": 2}}),
     Route("GET", "/v1/registrations", READERS, (200,), request={"params": {"limit": 2}}),

@@ -13,6 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
+from domain.lifecycle import lifecycle_of
+from domain.timeline import Stage, Status
 from tests.api.fixtures import Keys
 
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -42,8 +44,8 @@ async def add_registrations(
             }
             await conn.execute(
                 """INSERT INTO registration (id, workflow_id, organisation_id, carrier_code, company_name,
-                       credit_code, stage, status, waiting_for, overdue, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, 'Co', '91440300MA5F1B2C3F', $5, $6, $7, $8, $9, $9)""",
+                       credit_code, stage, status, waiting_for, overdue, created_at, updated_at, lifecycle)
+                   VALUES ($1, $2, $3, $4, 'Co', '91440300MA5F1B2C3F', $5, $6, $7, $8, $9, $9, $10)""",
                 reg_id,
                 f"registration-{reg_id}",
                 organisation,
@@ -53,6 +55,7 @@ async def add_registrations(
                 values["waiting_for"],
                 values["overdue"],
                 start + i * step,
+                lifecycle_of(Stage(values["stage"]), Status(values["status"])).value,
             )
             ids.append(reg_id)
     return ids

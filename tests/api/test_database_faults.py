@@ -3,6 +3,7 @@ Retry-After (never a 500), and the API serves again once the fault is gone."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -117,3 +118,29 @@ def test_every_connection_level_failure_means_postgres_is_unavailable(exc: BaseE
 def test_an_argument_the_driver_cannot_encode_is_not_an_outage() -> None:
     # A retry would fail the same way: telling the client to retry would be a lie.
     assert unavailable_service(asyncpg.exceptions._base.DataError("value out of int64 range")) is None
+
+
+async def test_an_event_stream_ends_cleanly_when_the_database_goes(
+    link: FaultyLink, stack_settings: Settings, api_keys: Keys
+) -> None:
+    """Once a stream has answered 200 no 503 can be sent: a database that goes away
+    mid-stream ends the stream (the client reconnects with Last-Event-ID) instead
+    of an error after the response started."""
+    streaming = ApiSettings(  # type: ignore[call-arg]
+        _env_file=None, pool_min_size=0, pool_acquire_timeout=1, auth_cache_seconds=60, sse_poll_seconds=0.05
+    )
+    settings = stack_settings.model_copy(update={"database_url": link.url})
+    async with other_app(settings, streaming) as api:
+        try:
+            viewer = api_keys.headers("viewer")
+            await api.get(LISTING, headers=viewer)  # the key is known (cached) before the fault
+            reading = asyncio.ensure_future(api.get("/v1/events", params={"after": "0"}, headers=viewer))
+            await asyncio.sleep(1.0)
+            link.fault = Fault.CUT_ON_QUERY
+            link.drop_all()
+            response = await asyncio.wait_for(reading, timeout=30)
+            assert response.status_code == 200
+            assert response.text.startswith(": stream start")
+        finally:
+            link.fault = Fault.NONE
+            link.drop_all()

@@ -25,7 +25,7 @@ from api.services.workflow import UpdateRejected
 from app.embedded import free_port
 from app.settings import Settings
 from tests.api.fixtures import Keys, application_body, submit
-from workflows.contracts import ERR_WRONG_STAGE
+from workflows.contracts import ERR_ACTIVATING, ERR_WRONG_STAGE
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance"}
 
@@ -433,3 +433,10 @@ def test_an_update_the_workflow_refuses_for_its_stage_is_a_409_wrong_stage() -> 
     wrong_stage = UpdateRejected(ERR_WRONG_STAGE, "not in service", None).to_api_error(current)
     assert (wrong_stage.status, wrong_stage.code) == (409, "wrong_stage")
     assert wrong_stage.extra == {"registration": current}
+
+
+def test_a_service_update_while_the_number_is_being_activated_is_a_503_to_retry() -> None:
+    current = {"stage": "activate", "status": "provisioning"}
+    error = UpdateRejected(ERR_ACTIVATING, "being activated", None).to_api_error(current)
+    assert (error.status, error.headers) == (503, {"Retry-After": "1"})
+    assert error.extra == {"service": "temporal", "registration": current}

@@ -233,6 +233,9 @@ BAD_DATETIMES: list[Any] = [
 ]
 
 
+NEW_ADDRESS = {"contact_address": "广东省深圳市南山区科技园南区 2 号"}
+
+
 @pytest.fixture
 async def in_service(client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]) -> dict[str, Any]:
     return await activate(client, api_keys, submitted["id"])
@@ -247,7 +250,7 @@ async def test_a_details_change_out_of_the_window_is_422_naming_changed_at(
     for changed_at in BAD_DATETIMES:
         response = await client.post(
             path,
-            json={"changed_at": changed_at, "fields": ["contact_address"]},
+            json={"changed_at": changed_at, "fields": ["contact_address"], "values": NEW_ADDRESS},
             headers=api_keys.headers("applicant"),
         )
         problem = assert_problem(response, 422, "invalid_input")
@@ -255,7 +258,7 @@ async def test_a_details_change_out_of_the_window_is_422_naming_changed_at(
     recent = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     ok = await client.post(
         path,
-        json={"changed_at": recent, "fields": ["contact_address"]},
+        json={"changed_at": recent, "fields": ["contact_address"], "values": NEW_ADDRESS},
         headers=api_keys.headers("applicant"),
     )
     assert ok.status_code == 200, ok.text
@@ -283,7 +286,11 @@ async def test_the_service_workflow_refuses_a_change_it_cannot_place(
     # And it goes on serving.
     ok = await client.post(
         f"/v1/applications/{in_service['id']}/details-changes",
-        json={"changed_at": datetime.now(UTC).isoformat(), "fields": ["contact_address"]},
+        json={
+            "changed_at": datetime.now(UTC).isoformat(),
+            "fields": ["contact_address"],
+            "values": NEW_ADDRESS,
+        },
         headers=api_keys.headers("applicant"),
     )
     assert ok.status_code == 200, ok.text
@@ -480,6 +487,19 @@ async def test_an_api_key_name_with_hidden_characters_is_refused(
     )
     problem = assert_problem(response, 422, "invalid_input")
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("name", "hidden_characters")]
+
+
+async def test_a_reason_with_hidden_characters_is_refused_naming_the_field(
+    client: httpx.AsyncClient, api_keys: Keys, submitted: dict[str, Any]
+) -> None:
+    """A decision's reason "abc\u202eevil" was stored and shown reversed ("abclive")."""
+    response = await client.post(
+        f"/v1/applications/{submitted['id']}/decision",
+        json={"decision": "reject", "reason_code": "other", "reason": "abc\u202eevil\u202c"},
+        headers=api_keys.headers("operator"),
+    )
+    problem = assert_problem(response, 422, "invalid_input")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("reason", "hidden_characters")]
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ change of details)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.api.fixtures import Keys, activate
 from workflows.contracts import registration_workflow_id
+from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
 
 
 @pytest.fixture
@@ -98,7 +100,15 @@ async def test_service_actions_before_activation_are_409(
         ("resumption", "operator", {"reason": "resolved"}),
         ("realname-confirmation", "operator", {"reason": "checked"}),
         ("termination", "applicant", {"reason": "no longer needed"}),
-        ("details-changes", "applicant", {"changed_at": datetime.now(UTC).isoformat(), "fields": ["x"]}),
+        (
+            "details-changes",
+            "applicant",
+            {
+                "changed_at": datetime.now(UTC).isoformat(),
+                "fields": ["contact_address"],
+                "values": {"contact_address": "广东省深圳市南山区科技园南区 2 号"},
+            },
+        ),
     ]
     for action, role, body in calls:
         response = await client.post(
@@ -183,7 +193,13 @@ async def test_holder_terminates_and_the_number_goes_to_quarantine(
     )
     assert terminated.status_code == 200, terminated.text
     state = terminated.json()
-    assert (state["stage"], state["service_state"]) == ("active", "quarantined")
+    # The registration is over: closed as terminated, the number in quarantine.
+    assert (state["stage"], state["status"], state["lifecycle"], state["service_state"]) == (
+        "closed",
+        "terminated",
+        "terminated",
+        "quarantined",
+    )
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT status, registration_id, previous_registration_id, quarantine_until "
@@ -243,18 +259,32 @@ async def test_operator_confirms_realname(
     assert (last["event_type"], last["service_state"]) == ("RealnameConfirmed", "active")
 
 
+ADDRESS = "广东省深圳市福田区深南大道 6008 号"
+
+
 async def test_details_change_report_returns_its_deadline(
     client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any]
 ) -> None:
     app_id = active["id"]
     url = f"/v1/applications/{app_id}/details-changes"
     now = datetime.now(UTC)
+    address = {"contact_address": ADDRESS}
 
     invalid = [
-        ({"changed_at": (now + timedelta(days=1)).isoformat(), "fields": ["contact_address"]}, "changed_at"),
-        ({"changed_at": "2026-11-20T09:00:00", "fields": ["contact_address"]}, "changed_at"),
-        ({"changed_at": now.isoformat(), "fields": []}, "fields"),
-        ({"changed_at": now.isoformat(), "fields": [" "]}, "fields[0]"),
+        (
+            {
+                "changed_at": (now + timedelta(days=1)).isoformat(),
+                "fields": ["contact_address"],
+                "values": address,
+            },
+            "changed_at",
+        ),
+        (
+            {"changed_at": "2026-11-20T09:00:00", "fields": ["contact_address"], "values": address},
+            "changed_at",
+        ),
+        ({"changed_at": now.isoformat(), "fields": [], "values": {}}, "fields"),
+        ({"changed_at": now.isoformat(), "fields": [" "], "values": {}}, "fields[0]"),
     ]
     for body, field in invalid:
         response = await client.post(url, json=body, headers=api_keys.headers("applicant"))
@@ -264,7 +294,7 @@ async def test_details_change_report_returns_its_deadline(
     changed_at = now - timedelta(days=1)
     reported = await client.post(
         url,
-        json={"changed_at": changed_at.isoformat(), "fields": ["contact_address"]},
+        json={"changed_at": changed_at.isoformat(), "fields": ["contact_address"], "values": address},
         headers=api_keys.headers("applicant"),
     )
     assert reported.status_code == 200, reported.text
@@ -278,7 +308,11 @@ async def test_details_change_report_returns_its_deadline(
 
     late = await client.post(
         url,
-        json={"changed_at": (now - timedelta(days=90)).isoformat(), "fields": ["legal_representative.phone"]},
+        json={
+            "changed_at": (now - timedelta(days=90)).isoformat(),
+            "fields": ["legal_representative.phone"],
+            "values": {"legal_representative.phone": "139-0013-9000"},
+        },
         headers=api_keys.headers("operator"),
     )
     assert late.status_code == 200, late.text
@@ -288,3 +322,105 @@ async def test_details_change_report_returns_its_deadline(
     entries = await _timeline(client, api_keys, app_id)
     assert [e["event_type"] for e in entries[-2:]] == ["DetailsChangeReported", "DetailsChangeReported"]
     assert entries[-1]["actor_role"] == "operator"
+
+
+async def test_a_details_change_names_application_fields_and_carries_checked_values(
+    client: httpx.AsyncClient, api_keys: Keys, active: dict[str, Any], temporal_env: WorkflowEnvironment
+) -> None:
+    """Only the application's field names, each with a new value checked like the
+    application's; the new values become the holder's current details (summary,
+    masked; the service's Query) and the timeline shows fields, due date and lateness."""
+    app_id = active["id"]
+    url = f"/v1/applications/{app_id}/details-changes"
+    when = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+
+    async def report(fields: list[str], values: dict[str, Any]) -> httpx.Response:
+        return await client.post(
+            url,
+            json={"changed_at": when, "fields": fields, "values": values},
+            headers=api_keys.headers("applicant"),
+        )
+
+    refused: list[tuple[list[str], dict[str, Any], list[tuple[str, str]]]] = [
+        (
+            ["no_such_field"],
+            {"no_such_field": "x"},
+            [("fields[0]", "unknown_field")],
+        ),
+        (["requested_number"], {"requested_number": "4000000001"}, [("fields[0]", "not_a_detail")]),
+        (["contact_address"], {}, [("values.contact_address", "required")]),
+        (
+            ["contact_address"],
+            {"contact_address": ADDRESS, "package": "basic"},
+            [("values.package", "not_named")],
+        ),
+        (
+            ["legal_representative.phone"],
+            {"legal_representative.phone": "12345"},
+            [("values.legal_representative.phone", "invalid_phone")],
+        ),
+        (
+            ["legal_representative.id_number"],
+            {"legal_representative.id_number": "110101198001011234"},
+            [("values.legal_representative.id_number", "invalid_check_digit")],
+        ),
+        (["destination_numbers"], {"destination_numbers": []}, [("values.destination_numbers", "too_few")]),
+        (["industry"], {"industry": "no_such_industry"}, [("values.industry", "unknown_industry")]),
+    ]
+    for fields, values, errors in refused:
+        response = await report(fields, values)
+        assert response.status_code == 422, (fields, response.text)
+        assert [(e["field"], e["code"]) for e in response.json()["errors"]] == errors, fields
+    assert [e["event_type"] for e in await _timeline(client, api_keys, app_id)].count(
+        "DetailsChangeReported"
+    ) == 0
+
+    reported = await report(
+        ["contact_address", "legal_representative.phone", "destination_numbers"],
+        {
+            "contact_address": ADDRESS,
+            "legal_representative.phone": "+86 139 0013 9000",
+            "destination_numbers": ["0755-12345678", "13900139001"],
+        },
+    )
+    assert reported.status_code == 200, reported.text
+    assert reported.json()["late"] is False
+
+    # The holder's current details: in the read model's summary (staff), masked...
+    staff_view = (await client.get(f"/v1/applications/{app_id}", headers=api_keys.headers("operator"))).json()
+    summary = staff_view["summary"]
+    assert summary["contact_address"] == ADDRESS
+    assert summary["legal_representative"]["phone"] == "139****9000"
+    assert summary["destination_numbers"] == ["075*****5678", "139****9001"]
+    assert summary["destination_count"] == 2
+    assert "13900139000" not in json.dumps(staff_view)
+    # ... and in the service's Query.
+    handle = temporal_env.client.get_workflow_handle(registration_workflow_id(app_id))
+    live = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
+    assert live.current_details == {
+        "contact_address": ADDRESS,
+        "legal_representative.phone": "139****9000",
+        "destination_numbers": ["075*****5678", "139****9001"],
+    }
+    # The timeline says which details changed, by when they were due, and whether late.
+    last = (await _timeline(client, api_keys, app_id))[-1]
+    change = last["details_change"]
+    assert last["event_type"] == "DetailsChangeReported"
+    assert change["fields"] == ["contact_address", "destination_numbers", "legal_representative.phone"]
+    assert change["late"] is False and change["due_by"] == reported.json()["due_by"]
+    assert change["values"]["legal_representative.phone"] == "139****9000"
+
+    # A later report of the same detail replaces it; the others stay.
+    again = await report(
+        ["legal_representative"],
+        {"legal_representative": {"name": "李娜", "id_number": "11010519491231002X", "phone": "13700137000"}},
+    )
+    assert again.status_code == 200, again.text
+    live = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
+    assert live.current_details["legal_representative"] == {
+        "name": "李娜",
+        "id_number": "110***********002X",
+        "phone": "137****7000",
+    }
+    assert "legal_representative.phone" not in live.current_details
+    assert live.current_details["contact_address"] == ADDRESS

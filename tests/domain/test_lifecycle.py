@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from domain.lifecycle import NUMBER_IN_SERVICE, OPEN_REGISTRATION, Lifecycle, lifecycle_of
+from domain.lifecycle import (
+    NUMBER_IN_SERVICE,
+    OPEN_REGISTRATION,
+    Lifecycle,
+    closure_after,
+    lifecycle_of,
+    service_stage_status,
+)
 from domain.service_rules import ClosureReason, ServiceState
 from domain.timeline import TERMINAL_STATUSES, Stage, Status
 
@@ -52,3 +59,33 @@ def test_in_service_follows_the_service_state(
     assert (got in NUMBER_IN_SERVICE) == (
         state in {ServiceState.ACTIVE, ServiceState.RESTRICTED, ServiceState.SUSPENDED, ServiceState.FROZEN}
     )
+
+
+@pytest.mark.parametrize(
+    ("closure", "stage", "status"),
+    [
+        (None, Stage.ACTIVE, Status.ACTIVE),
+        (ClosureReason.TERMINATED, Stage.CLOSED, Status.TERMINATED),
+        (ClosureReason.RECLAIMED, Stage.CLOSED, Status.RECLAIMED),
+    ],
+)
+def test_a_service_that_ended_closes_the_registration(
+    closure: ClosureReason | None, stage: Stage, status: Status
+) -> None:
+    assert service_stage_status(closure) == (stage, status)
+    # The status it closed with says how, when the closure itself is not at hand.
+    if closure is not None:
+        assert lifecycle_of(stage, status, ServiceState.QUARANTINED) is Lifecycle(closure.value)
+        assert lifecycle_of(stage, status, ServiceState.RELEASED) is Lifecycle.CLOSED
+
+
+def test_the_service_events_say_how_it_ended() -> None:
+    closure = None
+    for event, expected in (
+        ("ServiceBilled", None),
+        ("NumberReclaimed", ClosureReason.RECLAIMED),
+        ("NumberReleased", ClosureReason.RECLAIMED),
+    ):
+        closure = closure_after(event, closure)
+        assert closure is expected
+    assert closure_after("ServiceTerminated", None) is ClosureReason.TERMINATED

@@ -277,6 +277,63 @@ def test_closing_events_after_approval(prefix: Any, kind: EventType, status: Sta
     assert (state.stage, state.status) == (Stage.CLOSED, status)
 
 
+def test_at_activation_the_nearest_deadline_is_the_first_bill() -> None:
+    s = paid()
+    s.add(EventType.VERIFICATION_PASSED)
+    s.add(
+        EventType.NUMBER_ACTIVATED,
+        {
+            "realname_due_at": (s.clock + timedelta(days=365)).isoformat(),
+            "first_bill_at": (s.clock + timedelta(days=30)).isoformat(),
+        },
+        after=timedelta(0),
+    )
+    state = fold(s.events)
+    assert state is not None
+    assert (state.next_deadline, state.next_deadline_kind) == (s.clock + timedelta(days=30), "billing")
+    assert [e.next_deadline_kind for e in timeline(s.events)] == [
+        "operator_decision",
+        "prepayment",
+        "verification",
+        None,  # provisioning: the carrier answers, no deadline
+        "billing",
+    ]
+
+
+def test_a_closing_event_after_payment_carries_what_is_owed_back() -> None:
+    s = paid().add(EventType.APPLICATION_WITHDRAWN, {"refund_owed_fen": 150_000})
+    state = fold(s.events)
+    assert state is not None and state.refund_owed_fen == 150_000
+    entries = timeline(s.events)
+    assert [e.refund_owed_fen for e in entries] == [None, None, None, 150_000]
+
+
+def test_a_resubmission_that_moved_the_hold_moves_the_number_and_its_fees() -> None:
+    s = (
+        submitted()
+        .add(EventType.CHANGES_REQUESTED, {"fields": ["requested_number"], "resubmit_by": T0.isoformat()})
+        .add(
+            EventType.APPLICATION_RESUBMITTED,
+            {
+                "number": "4001000001",
+                "previous_number": "4001888888",
+                "tier": "silver",
+                "min_monthly_spend_fen": 80_000,
+            },
+        )
+    )
+    state = fold(s.events)
+    assert state is not None
+    assert (state.number, state.tier, state.min_monthly_spend_fen) == ("4001000001", "silver", 80_000)
+    kept = fold(
+        submitted()
+        .add(EventType.CHANGES_REQUESTED, {"resubmit_by": T0.isoformat()})
+        .add(EventType.APPLICATION_RESUBMITTED, {})
+        .events
+    )
+    assert kept is not None and (kept.number, kept.tier) == ("4001888888", "gold")
+
+
 def test_a_refused_application_is_closed_with_its_problems() -> None:
     s = Stream().add(
         EventType.APPLICATION_REFUSED,

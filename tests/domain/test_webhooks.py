@@ -9,7 +9,6 @@ import pytest
 from domain.webhooks import (
     CATALOGUE,
     RetrySchedule,
-    deadline_kind,
     refused_address_class,
     routes_for,
     schedule_table,
@@ -68,26 +67,6 @@ def test_the_documented_schedule_retries_for_three_days() -> None:
 def test_address_classes(address: str, refused: str | None) -> None:
     assert refused_address_class(address) == refused
     assert refused_address_class("127.0.0.1", allow_loopback=True) is None
-
-
-def test_deadline_kinds() -> None:
-    due = NOW + timedelta(days=1)
-
-    def kind(waiting_for: str = "nothing", **service: str | datetime | None) -> str:
-        values: dict[str, object] = {
-            "next_deadline": due,
-            "service_state": "active",
-            "arrears_stage": "none",
-            "realname_stage": "current",
-            "realname_due_at": due,
-            **service,
-        }
-        return deadline_kind(waiting_for=waiting_for, **values)  # type: ignore[arg-type]
-
-    assert kind("prepayment", service_state=None, arrears_stage=None, realname_stage=None) == "prepayment"
-    assert kind() == "realname"
-    assert kind(arrears_stage="grace", realname_due_at=due + timedelta(days=9)) == "arrears"
-    assert kind(service_state="quarantined", realname_due_at=None) == "quarantine_end"
 
 
 def test_the_docs_list_the_whole_catalogue_and_the_default_schedule() -> None:

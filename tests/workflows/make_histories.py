@@ -66,7 +66,7 @@ async def active_after_changes_and_carrier_retries(client: Client, tq: str, pool
     handle = await s.start(client, tq, s.application(number))
     await s.submitted(handle)
     await s.request_changes(handle)
-    await s.resubmit(handle, s.application(number, company_name="新示例科技"))
+    await s.resubmit(handle, s.corrected(number, company_name="新示例科技"))
     status = await s.approve(handle)
     assert status.fees is not None
     await s.pay(handle, status.fees.first_prepayment_fen - 100, payment_id="p-1")

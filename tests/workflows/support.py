@@ -174,15 +174,25 @@ async def reject(
     return await decide(handle, request)
 
 
-async def request_changes(handle: Handle, fields: Sequence[str] = ("contact_address",)) -> RegistrationStatus:
+async def request_changes(
+    handle: Handle, fields: Sequence[str] = ("contact_address",), documents: Sequence[str] = ()
+) -> RegistrationStatus:
     request = DecisionRequest(
         decision=Decision.REQUEST_CHANGES,
         operator=OPERATOR,
         fields=list(fields),
-        documents=["business_licence"],
+        documents=list(documents),
         reason="address does not match the licence",
     )
     return await decide(handle, request)
+
+
+CORRECTED_ADDRESS = "广东省深圳市南山区科技园北区 2 号"
+
+
+def corrected(number: str | None, **overrides: Any) -> ApplicationForm:
+    """The application with the contact address ``request_changes`` asks about corrected."""
+    return application(number, **{"contact_address": CORRECTED_ADDRESS, **overrides})
 
 
 async def resubmit(handle: Handle, form: ApplicationForm) -> RegistrationStatus:

@@ -31,6 +31,7 @@ from domain.timeline import EventType
 from tests.workflows import support as s
 from workflows.contracts import (
     ERR_WRONG_STAGE,
+    QUERY_STATUS,
     UPDATE_DECIDE,
     WORKFLOW_NAME,
     Decision,
@@ -41,7 +42,16 @@ from workflows.contracts import (
     Status,
     registration_workflow_id,
 )
-from workflows.search_attributes import CARRIER, NEXT_DEADLINE, ORGANISATION, OVERDUE, SERVICE_NUMBER, STAGE
+from workflows.search_attributes import (
+    CARRIER,
+    LIFECYCLE,
+    NEXT_DEADLINE,
+    ORGANISATION,
+    OVERDUE,
+    SERVICE_NUMBER,
+    STAGE,
+)
+from workflows.service_contracts import ServiceStatus
 
 # Short workflow task timeout: the server re-dispatches a task that the killed
 # worker held after this long instead of the default ten seconds.
@@ -224,11 +234,16 @@ async def test_search_attributes_show_the_activate_stage_while_the_carrier_is_do
 
         async with pool.acquire() as conn:
             await fake_carrier.clear_fault(conn, number)
-        result = await s.reached_active(handle)
+        await s.reached_active(handle)
         attrs = (await handle.describe()).typed_search_attributes
         assert attrs.get(STAGE) == "active"
-        assert result.status.next_deadline is not None  # the real-name re-confirmation
-        assert attrs.get(NEXT_DEADLINE) == result.status.next_deadline
+        assert attrs.get(LIFECYCLE) == "in_service"
+        # The status names the nearest deadline, the first bill; the search
+        # attribute the next one that matters beyond bills, the real-name check.
+        status = await handle.query(QUERY_STATUS, result_type=ServiceStatus)
+        assert status.next_deadline_kind == "billing"
+        assert status.next_deadline == status.next_bill_at
+        assert attrs.get(NEXT_DEADLINE) == status.realname_due_at
         assert attrs.get(SERVICE_NUMBER) == number
 
 

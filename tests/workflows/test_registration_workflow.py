@@ -13,16 +13,19 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.lifecycle import lifecycle_of
 from domain.service_rules import ServiceState
 from domain.timeline import Event, EventType, RegistrationState, fold
 from tests.domain.factories import LEGAL_REP_ID, document_dict
 from tests.workflows import support as s
 from workflows.contracts import (
+    ERR_ACTIVATING,
     ERR_ALREADY_DECIDED,
     ERR_INVALID_APPLICATION,
     ERR_WRONG_STAGE,
     Decision,
     DecisionRequest,
+    PaymentRequest,
     RegistrationResult,
     RegistrationStatus,
     RegistrationTimings,
@@ -33,7 +36,12 @@ from workflows.contracts import (
     WaitingFor,
 )
 from workflows.registration import carrier_backoff
-from workflows.service_contracts import QUERY_SERVICE_STATUS, ServiceStatus
+from workflows.service_contracts import (
+    QUERY_SERVICE_STATUS,
+    UPDATE_SERVICE_PAY,
+    ServicePaymentResult,
+    ServiceStatus,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,9 +70,13 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
         state.version,
     )
     assert (row["first_prepayment_fen"], row["balance_fen"]) == (state.first_prepayment_fen, state.paid_fen)
+    assert (row["lifecycle"], row["next_deadline_kind"]) == (
+        lifecycle_of(state.stage, state.status).value,
+        state.next_deadline_kind,
+    )
     live = await s.query_status(handle)
     # From ACTIVE on the service workflow answers; its first deadline (the
-    # real-name re-confirmation) is the one activation recorded.
+    # first bill) is the one activation recorded.
     assert (live.stage, live.status, live.last_event_version, live.next_deadline) == (
         state.stage,
         state.status,
@@ -72,10 +84,14 @@ async def consistent(pool: asyncpg.Pool, handle: s.Handle) -> RegistrationState:
         state.next_deadline,
     )
     if state.stage is Stage.ACTIVE:
-        assert state.next_deadline is not None
+        assert state.next_deadline is not None and state.next_deadline_kind == "billing"
         service = await handle.query(QUERY_SERVICE_STATUS, result_type=ServiceStatus)
-        assert (service.service_state, service.realname_due_at) == (ServiceState.ACTIVE, state.next_deadline)
-        assert (row["service_state"], row["realname_due_at"]) == ("active", state.next_deadline)
+        assert (service.service_state, service.realname_due_at, service.next_bill_at) == (
+            ServiceState.ACTIVE,
+            state.realname_due_at,
+            state.next_deadline,
+        )
+        assert (row["service_state"], row["realname_due_at"]) == ("active", state.realname_due_at)
     else:
         assert row["service_state"] is None
     return state
@@ -276,9 +292,7 @@ async def test_changes_requested_then_resubmitted_in_time(env, pool, task_queue)
     assert status.change_request.resubmit_by - status.change_request.requested_at >= timedelta(days=5)
 
     await sleep_until(env, status.change_request.resubmit_by - timedelta(hours=1))
-    corrected = s.application(
-        number, contact_address="广东省深圳市南山区科技园北区 2 号", company_name="新示例科技"
-    )
+    corrected = s.corrected(number, company_name="新示例科技")
     status = await s.resubmit(handle, corrected)
     assert (status.status, status.change_request) == (Status.IN_REVIEW, None)
     row = await s.read_model(pool, s.app_id(handle))
@@ -308,7 +322,7 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
     await s.submitted(handle)
     await s.request_changes(handle)
 
-    broken = s.application(number, documents=[])
+    broken = s.corrected(number, documents=[])
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await s.resubmit(handle, broken)
     err = update_error(caught.value)
@@ -316,7 +330,7 @@ async def test_an_invalid_resubmission_is_refused_and_the_window_stays_open(env,
     problems = err.details[0]
     assert {p["code"] for p in problems} == {"missing_document"}
 
-    other_carrier = s.application(number, carrier="china_unicom")
+    other_carrier = s.corrected(number, carrier="china_unicom")
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await s.resubmit(handle, other_carrier)
     assert ("carrier", "cannot_change") in {
@@ -767,6 +781,26 @@ async def test_withdrawal_during_the_carrier_call_stops_it_and_cancels_at_the_ca
     assert order is not None and (order.status, order.provisions) == ("cancelled", 0)
 
 
+async def test_a_service_update_while_the_number_is_being_activated_says_retry_in_a_moment(
+    env, pool, task_queue
+) -> None:
+    """The read model can say active before this run has applied the activation
+    (a worker that died after recording it): a service Update then is refused
+    as "retry in a moment" (503 at the API), not as the wrong stage (409)."""
+    number, handle = await _provisioning_with_the_carrier_slow(env, pool, task_queue)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            UPDATE_SERVICE_PAY,
+            PaymentRequest(payment_id="top-up", amount_fen=100, actor=s.APPLICANT),
+            result_type=ServicePaymentResult,
+        )
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == ERR_ACTIVATING, cause
+    await s.withdraw(handle)
+    await closed_with(handle, Status.WITHDRAWN)
+    await assert_released(pool, number)
+
+
 async def test_carrier_backoff_doubles_up_to_its_cap_for_any_number_of_attempts() -> None:
     timings = RegistrationTimings(
         carrier_retry_initial=timedelta(seconds=1), carrier_retry_max_interval=timedelta(minutes=5)
@@ -794,7 +828,7 @@ async def test_history_holds_no_plaintext_id_number(env, pool, task_queue) -> No
     handle = await s.start(env.client, task_queue, s.application(number))
     await s.submitted(handle)
     await s.request_changes(handle)
-    await s.resubmit(handle, s.application(number))
+    await s.resubmit(handle, s.corrected(number))
     await s.withdraw(handle)
     await s.result(handle)
     history = await handle.fetch_history()

@@ -39,13 +39,19 @@ async def test_an_active_registration_carries_on_as_the_service_in_the_same_run(
     live = await service_status(handle)
     assert result.status.fees is not None and result.status.activated_at is not None
     prepaid = result.status.fees.first_prepayment_fen
-    # The service's first deadline is the one activation named: the real-name
-    # re-confirmation a year on, so dashboards see it from the start.
-    due = result.status.activated_at + timedelta(days=365)
+    # The service's first deadline is the one activation named: the first bill,
+    # a billing cycle on, so dashboards see it from the start; the real-name
+    # re-confirmation is due a year on.
+    bill = result.status.activated_at + timedelta(days=30)
     assert (live.stage, live.status, live.service_state) == (Stage.ACTIVE, Status.ACTIVE, ServiceState.ACTIVE)
     assert (live.number, live.balance_fen) == (number, prepaid)
-    assert (live.next_deadline, live.realname_due_at, result.status.next_deadline) == (due, due, due)
-    assert live.next_bill_at == result.status.activated_at + timedelta(days=30)
+    assert (live.next_deadline, live.next_deadline_kind, result.status.next_deadline) == (
+        bill,
+        "billing",
+        bill,
+    )
+    assert live.next_bill_at == bill
+    assert live.realname_due_at == result.status.activated_at + timedelta(days=365)
 
     # Still the registration's run, not a new one.
     description = await handle.describe()

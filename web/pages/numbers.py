@@ -4,6 +4,7 @@ confirm real-name, report a change of details)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,17 +25,22 @@ from api.schemas.service import (
 )
 from api.services import applications, registrations
 from api.services.registrations import display_number
+from domain.details import HOLDER_DETAILS
 from domain.service_rules import ServiceState
 from web import views
 from web.http import Staff, available_gateway, context, gateway, require
 from web.lifecycle import lifecycle_of_row
-from web.pages.applications import FIELD_LABELS, FORM_FIELDS
+from web.pages.applications import FIELD_LABELS
 from web.repositories import console as repo
 from workflows.service_contracts import ServiceStatus
 
 router = APIRouter()
 
 SEARCH_LIMIT = 200
+
+# The details the console's form offers, one input each (a person's parts one by one).
+DETAIL_FIELDS = tuple(f for f in HOLDER_DETAILS if f not in ("legal_representative", "agent"))
+LISTS = frozenset({"destination_numbers"})
 
 
 @router.get("/numbers")
@@ -88,7 +94,7 @@ async def _number_context(request: Request, staff: Staff, application_id: str) -
         "live": live if isinstance(live, ServiceStatus) else None,
         "timeline": timeline.entries,
         "field_labels": FIELD_LABELS,
-        "form_field_names": FORM_FIELDS,
+        "detail_fields": DETAIL_FIELDS,
     }
 
 
@@ -164,8 +170,19 @@ async def report_details_change(
     staff: Annotated[Staff, require(Action.REPORT_DETAILS_CHANGE)],
     application_id: ApplicationId,
     changed_at: Annotated[str, Form(max_length=40)] = "",
-    fields: Annotated[list[str] | None, Form(max_length=50)] = None,
 ) -> Response:
+    """Every detail filled in is reported changed, with what was filled in."""
+    submitted = await request.form()
+    values: dict[str, Any] = {}
+    for name in DETAIL_FIELDS:
+        raw = submitted.get(f"value.{name}")
+        text = raw.strip() if isinstance(raw, str) else ""
+        if text:
+            # Destination numbers: one per line, or separated by commas.
+            values[name] = (
+                [n.strip() for n in re.split(r"[,\n，]", text) if n.strip()] if name in LISTS else text
+            )
+
     def build() -> BaseModel:
         # A datetime-local input has no offset: it is China time.
         when: Any = changed_at
@@ -174,7 +191,7 @@ async def report_details_change(
             when = parsed if parsed.tzinfo else parsed.replace(tzinfo=views.CHINA)
         except ValueError:
             pass
-        return DetailsChangeIn(changed_at=when, fields=fields or [])
+        return DetailsChangeIn(changed_at=when, fields=list(values), values=values)
 
     return await _service_action(
         request,

@@ -12,7 +12,8 @@ from api.repositories._sql import Where
 _REGISTRATION = """r.id, r.workflow_id, r.organisation_id, r.carrier_code, r.company_name, r.credit_code,
     r.number, r.stage, r.status, r.waiting_for, r.next_deadline, r.overdue, r.tier, r.min_monthly_spend_fen,
     r.first_prepayment_fen, r.balance_fen, r.last_event_version, r.summary, r.created_at, r.updated_at,
-    r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at"""
+    r.service_state, r.arrears_stage, r.realname_stage, r.realname_due_at, r.lifecycle,
+    r.next_deadline_kind, r.refund_owed_fen"""
 
 STAFF_WORK = ("operator_decision", "verification")
 
@@ -50,7 +51,7 @@ async def work_list(conn: asyncpg.Connection, filters: QueueFilters, limit: int)
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT r.id, r.organisation_id, r.carrier_code, r.company_name, r.number, r.stage, r.status,
                    r.waiting_for, r.next_deadline, r.overdue, r.tier, r.service_state, r.arrears_stage,
-                   c.staff_id AS claimed_by, c.claimed_at,
+                   r.lifecycle, c.staff_id AS claimed_by, c.claimed_at,
                    s.display_name AS claimed_by_name,
                    extract(epoch FROM now() - c.claimed_at)::float8 AS claim_age_seconds,
                    extract(epoch FROM now() - r.next_deadline)::float8 AS overdue_seconds
@@ -110,12 +111,11 @@ async def claim_of(conn: asyncpg.Connection, application_id: str) -> asyncpg.Rec
 
 
 async def state_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Counts per (stage, status, service state, arrears stage, carrier): everything
-    a registration's lifecycle is computed from, so the caller folds them into lifecycles."""
+    """Counts per (lifecycle, stage, carrier), with how many are overdue."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT stage, status, service_state, arrears_stage, carrier_code,
+        """SELECT lifecycle, stage, carrier_code,
                   count(*) AS total, count(*) FILTER (WHERE overdue) AS overdue
-           FROM registration GROUP BY 1, 2, 3, 4, 5"""
+           FROM registration GROUP BY 1, 2, 3"""
     )
     return rows
 
