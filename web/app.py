@@ -25,7 +25,7 @@ from api import errors
 from api.errors import ApiError, unavailable_service
 from api.services.events import StreamSlots
 from api.throttle import FailureWindow
-from web import views
+from web import messages, views
 from web.config import ConsoleSettings
 from web.http import CsrfRefused, SignInRequired
 from web.pages import applications, auth, dashboard, inventory, live, numbers, queue, staff, webhooks
@@ -104,14 +104,23 @@ def create_console(parent: FastAPI, console_settings: ConsoleSettings | None = N
     @console.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         # The error's headers too: Retry-After on a 503 or a 429 is part of the answer.
-        return views.error_page(request, exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
+        return views.error_page(
+            request,
+            exc.status,
+            messages.headline(request, exc),
+            headers=exc.headers,
+            errors=messages.field_errors(request, exc.errors),
+        )
 
     @console.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         # A page, not FastAPI's JSON: an id mistyped in the address, a header out of bounds.
         _ = views.gettext(request)
         return views.error_page(
-            request, 422, _("The request has invalid fields."), errors=errors.validation_errors(exc)
+            request,
+            422,
+            _("The request has invalid fields."),
+            errors=messages.field_errors(request, errors.validation_errors(exc)),
         )
 
     @console.exception_handler(StarletteHTTPException)

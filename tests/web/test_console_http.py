@@ -166,7 +166,7 @@ async def test_actions_fail_fast_with_503_and_retry_after_when_no_worker_polls(
                 response = await client.post(path, data=form, headers=session.headers(htmx=htmx))
                 assert response.status_code == 503, (path, htmx, response.status_code, response.text)
                 assert_retry_after(response)
-                assert "retry" in response.text
+                assert "稍后重试" in response.text  # retry in a moment, in the console's Chinese
         assert time.perf_counter() - started < 2.0  # at once, not after an Update timeout each
     state = await pool.fetchrow("SELECT stage, status FROM registration WHERE id = $1", app_id)
     assert (state["stage"], state["status"]) == ("audit", "in_review")  # nothing was decided
@@ -224,10 +224,10 @@ async def test_a_staff_name_that_hides_its_meaning_or_cannot_be_stored_is_refuse
 ) -> None:
     session = await signed_in(pool, accounts["admin"])
     for name, why in (
-        ("Wang\u202eil", "invisible formatting"),
-        ("\u200bWang Li", "invisible formatting"),
-        ("Wang\u2066Li", "invisible formatting"),
-        ("Wang\x00Li", "NUL"),
+        ("Wang\u202eil", "不可见的格式字符"),  # invisible formatting characters
+        ("\u200bWang Li", "不可见的格式字符"),
+        ("Wang\u2066Li", "不可见的格式字符"),
+        ("Wang\x00Li", "无法保存的字符（如 NUL）"),  # a character that cannot be stored
     ):
         username = f"hidden-{uuid.uuid4().hex[:8]}"
         response = await console.post(
@@ -248,7 +248,7 @@ async def test_a_staff_name_that_hides_its_meaning_or_cannot_be_stored_is_refuse
         },
         headers=session.headers(),
     )
-    assert too_long.status_code == 422 and "1-100 characters" in too_long.text
+    assert too_long.status_code == 422 and "姓名：长度不正确。" in too_long.text  # name: wrong length
     errors = staff_service.check_new_account("wang.li", "Wang\u202eLi", "viewer", PASSWORD)
     assert [(e["field"], e["code"]) for e in errors] == [("display_name", "hidden_characters")]
 
@@ -355,12 +355,13 @@ async def test_a_next_page_link_for_other_filters_is_a_message_in_the_inventory_
     )
     assert response.status_code == 400
     assert 'action="/console/inventory"' in response.text  # the search form, to start again
-    assert "The filters differ from those the cursor was made for." in response.text
+    # "This next-page link was made for other filters: search again."
+    assert '<p class="error" role="alert">此翻页链接对应的是其他筛选条件，请重新搜索。</p>' in response.text
     garbage = await console.get(
         "/console/inventory", params={"cursor": "not-a-cursor"}, headers=session.headers()
     )
     assert garbage.status_code == 422 and 'action="/console/inventory"' in garbage.text
-    assert "cursor: Pass back a next_cursor from this listing unchanged." in garbage.text
+    assert "翻页链接：翻页链接无效，请重新搜索。" in garbage.text  # page link: not valid, search again
 
 
 async def test_a_mistyped_address_is_a_page_naming_the_field(

@@ -14,6 +14,7 @@ from api.services import numbers
 from api.services.registrations import display_number
 from domain.requirements import load_catalogue
 from domain.vanity import ALL_TAGS, TIERS, tier_price_fen
+from web import messages as say
 from web import views
 from web.http import Staff, context, require
 from web.repositories import console as repo
@@ -61,7 +62,7 @@ async def inventory_page(
     except (InvalidInput, BadRequest) as exc:
         # Shown above the results, the search form kept: a filter to fix, or (BadRequest)
         # a next-page link followed after the filters changed, which a new search mends.
-        errors = [f"{e['field']}: {e['message']}" for e in exc.errors or []] or [exc.detail]
+        errors = say.lines(request, exc)
         status = exc.status
     query = {
         "starts_with": starts_with or "",
@@ -98,8 +99,9 @@ async def number_history(
     async with context(request).connection() as conn:
         detail = await numbers.get(conn, staff.principal, number)
         history = await repo.number_history(conn, detail.number, HISTORY_LIMIT)
+        actors = await repo.actor_names(conn, {e["actor"] for e in history})
     return views.render(
         request,
         "inventory_number.html",
-        {"number": detail, "history": history, "display": display_number(detail.number)},
+        {"number": detail, "history": history, "actors": actors, "display": display_number(detail.number)},
     )

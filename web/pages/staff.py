@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.errors import Conflict, InvalidInput
 from api.permissions import Action
+from web import messages as say
 from web import views
 from web.http import Staff, context, password_hashing, require
 from web.services import staff as staff_service
@@ -55,7 +56,7 @@ async def create_staff(
                 hashing=password_hashing(request),
             )
     except (InvalidInput, Conflict) as exc:
-        errors = [e["message"] for e in exc.errors or []] or [exc.detail]
+        errors = say.lines(request, exc)
         return await _page(
             request, errors=errors, entered={"username": username, "display_name": display_name}
         )

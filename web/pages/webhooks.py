@@ -16,8 +16,10 @@ from api.errors import BadRequest, Conflict, InvalidInput
 from api.permissions import Action
 from api.routers.webhooks import DeliveryId, EndpointId
 from api.services import webhooks
+from web import messages as say
 from web import views
 from web.http import Staff, context, require
+from web.i18n import N_
 
 router = APIRouter()
 
@@ -27,32 +29,21 @@ STATUSES = ("pending", "succeeded", "failed")
 # The service's codes, in words (translated where they are shown).
 LABELS: dict[str, dict[str, str]] = {
     "delivery_labels": {
-        "pending": views.N_("Pending"),
-        "succeeded": views.N_("Delivered"),
-        "failed": views.N_("Failed"),
+        "pending": N_("Pending"),
+        "succeeded": N_("Delivered"),
+        "failed": N_("Failed"),
     },
     "failure_labels": {
-        "retries_exhausted": views.N_("Retries exhausted"),
-        "gone": views.N_("The receiver answered 410 Gone"),
-        "endpoint_disabled": views.N_("Endpoint disabled"),
+        "retries_exhausted": N_("Retries exhausted"),
+        "gone": N_("The receiver answered 410 Gone"),
+        "endpoint_disabled": N_("Endpoint disabled"),
     },
     "disabled_labels": {
-        "owner": views.N_("by its owner"),
-        "gone": views.N_("the receiver answered 410 Gone"),
-        "failing": views.N_("nothing could be delivered for the whole retry window"),
+        "owner": N_("by its owner"),
+        "gone": N_("the receiver answered 410 Gone"),
+        "failing": N_("nothing could be delivered for the whole retry window"),
     },
 }
-# Why a redelivery was refused, as the console says it.
-REFUSALS = {
-    "delivery_pending": views.N_("This message is still being delivered; it cannot be sent again yet."),
-    "endpoint_disabled": views.N_(
-        "The endpoint is disabled: its owner must enable it before anything is sent."
-    ),
-}
-
-
-def _messages(exc: InvalidInput | BadRequest) -> list[str]:
-    return [exc.detail, *[e["message"] for e in exc.errors or []]]
 
 
 @router.get("/webhooks")
@@ -70,7 +61,7 @@ async def endpoints_page(
                 conn, staff.principal, organisation_id=organisation, cursor=cursor, limit=ENDPOINTS_PER_PAGE
             )
     except (InvalidInput, BadRequest) as exc:  # a cursor from another listing
-        errors, status = _messages(exc), exc.status
+        errors, status = say.lines(request, exc), exc.status
     return views.render(
         request,
         "webhooks.html",
@@ -106,7 +97,7 @@ async def _endpoint_page(
                 limit=DELIVERIES_PER_PAGE,
             )
         except (InvalidInput, BadRequest) as exc:
-            errors += _messages(exc)
+            errors += say.lines(request, exc)
             status_code = exc.status
     context_: dict[str, Any] = {
         "endpoint": endpoint,
@@ -151,8 +142,7 @@ async def redeliver(
     try:
         async with context(request).connection() as conn:
             await webhooks.redeliver(conn, staff.principal, endpoint_id, delivery_id)
-    except Conflict as exc:
-        _ = views.gettext(request)
+    except Conflict as exc:  # still pending, or the endpoint is disabled
         return await _endpoint_page(
             request,
             staff,
@@ -160,7 +150,7 @@ async def redeliver(
             status=None,
             application=None,
             cursor=None,
-            errors=[_(REFUSALS[exc.code]) if exc.code in REFUSALS else exc.detail],
+            errors=[say.headline(request, exc)],
             status_code=exc.status,
         )
     return RedirectResponse(
