@@ -188,6 +188,12 @@ async def test_service_actions_are_offered_only_when_they_can_be_taken(
         await page.goto(console.at(f"/numbers/{app_id}"))
         await expect(page.locator("#suspend")).to_be_visible()
         assert await page.locator("#resume").count() == 0  # nothing to resume
+        # The forms fit the page, in either language (the change-of-details fields
+        # once pushed it sideways with the English labels).
+        for lang, actions in (("en", "Actions"), ("zh_CN", "操作")):
+            await page.goto(console.at(f"/language?lang={lang}&next=/console/numbers/{app_id}"))
+            await expect(page.locator("#actions-h")).to_have_text(actions)
+            assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), lang
         await check_page(page, scenario, "01-in-service")
         for _attempt in range(20):  # just activated: the service may still be taking over
             await page.fill("form[hx-post$='/suspension'] input[name=reason]", f"投诉 {uuid.uuid4().hex[:4]}")

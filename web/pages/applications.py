@@ -289,6 +289,8 @@ async def reveal(
             value = await personal_data.reveal(
                 conn, personal_data.form_cipher(ctx.settings), staff.principal, application_id, field, reason
             )
+            timeline = await registrations.get_timeline(conn, staff.principal, application_id)
+            actors = await repo.actor_names(conn, {e.actor for e in timeline.entries})
     except InvalidInput as exc:
         return views.render(
             request,
@@ -296,7 +298,17 @@ async def reveal(
             {"app_id": application_id, "field": field, "errors": say.lines(request, exc)[1:]},
             status_code=422,
         )
-    return views.render(request, "_reveal.html", {"app_id": application_id, "field": field, "value": value})
+    return views.render(
+        request,
+        "_reveal.html",
+        {
+            "app_id": application_id,
+            "field": field,
+            "value": value,
+            "entries": timeline.entries,
+            "actors": actors,
+        },
+    )
 
 
 @router.get("/documents/{document_id}/content")
