@@ -289,6 +289,18 @@ _PG_NOT_A_FAULT: tuple[type[BaseException], ...] = (
 _TEMPORAL_UNAVAILABLE_CODES = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
 )
+# Every class whose exceptions may say a backing service is unreachable (which
+# ones do, unavailable_service decides). They get handlers of their own, in the
+# API and in the console: a handler for plain Exception runs in Starlette's
+# ServerErrorMiddleware, which re-raises after answering, and a 503 is an
+# expected answer, not a crash.
+MAYBE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    *_PG_UNAVAILABLE,
+    asyncpg.PostgresError,
+    RPCError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    RuntimeError,
+)
 
 
 def unavailable_service(exc: BaseException) -> str | None:
@@ -377,6 +389,11 @@ def _field_error(e: Mapping[str, Any]) -> dict[str, str]:
     return field_error(field, e.get("type", "invalid"), e.get("msg", ""))
 
 
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """The fields at fault in a request FastAPI could not validate, as every error names them."""
+    return [_field_error(e) for e in exc.errors()]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -394,7 +411,7 @@ def install_error_handlers(app: FastAPI) -> None:
             missing = problem_for(missing_idempotency_key(route_template(route) or ""), request.url.path)
             assert missing is not None
             return missing
-        errors = [_field_error(e) for e in raw]
+        errors = validation_errors(exc)
         return problem(
             422, "invalid_input", "Invalid input", "The request has invalid fields", request.url.path, errors
         )
@@ -431,15 +448,6 @@ def install_error_handlers(app: FastAPI) -> None:
             500, "internal_error", "Internal error", "An unexpected error occurred", request.url.path
         )
 
-    # The unavailability classes get handlers of their own: a handler for plain
-    # Exception runs in Starlette's ServerErrorMiddleware, which re-raises after
-    # answering, and a 503 is an expected answer, not a crash.
-    for cls in (
-        *_PG_UNAVAILABLE,
-        asyncpg.PostgresError,
-        RPCError,
-        WorkflowUpdateRPCTimeoutOrCancelledError,
-        RuntimeError,
-    ):
+    for cls in MAYBE_UNAVAILABLE:
         app.add_exception_handler(cls, _unexpected)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]

@@ -14,17 +14,22 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, problem_for
-from web import views
+from api import errors
+from api.errors import ApiError, unavailable_service
+from api.services.events import StreamSlots
+from api.throttle import FailureWindow
+from web import messages, views
 from web.config import ConsoleSettings
 from web.http import CsrfRefused, SignInRequired
-from web.pages import applications, auth, dashboard, inventory, live, numbers, queue, staff
+from web.pages import applications, auth, dashboard, inventory, live, numbers, queue, staff, webhooks
+from web.services.hashing import PasswordHashing
 
 log = logging.getLogger("web")
 
@@ -67,11 +72,20 @@ class SecurityHeadersMiddleware:
 
 def create_console(parent: FastAPI, console_settings: ConsoleSettings | None = None) -> FastAPI:
     console = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    settings = console_settings or ConsoleSettings()
     console.state.parent = parent
-    console.state.settings = console_settings or ConsoleSettings()
+    console.state.settings = settings
+    console.state.password_hashing = PasswordHashing(
+        settings.password_hashing_slots, settings.password_hashing_wait_seconds
+    )
+    console.state.sign_in_throttle = FailureWindow(settings.sign_ins_per_minute, 60)
+    # A slot no stream gave back lapses after the longest a stream lasts, as the API's do.
+    console.state.live_slots = StreamSlots(
+        settings.live_streams_per_session, parent.state.api_settings.sse_max_stream_seconds + 60
+    )
     console.add_middleware(SecurityHeadersMiddleware)
     console.mount("/static", StaticFiles(directory=views.STATIC), name="static")
-    for module in (auth, queue, applications, numbers, dashboard, inventory, staff, live):
+    for module in (auth, queue, applications, numbers, dashboard, inventory, staff, webhooks, live):
         console.include_router(module.router)
 
     @console.exception_handler(SignInRequired)
@@ -89,19 +103,49 @@ def create_console(parent: FastAPI, console_settings: ConsoleSettings | None = N
 
     @console.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return views.error_page(request, exc.status, exc.detail)
+        # The error's headers too: Retry-After on a 503 or a 429 is part of the answer.
+        return views.error_page(
+            request,
+            exc.status,
+            messages.headline(request, exc),
+            headers=exc.headers,
+            errors=messages.field_errors(request, exc.errors),
+        )
+
+    @console.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # A page, not FastAPI's JSON: an id mistyped in the address, a header out of bounds.
+        _ = views.gettext(request)
+        return views.error_page(
+            request,
+            422,
+            _("The request has invalid fields."),
+            errors=messages.field_errors(request, errors.validation_errors(exc)),
+        )
 
     @console.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return views.error_page(request, exc.status_code, str(exc.detail))
+        return views.error_page(request, exc.status_code, str(exc.detail), headers=exc.headers)
 
-    @console.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         _ = views.gettext(request)
-        if problem_for(exc, request.url.path) is not None:  # PostgreSQL or Temporal unreachable
-            return views.error_page(request, 503, _("A backing service is unavailable; retry shortly."))
+        service = unavailable_service(exc)
+        if service is not None:  # PostgreSQL or Temporal unreachable: 503, as the API answers
+            log.warning(
+                "backing service unavailable", extra={"service": service, "error": type(exc).__name__}
+            )
+            return views.error_page(
+                request,
+                503,
+                _("A backing service is unavailable; retry shortly."),
+                headers={"Retry-After": str(errors.RETRY_AFTER_SECONDS)},
+            )
         log.exception("console error", extra={"path": request.url.path})
         return views.error_page(request, 500, _("Something went wrong."))
+
+    for cls in errors.MAYBE_UNAVAILABLE:
+        console.add_exception_handler(cls, _unexpected)  # type: ignore[arg-type]
+    console.add_exception_handler(Exception, _unexpected)  # type: ignore[arg-type]
 
     @console.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from web.services.hashing import default_slots
+
 
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -19,6 +21,12 @@ class ConsoleSettings(BaseSettings):
     # Sign-in attempts one client address may make per minute, whatever the username
     # (unknown usernames have no account to lock).
     sign_ins_per_minute: int = Field(default=20, ge=1)
+    # Passwords hashed or checked at once (argon2id: CPU and 64 MiB each, in worker
+    # threads), and how long a sign-in waits for a turn before it is told to retry (429).
+    password_hashing_slots: int = Field(default_factory=default_slots, ge=1)  # half the CPUs
+    password_hashing_wait_seconds: float = Field(default=5.0, gt=0)
+    # Live-update streams (/console/live, one per open page) one session may hold at once.
+    live_streams_per_session: int = Field(default=8, ge=1)
     # Secure cookies need HTTPS; only development serves the console over plain HTTP.
     # None: Secure everywhere but ENVIRONMENT=development.
     cookie_secure: bool | None = None

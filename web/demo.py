@@ -30,28 +30,29 @@ async def ensure_demo_staff(settings: Settings) -> dict[str, str]:
     changed = False
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        conn = await pool.acquire()
-        for role in staff.STAFF_ROLES:
-            username = demo_username(role.value)
-            known = passwords.get(username)
-            if known and await staff.password_matches(conn, username, known):
-                continue
-            password = new_password()
-            if not await staff.reset_password(conn, username, password):
-                await staff.create_account(
-                    conn,
-                    username=username,
-                    display_name=f"Demo {role.value}",
-                    role=role.value,
-                    password=password,
-                    created_by="dev-bootstrap",
-                )
-            passwords[username] = password
-            changed = True
-        await pool.release(conn)
+        # Given back however the block ends: closing the pool waits for every connection.
+        async with pool.acquire() as conn:
+            for role in staff.STAFF_ROLES:
+                username = demo_username(role.value)
+                known = passwords.get(username)
+                if known and await staff.password_matches(conn, username, known):
+                    continue
+                password = new_password()
+                if not await staff.reset_password(conn, username, password):
+                    await staff.create_account(
+                        conn,
+                        username=username,
+                        display_name=f"Demo {role.value}",
+                        role=role.value,
+                        password=password,
+                        created_by="dev-bootstrap",
+                    )
+                passwords[username] = password
+                changed = True
     finally:
         await pool.close()
-    if changed:
+    # Rewritten 0600 also when only its mode was too open (a copy, a restore, a umask).
+    if changed or path.stat().st_mode & 0o077:
         save_private(path, passwords)
     return passwords
 

@@ -22,6 +22,7 @@ from api.permissions import Action, may
 from api.services.workflow import WorkflowGateway
 from web.config import ConsoleSettings
 from web.services import staff as staff_service
+from web.services.hashing import PasswordHashing
 
 SESSION_COOKIE = "h400_console"
 LOGIN_CSRF_COOKIE = "h400_login_csrf"
@@ -69,6 +70,20 @@ def context(request: Request) -> Context:
 def gateway(request: Request) -> WorkflowGateway:
     gw: WorkflowGateway = parent_state(request).gateway
     return gw
+
+
+def available_gateway(request: Request) -> WorkflowGateway:
+    """The gateway, for an action that needs a workflow to answer: 503 with
+    Retry-After at once while Temporal is down or no worker polls, as the API's
+    routes answer (api.routers._common.get_gateway)."""
+    gw = gateway(request)
+    gw.require_available()
+    return gw
+
+
+def password_hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
 
 
 def console_settings(request: Request) -> ConsoleSettings:

@@ -39,6 +39,11 @@ class Language:
         return self.translations.ngettext(singular, plural, n)
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is shown."""
+    return message
+
+
 def po_path(code: str) -> Path:
     return LOCALE_DIR / code / "LC_MESSAGES" / "messages.po"
 

@@ -17,19 +17,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from web import i18n
+from web import i18n, labels
 from web.http import LANGUAGE_COOKIE, Staff, console_settings
+from web.i18n import N_
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 CHINA = timezone(timedelta(hours=8), "CST")  # China has one time zone and no daylight saving
 
 _language: contextvars.ContextVar[i18n.Language] = contextvars.ContextVar("console_language")
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; it is translated where it is shown."""
-    return message
 
 
 def _gettext(message: str) -> str:
@@ -86,12 +82,15 @@ def money(fen: int | None) -> str:
     return f"{sign}¥{yuan:,}.{cents:02d}"
 
 
-def china_time(value: datetime | str | None) -> str:
+def china_time(value: datetime | str | None, seconds: bool = False) -> str:
+    """A time in China's zone, labelled with it (people elsewhere, and logs in UTC,
+    must not read it as their own)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    shown = value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return _gettext(N_("%(time)s (UTC+08:00)")) % {"time": shown}
 
 
 def china_date(value: datetime | None) -> str:
@@ -180,11 +179,14 @@ LABELS: dict[str, str] = {
 }
 
 
-def label(value: Any) -> str:
+def label(value: Any, kind: str | None = None) -> str:
+    """What people read for a stored code: of ``kind`` (labels.KINDS: codes of
+    different kinds may be spelled alike), else a state, stage or role."""
     if value is None:
         return "—"
     text = str(value)
-    return _gettext(LABELS[text]) if text in LABELS else text
+    table = labels.KINDS[kind] if kind else LABELS
+    return _gettext(table[text]) if text in table else text
 
 
 ENV = _environment()
@@ -236,7 +238,21 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    if request.headers.get("HX-Request"):
-        return render(request, "_error.html", {"status": status, "message": message}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+def error_page(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> HTMLResponse:
+    """The error, with each field at fault and what to do about it (a 422's
+    detail alone says only "Invalid input")."""
+    template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+    return render(
+        request,
+        template,
+        {"status": status, "message": message, "errors": errors or []},
+        status_code=status,
+        headers=headers,
+    )

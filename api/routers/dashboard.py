@@ -191,7 +191,7 @@ async def event_stream(
         str | None,
         Header(
             alias="Last-Event-ID",
-            pattern=r"^[0-9]{1,19}$",
+            pattern=events.LAST_EVENT_ID_PATTERN,
             description="The id of the last event seen (EventSource sends it on reconnect).",
         ),
     ] = None,
@@ -220,15 +220,7 @@ async def event_stream(
         raise InvalidInput(errors=unknown_types)
     start = after
     if start is None and last_event_id:
-        start = int(last_event_id)
-        if start > events.MAX_POSITION:
-            raise InvalidInput(
-                errors=[
-                    field_error(
-                        "Last-Event-ID", "out_of_range", "Send back the id of the last event seen, unchanged."
-                    )
-                ]
-            )
+        start = events.position_after(last_event_id)
     slots: events.StreamSlots = request.app.state.stream_slots
     slot = slots.take(principal.key_id)
     if slot is None:

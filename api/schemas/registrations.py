@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -209,7 +209,16 @@ class DetailsChangeShown(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    version: int
+    source: Literal["registration", "access_log"] = Field(
+        default="registration",
+        description="`registration`: an event of the registration's own stream. `access_log` (staff "
+        "only): a reveal of a personal field by an operator (`PersonalDataRevealed`), from the "
+        "application's access log, placed by time.",
+    )
+    version: int | None = Field(
+        description="The event's place in the registration's stream (1, 2, ...): unique and in order. "
+        "null for `access_log` entries, which are not part of that stream."
+    )
     occurred_at: UtcDateTime
     event_type: str
     actor: str = Field(description="Who did it: an API key id (staff views), or the role.")

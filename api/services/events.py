@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sse_starlette import ServerSentEvent
 
 from api.config import ApiSettings
 from api.db import connection
-from api.errors import unavailable_service
+from api.errors import InvalidInput, field_error, unavailable_service
 from api.repositories import events
 from api.schemas.events import FeedEvent
 
@@ -31,6 +32,31 @@ log = logging.getLogger("api.events")
 
 # Positions are PostgreSQL bigints: a larger one cannot be asked for.
 MAX_POSITION = 2**63 - 1
+# A Last-Event-ID is a position as the stream sent it: ASCII digits, a bigint.
+LAST_EVENT_ID_PATTERN = r"^[0-9]{1,19}$"
+
+
+def position_after(last_event_id: str) -> int:
+    """The position a ``Last-Event-ID`` names; 422 naming the header if it names none.
+
+    Checked before the stream answers: a value the database cannot take would
+    otherwise end the stream just after its 200."""
+    if re.fullmatch(LAST_EVENT_ID_PATTERN, last_event_id) is None:
+        raise InvalidInput(
+            errors=[
+                field_error("Last-Event-ID", "invalid_format", "Send back the id of the last event seen.")
+            ]
+        )
+    position = int(last_event_id)
+    if position > MAX_POSITION:
+        raise InvalidInput(
+            errors=[
+                field_error(
+                    "Last-Event-ID", "out_of_range", "Send back the id of the last event seen, unchanged."
+                )
+            ]
+        )
+    return position
 
 
 class StreamSlots:

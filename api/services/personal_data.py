@@ -8,7 +8,7 @@ field against a document: a reveal names one field of one application and a
 reason, and is appended to the application's access log (stream
 ``access:<application id>``, never the registration's own stream, whose
 versions belong to its workflow) before the value is shown. The timeline shows
-each reveal.
+each reveal to staff, never to the applicant.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 
 import asyncpg
 
-from activities.repositories.service import append_event
 from api.auth import Principal
 from api.errors import Forbidden, InvalidInput, NotFound, field_error
 from api.permissions import Action, may
 from api.repositories import forms
+from api.services import audit
 from api.services.documents import DocumentCipher
 from app.logging_setup import request_id_var
 from app.settings import Settings
@@ -159,7 +159,7 @@ async def reveal(
     value = _get(form, field) if form is not None else None
     if value is None:
         raise NotFound(f"The application has no {field} on record")
-    await append_event(
+    await audit.append(
         conn,
         stream_id=access_stream(application_id),
         event_id=str(uuid.uuid4()),

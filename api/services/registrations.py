@@ -343,9 +343,12 @@ async def get_timeline(conn: asyncpg.Connection, principal: Principal, applicati
     events, service_rows = await event_store.load_stream_and_service_events(conn, application_id)
     staff = principal.role is not Role.APPLICANT
     entries = timeline_entries(events, service_rows, staff=staff)
-    # Reveals of personal data (the console) are in a stream of their own, shown here by time.
-    accesses = await forms.stream(conn, personal_data.access_stream(application_id))
-    return Timeline(application_id=application_id, entries=_merge_accesses(entries, accesses, staff))
+    if staff:
+        # Reveals of personal data (the console) are in a stream of their own, shown
+        # to staff by time. Never to the applicant: they carry an operator's internal reason.
+        accesses = await forms.stream(conn, personal_data.access_stream(application_id))
+        entries = _merge_accesses(entries, accesses)
+    return Timeline(application_id=application_id, entries=entries)
 
 
 def timeline_entries(
@@ -381,11 +384,10 @@ def timeline_entries(
     return entries
 
 
-def _merge_accesses(
-    entries: list[TimelineEntry], accesses: list[asyncpg.Record], staff: bool
-) -> list[TimelineEntry]:
+def _merge_accesses(entries: list[TimelineEntry], accesses: list[asyncpg.Record]) -> list[TimelineEntry]:
     """The registration's entries with each reveal of its personal data placed by
-    time; a reveal changes nothing, so it shows the state of the entry before it."""
+    time; a reveal changes nothing, so it shows the state of the entry before it.
+    It has no version: versions number the registration's stream alone."""
     merged = list(entries)
     for row in accesses:
         at = row["occurred_at"]
@@ -395,10 +397,11 @@ def _merge_accesses(
         merged.insert(
             index,
             TimelineEntry(
-                version=row["version"],
+                source="access_log",
+                version=None,
                 occurred_at=at,
                 event_type=row["event_type"],
-                actor=_shown_actor(row["actor"], row["actor_role"], staff),
+                actor=row["actor"],
                 actor_role=row["actor_role"],
                 reason=f"{field}: {row['reason']}" if field else row["reason"],
                 stage=before.stage if before else Stage.APPLY,

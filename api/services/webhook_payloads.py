@@ -91,7 +91,8 @@ async def event_data(conn: asyncpg.Connection, positions: list[int]) -> dict[int
         entries = {e.version: e for e in timeline_entries(events, service_rows, staff=False)}
         for row in stream_rows:
             entry = entries.get(row["version"])
-            shown = entry.model_dump(mode="json") if entry is not None else {}
+            # Every message is of the registration's stream: its source goes without saying.
+            shown = entry.model_dump(mode="json", exclude={"source"}) if entry is not None else {}
             out[row["position"]] = _event_data(row, shown)
     return out
 

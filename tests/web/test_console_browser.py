@@ -86,6 +86,10 @@ async def test_an_application_from_queue_to_service(
         await id_field.get_by_role("button").click()
         revealed = page.locator('.revealed[data-field="legal_representative.id_number"]')
         await expect(revealed).to_have_text(body["legal_representative"]["id_number"])
+        # On the record at once: the page's timeline shows who revealed which field and why.
+        on_record = page.locator('.timeline li[data-event="PersonalDataRevealed"]')
+        await expect(on_record).to_contain_text("法定代表人：身份证号：核对身份证复印件")
+        await expect(on_record.locator(".who")).to_contain_text("Test operator")
         timeline = (
             await api.get(f"/v1/applications/{app_id}/timeline", headers=console_keys.headers("operator"))
         ).json()

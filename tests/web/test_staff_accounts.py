@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -12,9 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from app.settings import PROJECT_ROOT, Settings
-from web.demo import DEMO_FILE, demo_staff_hook
+from web.demo import DEMO_FILE, demo_staff_hook, ensure_demo_staff
 from web.services import staff
 
 
@@ -37,9 +39,10 @@ async def test_the_cli_creates_an_account_that_can_sign_in(pg_url: str, pool: as
     created = _cli(pg_url, "create", "--username", username, "--role", "viewer", "--name", "CLI viewer")
     assert created.returncode == 0, created.stderr
     password = created.stdout.split("store it now): ")[1].strip()
-    async with pool.acquire() as conn:
-        account = await staff.sign_in(conn, username, password, max_failures=5, lockout=timedelta(minutes=1))
-        stored = await conn.fetchval("SELECT password_hash FROM staff_account WHERE id = $1", account.id)
+    account = await staff.sign_in(
+        pool.acquire, username, password, max_failures=5, lockout=timedelta(minutes=1)
+    )
+    stored = await pool.fetchval("SELECT password_hash FROM staff_account WHERE id = $1", account.id)
     assert account.role == "viewer"
     assert stored.startswith("$argon2id$") and password not in stored
 
@@ -102,10 +105,11 @@ async def test_make_dev_keeps_one_demo_login_per_role(
     saved = json.loads((tmp_path / DEMO_FILE).read_text())
     assert sorted(saved) == ["demo-admin", "demo-operator", "demo-viewer"]
     assert all(f"{name:<22} {password}" in "\n".join(lines) for name, password in saved.items())
-    async with pool.acquire() as conn:
-        for name, password in saved.items():
-            account = await staff.sign_in(conn, name, password, max_failures=5, lockout=timedelta(minutes=1))
-            assert account.role == name.removeprefix("demo-")
+    for name, password in saved.items():
+        account = await staff.sign_in(
+            pool.acquire, name, password, max_failures=5, lockout=timedelta(minutes=1)
+        )
+        assert account.role == name.removeprefix("demo-")
 
     await asyncio.to_thread(demo_staff_hook, dev)
     assert json.loads((tmp_path / DEMO_FILE).read_text()) == saved  # a restart keeps the logins
@@ -114,3 +118,25 @@ async def test_make_dev_keeps_one_demo_login_per_role(
     renewed = json.loads((tmp_path / DEMO_FILE).read_text())
     async with pool.acquire() as conn:
         assert await staff.password_matches(conn, "demo-operator", renewed["demo-operator"])
+
+
+async def test_the_demo_logins_file_is_kept_private_and_a_failure_does_not_hang(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = settings.model_copy(update={"data_dir": tmp_path})
+    await asyncio.to_thread(demo_staff_hook, dev)
+    saved = tmp_path / DEMO_FILE
+    saved.chmod(0o644)  # a copy, a restore, a generous umask
+    before = saved.read_text()
+    await asyncio.to_thread(demo_staff_hook, dev)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert saved.read_text() == before  # the same logins, only the mode tightened
+
+    async def broken(*args: object) -> bool:
+        raise RuntimeError("the database went away")
+
+    # The connection goes back to the pool whatever happens: closing the pool waits for it.
+    monkeypatch.setattr(staff, "reset_password", broken)
+    saved.unlink()
+    with pytest.raises(RuntimeError, match="went away"):
+        await asyncio.wait_for(ensure_demo_staff(dev), timeout=30)

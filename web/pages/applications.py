@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.errors import ApiError, Conflict, InvalidInput
+from api.errors import ApiError, Conflict, InvalidInput, ServiceUnavailable
 from api.permissions import Action
 from api.routers.applications import ApplicationId
 from api.routers.documents import DocumentId
@@ -18,11 +18,12 @@ from api.schemas.applications import DecisionIn, VerificationIn
 from api.schemas.registrations import Registration
 from api.services import applications, documents, personal_data, registrations
 from domain.requirements import UnknownRequirementKey, load_catalogue
-from web import views
-from web.http import Staff, console_settings, context, gateway, require
+from web import labels, views
+from web import messages as say
+from web.http import Staff, available_gateway, console_settings, context, require
+from web.i18n import N_
 from web.lifecycle import lifecycle_of_row
 from web.repositories import console as repo
-from workflows.contracts import RejectionReason
 
 router = APIRouter()
 
@@ -44,40 +45,19 @@ FORM_FIELDS = (
     "requested_number",
     "activation_at",
 )
-FIELD_LABELS = {
-    "company_name": views.N_("Company name"),
-    "credit_code": views.N_("Unified Social Credit Code"),
-    "company_type": views.N_("Company type"),
-    "industry": views.N_("Industry"),
-    "legal_representative.name": views.N_("Legal representative: name"),
-    "legal_representative.id_number": views.N_("Legal representative: ID number"),
-    "legal_representative.phone": views.N_("Legal representative: phone"),
-    "agent.name": views.N_("Agent: name"),
-    "agent.id_number": views.N_("Agent: ID number"),
-    "agent.phone": views.N_("Agent: phone"),
-    "contact_address": views.N_("Contact address"),
-    "destination_numbers": views.N_("Destination numbers"),
-    "package": views.N_("Package"),
-    "requested_number": views.N_("Requested number"),
-    "activation_at": views.N_("Activation time"),
+FIELD_LABELS = labels.FIELDS
+DOCUMENT_LABELS = labels.DOCUMENTS
+# What an action's line says once it is done (the page shows it after reloading).
+DONE = {
+    "decision": N_("Decision recorded."),
+    "verification": N_("Verification recorded."),
 }
-REJECTION_LABELS = {
-    RejectionReason.DOCUMENTS_INVALID: views.N_("Documents invalid"),
-    RejectionReason.IDENTITY_MISMATCH: views.N_("Identity does not match"),
-    RejectionReason.CREDIT_CODE_INVALID: views.N_("Credit code invalid"),
-    RejectionReason.INDUSTRY_LICENCE_MISSING: views.N_("Industry licence missing"),
-    RejectionReason.PROHIBITED_USE: views.N_("Prohibited use"),
-    RejectionReason.DUPLICATE_APPLICATION: views.N_("Duplicate application"),
-    RejectionReason.OTHER: views.N_("Other"),
-}
-DOCUMENT_LABELS = {
-    "business_licence": views.N_("Business licence"),
-    "legal_rep_id": views.N_("Legal representative's ID card"),
-    "agent_id": views.N_("Agent's ID card"),
-    "authorisation_letter": views.N_("Authorisation letter"),
-    "application_form": views.N_("Application form with company seal"),
-    "industry_licence": views.N_("Industry licence"),
-}
+
+
+def waits_for_staff(waiting_for: object) -> bool:
+    """Whether the application waits for staff (a decision or a verification):
+    only then is it in the queue, and can be claimed."""
+    return str(waiting_for) in repo.STAFF_WORK
 
 
 def _form_value(form: dict[str, Any] | None, path: str) -> Any:
@@ -118,6 +98,7 @@ async def _load(request: Request, staff: Staff, application_id: str) -> dict[str
         )
         form = await personal_data.masked_form(conn, personal_data.form_cipher(ctx.settings), application_id)
         claim = await repo.claim_of(conn, application_id)
+        actors = await repo.actor_names(conn, {e.actor for e in timeline.entries})
     summary = registration.summary or {}
     if form is not None:
         form.setdefault("carrier", registration.carrier)
@@ -131,9 +112,14 @@ async def _load(request: Request, staff: Staff, application_id: str) -> dict[str
         "replaced_documents": [d for d in docs if d.replaced_by is not None],
         "form": form,
         "form_fields": [(f, FIELD_LABELS[f], _form_value(form, f)) for f in FORM_FIELDS] if form else [],
+        "field_value_kinds": labels.FIELD_VALUE_KINDS,
         "summary": summary,
         "checklist": _checklist(form, {**summary, "carrier": registration.carrier}),
         "claim": claim if claim is not None and claim["age_seconds"] < lapse else None,
+        "claimable": waits_for_staff(registration.waiting_for),
+        "problems": say.field_lines(request, [p.model_dump() for p in registration.problems]),
+        "actors": actors,
+        "done": DONE.get(request.query_params.get("done", "")),
         "revealable": personal_data.REVEALABLE,
         "verification_events": [
             e for e in timeline.entries if e.event_type in ("VerificationPassed", "VerificationFailed")
@@ -148,7 +134,7 @@ def _choices() -> dict[str, Any]:
         "form_field_names": FORM_FIELDS,
         "document_kinds": list(load_catalogue().document_kinds),
         "document_labels": DOCUMENT_LABELS,
-        "rejection_labels": REJECTION_LABELS,
+        "rejection_labels": labels.REJECTIONS,
     }
 
 
@@ -165,54 +151,70 @@ async def claim_panel(
     request: Request, staff: Annotated[Staff, require(Action.READ_APPLICATION)], application_id: ApplicationId
 ) -> Response:
     async with context(request).connection() as conn:
+        row = await registrations.get_application_row(conn, staff.principal, application_id)
         claim = await repo.claim_of(conn, application_id)
     live = (
         claim
         if claim is not None and claim["age_seconds"] < console_settings(request).claim_seconds
         else None
     )
-    return views.render(request, "_claim_panel.html", {"app_id": application_id, "claim": live})
-
-
-def _validation_errors(exc: ValidationError) -> list[str]:
-    return [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
+    return views.render(
+        request,
+        "_claim_panel.html",
+        {"app_id": application_id, "claim": live, "claimable": waits_for_staff(row["waiting_for"])},
+    )
 
 
 async def _outcome(
     request: Request,
-    staff: Staff,
     application_id: str,
     panel: str,
     *,
-    done: Registration | None = None,
+    done: bool = False,
     error: ApiError | None = None,
     messages: list[str] | None = None,
 ) -> Response:
-    """The action panel after an action: done, refused (with the state the
-    registration is in now), or invalid input."""
-    current: dict[str, Any] | None = None
+    """What an action's form shows beside itself: refused (with the state the
+    registration is in now, which the page's status line takes too), invalid
+    input, or not possible now (503 with Retry-After: Temporal or the workers are
+    away). The form keeps what was typed. Done: the page again, with its new
+    state throughout and a line saying what was done."""
+    page = views.console_url(request, f"/applications/{application_id}", done=panel if done else None)
+    if done:
+        if request.headers.get("HX-Request"):
+            return Response(status_code=200, headers={"HX-Redirect": page})
+        return RedirectResponse(page, status_code=303)
+    current: Registration | None = None
     lost_race = False
+    unavailable = error if isinstance(error, ServiceUnavailable) else None
     if error is not None:
-        current = error.extra.get("registration")
+        if isinstance(error.extra.get("registration"), dict):
+            current = Registration.model_validate(error.extra["registration"])
         lost_race = isinstance(error, Conflict) and error.code in ("already_decided", "wrong_stage")
-        messages = [error.detail, *[e["message"] for e in error.errors or []]]
+        messages = say.lines(request, error)
     if not request.headers.get("HX-Request"):
-        return RedirectResponse(
-            views.console_url(request, f"/applications/{application_id}"), status_code=303
-        )
+        if unavailable is not None:
+            raise unavailable  # the error page, 503 with Retry-After: not a redirect hiding it
+        return RedirectResponse(page, status_code=303)
     return views.render(
         request,
         "_action_result.html",
         {
             "app_id": application_id,
-            "panel": panel,
-            "done": done,
             "current": current,
             "lost_race": lost_race,
             "messages": messages or [],
+            "oob_status": True,
         },
-        status_code=200 if done is not None else (409 if lost_race else 422),
+        status_code=_status(unavailable, lost_race),
+        headers=unavailable.headers if unavailable else None,
     )
+
+
+def _status(unavailable: ServiceUnavailable | None, lost_race: bool) -> int:
+    if unavailable is not None:
+        return unavailable.status
+    return 409 if lost_race else 422
 
 
 @router.post("/applications/{application_id}/decision")
@@ -235,16 +237,18 @@ async def decide(
             documents=(document_kinds or []) if decision == "request_changes" else [],
         )
     except ValidationError as exc:
-        return await _outcome(request, staff, application_id, "decision", messages=_validation_errors(exc))
-    try:
-        done = await applications.decide(
-            context(request), gateway(request), staff.principal, application_id, body
+        return await _outcome(
+            request, application_id, "decision", messages=say.validation_lines(request, exc)
         )
-    except (Conflict, InvalidInput) as exc:
-        return await _outcome(request, staff, application_id, "decision", error=exc)
+    try:
+        await applications.decide(
+            context(request), available_gateway(request), staff.principal, application_id, body
+        )
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
+        return await _outcome(request, application_id, "decision", error=exc)
     async with context(request).connection() as conn:
         await repo.unclaim(conn, application_id, None)  # decided: nobody works it any more
-    return await _outcome(request, staff, application_id, "decision", done=done)
+    return await _outcome(request, application_id, "decision", done=True)
 
 
 @router.post("/applications/{application_id}/verification")
@@ -259,15 +263,15 @@ async def verify(
         body = VerificationIn(outcome=outcome, reason=reason)  # type: ignore[arg-type]
     except ValidationError as exc:
         return await _outcome(
-            request, staff, application_id, "verification", messages=_validation_errors(exc)
+            request, application_id, "verification", messages=say.validation_lines(request, exc)
         )
     try:
-        done = await applications.verify(
-            context(request), gateway(request), staff.principal, application_id, body
+        await applications.verify(
+            context(request), available_gateway(request), staff.principal, application_id, body
         )
-    except (Conflict, InvalidInput) as exc:
-        return await _outcome(request, staff, application_id, "verification", error=exc)
-    return await _outcome(request, staff, application_id, "verification", done=done)
+    except (Conflict, InvalidInput, ServiceUnavailable) as exc:
+        return await _outcome(request, application_id, "verification", error=exc)
+    return await _outcome(request, application_id, "verification", done=True)
 
 
 @router.post("/applications/{application_id}/reveal")
@@ -285,14 +289,26 @@ async def reveal(
             value = await personal_data.reveal(
                 conn, personal_data.form_cipher(ctx.settings), staff.principal, application_id, field, reason
             )
+            timeline = await registrations.get_timeline(conn, staff.principal, application_id)
+            actors = await repo.actor_names(conn, {e.actor for e in timeline.entries})
     except InvalidInput as exc:
         return views.render(
             request,
             "_reveal.html",
-            {"app_id": application_id, "field": field, "errors": [e["message"] for e in exc.errors or []]},
+            {"app_id": application_id, "field": field, "errors": say.lines(request, exc)[1:]},
             status_code=422,
         )
-    return views.render(request, "_reveal.html", {"app_id": application_id, "field": field, "value": value})
+    return views.render(
+        request,
+        "_reveal.html",
+        {
+            "app_id": application_id,
+            "field": field,
+            "value": value,
+            "entries": timeline.entries,
+            "actors": actors,
+        },
+    )
 
 
 @router.get("/documents/{document_id}/content")

@@ -2,7 +2,8 @@
 
 Sign-in is protected against cross-site posting by a double-submit token (the
 form carries the value of a cookie set with the form), limited per client
-address, and locks an account after repeated failures (web.services.staff).
+address (the API's throttle, api.throttle, answering 429 with Retry-After), and
+locks an account after repeated failures (web.services.staff).
 Each sign-in opens a new session, so a session id planted before sign-in is
 worthless after it.
 """
@@ -10,15 +11,15 @@ worthless after it.
 from __future__ import annotations
 
 import secrets
-import time
-from collections import deque
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.errors import TooManyRequests
 from api.permissions import Action, may
+from api.throttle import FailureWindow
 from web import views
 from web.http import (
     LANGUAGE_COOKIE,
@@ -29,6 +30,7 @@ from web.http import (
     context,
     cookie_secure,
     current_staff,
+    password_hashing,
     require,
     tokens_match,
 )
@@ -38,32 +40,10 @@ from web.services import staff as staff_service
 router = APIRouter()
 
 
-class AttemptLimiter:
+def _throttle(request: Request) -> FailureWindow:
     """Sign-in attempts per client address in a sliding minute (per process)."""
-
-    def __init__(self) -> None:
-        self._attempts: dict[str, deque[float]] = {}
-
-    def allow(self, key: str, per_minute: int) -> bool:
-        now = time.monotonic()
-        window = self._attempts.setdefault(key, deque())
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= per_minute:
-            return False
-        window.append(now)
-        if len(self._attempts) > 10_000:  # forget idle addresses rather than grow without bound
-            for stale in [k for k, v in self._attempts.items() if not v or now - v[-1] > 60]:
-                del self._attempts[stale]
-        return True
-
-
-def _limiter(request: Request) -> AttemptLimiter:
-    state = request.app.state
-    if not hasattr(state, "sign_in_limiter"):
-        state.sign_in_limiter = AttemptLimiter()
-    limiter: AttemptLimiter = state.sign_in_limiter
-    return limiter
+    throttle: FailureWindow = request.app.state.sign_in_throttle
+    return throttle
 
 
 def _local(path: str | None, fallback: str) -> str:
@@ -73,9 +53,13 @@ def _local(path: str | None, fallback: str) -> str:
     return fallback
 
 
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _login_page(
+    request: Request, error: str | None = None, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     token = secrets.token_urlsafe(32)
-    response = views.render(request, "login.html", {"login_csrf": token, "error": error}, status_code=status)
+    response = views.render(
+        request, "login.html", {"login_csrf": token, "error": error}, status_code=status, headers=headers
+    )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -106,22 +90,23 @@ async def login(
         return _login_page(request, _("The form has expired; sign in again."), 403)
     settings = console_settings(request)
     client = request.client.host if request.client else "unknown"
-    if not _limiter(request).allow(client, settings.sign_ins_per_minute):
-        return _login_page(request, _("Too many attempts; wait a minute and try again."), 429)
+    throttle = _throttle(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        return _login_page(
+            request, _("Too many attempts; wait a minute and try again."), 429, {"Retry-After": str(wait)}
+        )
+    throttle.record(client)
     ctx = context(request)
     try:
-        async with ctx.connection() as conn:
-            account = await staff_service.sign_in(
-                conn,
-                username,
-                password,
-                max_failures=settings.max_failed_sign_ins,
-                lockout=timedelta(seconds=settings.lockout_seconds),
-            )
-            old = request.cookies.get(SESSION_COOKIE)
-            if old and len(old) <= 128:
-                await staff_service.close_session(conn, old)  # rotated: never reuse a session id
-            token = await staff_service.open_session(conn, account.id)
+        account = await staff_service.sign_in(
+            ctx.connection,
+            username,
+            password,
+            max_failures=settings.max_failed_sign_ins,
+            lockout=timedelta(seconds=settings.lockout_seconds),
+            hashing=password_hashing(request),
+        )
     except staff_service.SignInRefused as refused:
         message = (
             _("Too many failed sign-ins: this account is locked for a while.")
@@ -129,6 +114,13 @@ async def login(
             else _("Wrong username or password.")
         )
         return _login_page(request, message, 401)
+    except TooManyRequests as busy:  # every password-hashing slot taken for a while
+        return _login_page(request, _("Too many sign-ins at once; try again in a moment."), 429, busy.headers)
+    async with ctx.connection() as conn:
+        old = request.cookies.get(SESSION_COOKIE)
+        if old and len(old) <= 128:
+            await staff_service.close_session(conn, old)  # rotated: never reuse a session id
+        token = await staff_service.open_session(conn, account.id)
     landing = "/queue" if may(account.role, Action.REVIEW) else "/dashboard"
     response = RedirectResponse(views.console_url(request, landing), status_code=303)
     response.set_cookie(

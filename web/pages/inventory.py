@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.errors import InvalidInput
+from api.errors import BadRequest, InvalidInput
 from api.permissions import Action
 from api.services import numbers
 from api.services.registrations import display_number
 from domain.requirements import load_catalogue
 from domain.vanity import ALL_TAGS, TIERS, tier_price_fen
+from web import messages as say
 from web import views
 from web.http import Staff, context, require
 from web.repositories import console as repo
@@ -39,6 +40,7 @@ async def inventory_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     errors: list[str] = []
+    status = 200
     page = None
     try:
         async with context(request).connection() as conn:
@@ -57,8 +59,11 @@ async def inventory_page(
             page = await numbers.search(
                 conn, staff.principal, criteria, limit=50, cursor=cursor, sample=False
             )
-    except InvalidInput as exc:
-        errors = [f"{e['field']}: {e['message']}" for e in exc.errors or []] or [exc.detail]
+    except (InvalidInput, BadRequest) as exc:
+        # Shown above the results, the search form kept: a filter to fix, or (BadRequest)
+        # a next-page link followed after the filters changed, which a new search mends.
+        errors = say.lines(request, exc)
+        status = exc.status
     query = {
         "starts_with": starts_with or "",
         "ends_with": ends_with or "",
@@ -81,6 +86,7 @@ async def inventory_page(
             "tags": sorted(ALL_TAGS),
             "carriers": load_catalogue().carrier_codes,
         },
+        status_code=status,
     )
 
 
@@ -93,8 +99,9 @@ async def number_history(
     async with context(request).connection() as conn:
         detail = await numbers.get(conn, staff.principal, number)
         history = await repo.number_history(conn, detail.number, HISTORY_LIMIT)
+        actors = await repo.actor_names(conn, {e["actor"] for e in history})
     return views.render(
         request,
         "inventory_number.html",
-        {"number": detail, "history": history, "display": display_number(detail.number)},
+        {"number": detail, "history": history, "actors": actors, "display": display_number(detail.number)},
     )

@@ -5,7 +5,7 @@ confirm real-name, report a change of details)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from api.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from api.permissions import Action
 from api.routers.applications import ApplicationId
+from api.schemas.registrations import Registration, TimelineEntry
 from api.schemas.service import (
     DetailsChangeIn,
     RealnameConfirmationIn,
@@ -26,9 +27,11 @@ from api.schemas.service import (
 from api.services import applications, registrations
 from api.services.registrations import display_number
 from domain.details import HOLDER_DETAILS
-from domain.service_rules import ServiceState
+from domain.service_rules import IN_SERVICE, ChangeKind, ServiceState
+from web import messages as say
 from web import views
-from web.http import Staff, context, gateway, require
+from web.http import Staff, available_gateway, context, gateway, require
+from web.i18n import N_
 from web.lifecycle import lifecycle_of_row
 from web.pages.applications import FIELD_LABELS
 from web.repositories import console as repo
@@ -78,21 +81,50 @@ async def numbers_page(
     )
 
 
+def _offered(staff: Staff, row: Mapping[str, Any], held: bool) -> dict[str, bool]:
+    """The actions to offer: those the role may take and the number's state allows
+    (the service's own checks, domain.service_rules: any while it is in service;
+    suspend only without an operator's hold, resume only with one)."""
+    in_service = row["service_state"] in {s.value for s in IN_SERVICE}
+    return {
+        "suspension": in_service and not held and staff.can(Action.SUSPEND_RESUME),
+        "resumption": in_service and held and staff.can(Action.SUSPEND_RESUME),
+        "realname-confirmation": in_service and staff.can(Action.CONFIRM_REALNAME),
+        "details-changes": in_service and staff.can(Action.REPORT_DETAILS_CHANGE),
+        "termination": in_service and staff.can(Action.TERMINATE),
+    }
+
+
+def _held_by_an_operator(entries: list[TimelineEntry]) -> bool:
+    """From the timeline, when the live service cannot say: the last operator
+    suspension not lifted since."""
+    for entry in reversed(entries):
+        if entry.event_type in (ChangeKind.OPERATOR_SUSPENDED, ChangeKind.OPERATOR_RESUMED):
+            return entry.event_type == ChangeKind.OPERATOR_SUSPENDED
+    return False
+
+
 async def _number_context(request: Request, staff: Staff, application_id: str) -> dict[str, Any]:
     async with context(request).connection() as conn:
         row = await registrations.get_application_row(conn, staff.principal, application_id)
         timeline = await registrations.get_timeline(conn, staff.principal, application_id)
+        actors = await repo.actor_names(conn, {e.actor for e in timeline.entries})
     # The live service answers with what the read model does not keep: the kind of
     # the next deadline, the next bill, an operator's hold. None if it cannot answer now.
-    live = (
+    status = (
         await gateway(request).status(row["workflow_id"], in_service=True) if row["service_state"] else None
     )
+    live = status if isinstance(status, ServiceStatus) else None
+    held = live.operator_hold is not None if live else _held_by_an_operator(timeline.entries)
     return {
         "app": registrations.from_row(row, staff=True),
         "row": row,
         "lifecycle": lifecycle_of_row(row),
-        "live": live if isinstance(live, ServiceStatus) else None,
+        "live": live,
         "timeline": timeline.entries,
+        "actors": actors,
+        "offered": _offered(staff, row, held),
+        "done": DONE.get(request.query_params.get("done", "")),
         "field_labels": FIELD_LABELS,
         "detail_fields": DETAIL_FIELDS,
     }
@@ -115,44 +147,59 @@ _REASONED: dict[str, tuple[Action, type[BaseModel], Callable[..., Awaitable[Any]
 }
 
 
+# What the page says once an action is done (it shows it after reloading).
+DONE = {
+    "suspension": N_("Suspended."),
+    "resumption": N_("Resumed."),
+    "realname-confirmation": N_("Real-name registration confirmed."),
+    "termination": N_("Terminated: the number is in quarantine."),
+    "details-changes": N_("Change of details reported."),
+}
+
+
 async def _service_action(
     request: Request,
     staff: Staff,
     application_id: str,
+    operation: str,
     action: Action,
     build: Callable[[], BaseModel],
     run: Any,
 ) -> Response:
+    """Done: the page again (every figure on it moved), saying what was done.
+    Refused or invalid: the reasons beside the forms, which keep what was typed."""
     if not staff.can(action):
         raise Forbidden(f"The {staff.session.role} role may not do this")
-    messages: list[str] = []
-    current: dict[str, Any] | None = None
-    done: Any = None
+    lines: list[str] = []
+    current: Registration | None = None
+    unavailable: ServiceUnavailable | None = None
     try:
-        done = await run(context(request), gateway(request), staff.principal, application_id, build())
+        await run(context(request), available_gateway(request), staff.principal, application_id, build())
     except ValidationError as exc:
-        messages = [str(e.get("msg", "")) for e in exc.errors()]
+        lines = say.validation_lines(request, exc)
     except (Conflict, InvalidInput, ServiceUnavailable) as exc:
-        # ServiceUnavailable: a number just activated is handing over to its
-        # service for a moment; the message says to retry.
-        messages = [exc.detail, *[e["message"] for e in exc.errors or []]]
-        current = exc.extra.get("registration")
+        # ServiceUnavailable: Temporal or the workers are away, or a number just
+        # activated is handing over to its service for a moment; the message
+        # says to retry, and so does the 503's Retry-After.
+        lines = say.lines(request, exc)
+        if isinstance(exc.extra.get("registration"), dict):
+            current = Registration.model_validate(exc.extra["registration"])
+        unavailable = exc if isinstance(exc, ServiceUnavailable) else None
+    else:
+        page = views.console_url(request, f"/numbers/{application_id}", done=operation)
+        if request.headers.get("HX-Request"):
+            return Response(status_code=200, headers={"HX-Redirect": page})
+        return RedirectResponse(page, status_code=303)
     if not request.headers.get("HX-Request"):
+        if unavailable is not None:
+            raise unavailable  # the error page, 503 with Retry-After: not a redirect hiding it
         return RedirectResponse(views.console_url(request, f"/numbers/{application_id}"), status_code=303)
-    if done is not None:
-        # The page's figures all moved: reload it whole.
-        return Response(status_code=204, headers={"HX-Refresh": "true"})
     return views.render(
         request,
         "_action_result.html",
-        {
-            "app_id": application_id,
-            "panel": "service",
-            "done": None,
-            "current": current,
-            "messages": messages,
-        },
-        status_code=409 if current is not None else 422,
+        {"app_id": application_id, "current": current, "lost_race": False, "messages": lines},
+        status_code=unavailable.status if unavailable else 409 if current is not None else 422,
+        headers=unavailable.headers if unavailable else None,
     )
 
 
@@ -189,6 +236,7 @@ async def report_details_change(
         request,
         staff,
         application_id,
+        "details-changes",
         Action.REPORT_DETAILS_CHANGE,
         build,
         applications.report_details_change,
@@ -207,4 +255,6 @@ async def reasoned_action(
     if operation not in _REASONED:
         raise NotFound(f"No action {operation!r}")
     action, model, run = _REASONED[operation]
-    return await _service_action(request, staff, application_id, action, lambda: model(reason=reason), run)
+    return await _service_action(
+        request, staff, application_id, operation, action, lambda: model(reason=reason), run
+    )

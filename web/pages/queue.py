@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.errors import Conflict
 from api.permissions import Action
 from api.routers.applications import ApplicationId
+from api.services import registrations
 from api.services.registrations import display_number
 from domain.requirements import load_catalogue
 from domain.vanity import TIERS
@@ -81,6 +83,14 @@ async def queue_page(
 
 async def _claim_or_unclaim(request: Request, staff: Staff, application_id: str, claim: bool) -> Response:
     async with context(request).connection() as conn:
+        # 404 for an application there is not (its claim row could not even be written).
+        row = await registrations.get_application_row(conn, staff.principal, application_id)
+        if claim and row["waiting_for"] not in repo.STAFF_WORK:
+            raise Conflict(
+                f"Nothing waits for staff on this application (waiting for {row['waiting_for']}): "
+                "there is nothing to claim",
+                code="nothing_to_review",
+            )
         if claim:
             await repo.claim(
                 conn, application_id, staff.session.staff_id, console_settings(request).claim_seconds

@@ -9,8 +9,9 @@ from fastapi.responses import Response
 
 from api.errors import Conflict, InvalidInput
 from api.permissions import Action
+from web import messages as say
 from web import views
-from web.http import Staff, context, require
+from web.http import Staff, context, password_hashing, require
 from web.services import staff as staff_service
 
 router = APIRouter()
@@ -37,8 +38,9 @@ async def staff_page(request: Request, staff: Annotated[Staff, require(Action.MA
 async def create_staff(
     request: Request,
     staff: Annotated[Staff, require(Action.MANAGE_STAFF)],
-    username: Annotated[str, Form(max_length=64)] = "",
-    display_name: Annotated[str, Form(max_length=100)] = "",
+    # Bounds well above the account's own, so that its checks say what is wrong, in the form.
+    username: Annotated[str, Form(max_length=1000)] = "",
+    display_name: Annotated[str, Form(max_length=1000)] = "",
     role: Annotated[str, Form(max_length=16)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
@@ -51,9 +53,10 @@ async def create_staff(
                 role=role,
                 password=password,
                 created_by=staff.actor_id,
+                hashing=password_hashing(request),
             )
     except (InvalidInput, Conflict) as exc:
-        errors = [e["message"] for e in exc.errors or []] or [exc.detail]
+        errors = say.lines(request, exc)
         return await _page(
             request, errors=errors, entered={"username": username, "display_name": display_name}
         )

@@ -203,3 +203,22 @@ async def number_history(conn: asyncpg.Connection, number: str, limit: int) -> l
         limit,
     )
     return rows
+
+
+async def actor_names(conn: asyncpg.Connection, actors: set[str]) -> dict[str, str]:
+    """Who each audit-trail actor is, as people know them: a staff member's name
+    (``staff:<id>``), an API key's name and its organisation (``apikey:<id>``).
+    Actors that are neither (``system``) or no longer exist are left out."""
+    staff = [a.removeprefix("staff:") for a in actors if a.startswith("staff:")]
+    keys = [a.removeprefix("apikey:") for a in actors if a.startswith("apikey:")]
+    if not staff and not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT 'staff:' || id AS actor, display_name AS name FROM staff_account WHERE id = ANY($1::text[])
+           UNION ALL
+           SELECT 'apikey:' || id, name || coalesce(' · ' || organisation_id, '')
+           FROM api_key WHERE id = ANY($2::text[])""",
+        staff,
+        keys,
+    )
+    return {row["actor"]: row["name"] for row in rows}

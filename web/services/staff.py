@@ -11,21 +11,27 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from activities.repositories.service import append_event
+from api import textguard
 from api.errors import Conflict, InvalidInput, field_error
 from api.ids import new_id
 from api.permissions import Role
+from api.services import audit
 from app.logging_setup import request_id_var
+from domain import hidden_text
 from web.repositories import staff as repo
+from web.services.hashing import DEFAULT as DEFAULT_HASHING
+from web.services.hashing import PasswordHashing
 
 STAFF_ROLES = (Role.OPERATOR, Role.ADMIN, Role.VIEWER)
+# Gives a pooled connection: ``pool.acquire`` or ``api.db.Context.connection``.
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 MIN_PASSWORD = 12
 
@@ -35,10 +41,9 @@ LOCKED_OUT = "StaffLockedOut"
 SIGNED_OUT = "StaffSignedOut"
 ACCOUNT_CREATED = "StaffAccountCreated"
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
 # Verified against when the username is unknown, so that the answer takes as long
 # as for a real account and does not tell which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = DEFAULT_HASHING.hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,7 @@ async def _record(
     reason: str | None = None,
     **payload: object,
 ) -> None:
-    await append_event(
+    await audit.append(
         conn,
         stream_id=stream_of(staff_id),
         event_id=str(uuid.uuid4()),
@@ -98,6 +103,10 @@ def check_new_account(username: str, display_name: str, role: str, password: str
         )
     if not 1 <= len(display_name.strip()) <= 100:
         errors.append(field_error("display_name", "invalid_length", "1-100 characters."))
+    elif textguard.is_unsafe(display_name):
+        errors.append(field_error("display_name", "invalid_character", textguard.MESSAGE))
+    elif hidden_text.has_hidden_characters(display_name):
+        errors.append(field_error("display_name", "hidden_characters", hidden_text.MESSAGE))
     if role not in {r.value for r in STAFF_ROLES}:
         errors.append(field_error("role", "invalid_role", "One of operator, admin, viewer."))
     if len(password) < MIN_PASSWORD:
@@ -106,12 +115,20 @@ def check_new_account(username: str, display_name: str, role: str, password: str
 
 
 async def create_account(
-    conn: asyncpg.Connection, *, username: str, display_name: str, role: str, password: str, created_by: str
+    conn: asyncpg.Connection,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    created_by: str,
+    hashing: PasswordHashing = DEFAULT_HASHING,
 ) -> StaffAccount:
     username = username.strip().lower()
     errors = check_new_account(username, display_name, role, password)
     if errors:
         raise InvalidInput("The account has invalid fields", errors=errors)
+    password_hash = await hashing.hash(password)  # before the transaction: no lock held meanwhile
     async with conn.transaction():
         row = await repo.insert_account(
             conn,
@@ -119,7 +136,7 @@ async def create_account(
             username=username,
             display_name=display_name.strip(),
             role=role,
-            password_hash=_hasher.hash(password),
+            password_hash=password_hash,
             created_by=created_by,
         )
         if row is None:
@@ -135,7 +152,7 @@ async def list_accounts(conn: asyncpg.Connection) -> list[StaffAccount]:
 async def password_matches(conn: asyncpg.Connection, username: str, password: str) -> bool:
     """Whether ``password`` is the account's (used by `make dev` to keep demo logins)."""
     row = await repo.by_username(conn, username.strip().lower())
-    return row is not None and _verify(row["password_hash"], password)
+    return row is not None and await DEFAULT_HASHING.verify(row["password_hash"], password)
 
 
 async def reset_password(conn: asyncpg.Connection, username: str, password: str) -> bool:
@@ -143,16 +160,9 @@ async def reset_password(conn: asyncpg.Connection, username: str, password: str)
     row = await repo.by_username(conn, username.strip().lower())
     if row is None:
         return False
-    await repo.set_password(conn, row["id"], _hasher.hash(password))
+    await repo.set_password(conn, row["id"], await DEFAULT_HASHING.hash(password))
     await repo.clear_failures(conn, row["id"])
     return True
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 class SignInRefused(Exception):
@@ -165,20 +175,35 @@ class SignInRefused(Exception):
 
 
 async def sign_in(
-    conn: asyncpg.Connection, username: str, password: str, *, max_failures: int, lockout: timedelta
+    connect: Connect,
+    username: str,
+    password: str,
+    *,
+    max_failures: int,
+    lockout: timedelta,
+    hashing: PasswordHashing = DEFAULT_HASHING,
 ) -> StaffAccount:
-    """The account, if ``password`` is its own and it is neither locked nor disabled."""
-    row = await repo.by_username(conn, username.strip().lower())
+    """The account, if ``password`` is its own and it is neither locked nor disabled.
+
+    ``connect`` gives a connection (``pool.acquire``, ``Context.connection``): none
+    is held while the password is checked, which may wait for a hashing slot."""
+    username = username.strip().lower()
+    row = None
+    # No account has a name outside USERNAME (one with a NUL could not even be looked up).
+    if USERNAME.fullmatch(username):
+        async with connect() as conn:
+            row = await repo.by_username(conn, username)
     if row is None:
-        _verify(_DUMMY_HASH, password)
+        await hashing.verify(_DUMMY_HASH, password)
         raise SignInRefused()
     now = datetime.now(UTC)
     if row["locked_until"] is not None and row["locked_until"] > now:
         # Not verified at all while locked: guessing on cannot succeed, or even tell.
-        await _record(conn, row["id"], SIGN_IN_FAILED, "system", "locked")
+        async with connect() as conn:
+            await _record(conn, row["id"], SIGN_IN_FAILED, "system", "locked")
         raise SignInRefused(row["locked_until"])
-    if row["disabled_at"] is not None or not _verify(row["password_hash"], password):
-        async with conn.transaction():
+    if row["disabled_at"] is not None or not await hashing.verify(row["password_hash"], password):
+        async with connect() as conn, conn.transaction():
             counted = await repo.record_failure(conn, row["id"], max_failures, now + lockout)
             await _record(conn, row["id"], SIGN_IN_FAILED, "system", "wrong password or disabled")
             if counted["locked_now"]:
@@ -191,9 +216,10 @@ async def sign_in(
                     locked_until=counted["locked_until"].isoformat(),
                 )
         raise SignInRefused(counted["locked_until"] if counted["locked_now"] else None)
-    if _hasher.check_needs_rehash(row["password_hash"]):
-        await repo.set_password(conn, row["id"], _hasher.hash(password))
-    async with conn.transaction():
+    rehashed = await hashing.hash(password) if hashing.needs_rehash(row["password_hash"]) else None
+    async with connect() as conn, conn.transaction():
+        if rehashed is not None:
+            await repo.set_password(conn, row["id"], rehashed)
         await repo.clear_failures(conn, row["id"])
         await _record(conn, row["id"], SIGNED_IN, f"staff:{row['id']}")
     return _account(row)
