@@ -75,6 +75,8 @@ EVENTS = {
     "ApplicationSubmitted": N_("Application submitted"),
     "ApplicationRefused": N_("Application refused at submission"),
     "ReviewOverdue": N_("Review overdue"),
+    "DeadlineRecomputed": N_("Deadline recomputed on the official holiday schedule"),
+    "DeadlineAwaitingCalendar": N_("Deadline waits for the official holiday schedule"),
     "ChangesRequested": N_("Changes requested"),
     "ApplicationResubmitted": N_("Application resubmitted"),
     "ApplicationRejected": N_("Application rejected"),

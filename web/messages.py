@@ -42,6 +42,7 @@ ERRORS = {
     "payload_too_large": N_("Too large."),
     "unsupported_media_type": N_("This file type is not accepted."),
     "internal_error": N_("Something went wrong."),
+    "version_conflict": N_("Someone else changed this first: reload and try again."),
     "nothing_to_review": N_("Nothing waits for staff on this application: there is nothing to claim."),
 }
 # A few errors share a code but not a meaning: these, by the API's sentence.

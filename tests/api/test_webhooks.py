@@ -1177,7 +1177,9 @@ async def test_the_consoles_audit_trail_reaches_neither_the_feed_nor_a_webhook(
             password=password,
             created_by="tests",
         )
-        account = await staff.sign_in(conn, username, password, max_failures=5, lockout=timedelta(minutes=1))
+        account = await staff.sign_in(
+            pool.acquire, username, password, max_failures=5, lockout=timedelta(minutes=1)
+        )
         operator = Principal(account.id, Role.OPERATOR, None, kind="staff")
         await personal_data.reveal(
             conn,
