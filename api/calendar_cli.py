@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 import asyncpg
 import yaml
 
+from activities.calendar import CalendarStore
 from activities.repositories import calendar as repo
-from api.errors import ApiError, exit_with
+from api.errors import ApiError, exit_with, run_cli_action
 from api.schemas.calendar import CalendarLoad, RecomputeStarted
 from api.services import calendar
-from app.db import with_cli_connection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -63,10 +63,7 @@ def add_calendar_commands(sub: Any) -> None:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    try:
-        return with_cli_connection(settings, "calendar", action)
-    except ApiError as exc:
-        exit_with("calendar", exc)
+    return run_cli_action(settings, "calendar", action)
 
 
 def _temporal_address(settings: Settings) -> str:
@@ -111,14 +108,14 @@ def _load(args: argparse.Namespace, settings: Settings) -> int:
     if year is None:
         sys.exit(f"calendar: {path} does not say which year it is for: give --year")
     loaded_by = args.loaded_by or f"cli:{_user()}"
-    loaded, days = _run(
+    loaded = _run(
         settings,
         lambda conn: calendar.load(
             conn, year, schedule, loaded_by=loaded_by, expected_version=args.expected_version
         ),
     )
     started = asyncio.run(_start(settings, year, loaded.version))
-    answer = calendar.load_answer(year, loaded, days, started)
+    answer = calendar.load_answer(year, loaded, started)
     if args.json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -150,7 +147,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    found = _run(settings, calendar.status)
+    found = _run(settings, lambda conn: calendar.status(conn, CalendarStore()))
     print(f"today (China): {found.today}; calendar version {found.version}")
     years = found.official_years
     print(

@@ -14,9 +14,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from api.auth import Role
-from api.errors import ApiError, exit_with
+from api.errors import run_cli_action
 from api.services import keys
-from app.db import with_cli_connection
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -72,10 +71,7 @@ def _days(text: str) -> timedelta:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    try:
-        return with_cli_connection(settings, "apikey", action)
-    except ApiError as exc:
-        exit_with("apikey", exc)
+    return run_cli_action(settings, "apikey", action)
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
@@ -25,8 +25,10 @@ from starlette.routing import Match
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.db import with_cli_connection
 from app.logging_setup import request_id_var
 from app.metrics import route_template
+from app.settings import Settings
 
 log = logging.getLogger("api")
 
@@ -51,6 +53,17 @@ def exit_with(command: str, exc: ApiError) -> NoReturn:
     """A command-line tool refusing input the way the API would, in one line."""
     details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
     sys.exit(f"{command}: {exc.detail}{': ' + details if details else ''}")
+
+
+def run_cli_action(
+    settings: Settings, command: str, action: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """``action`` on one connection for the command-line tool ``command``; a
+    service's refusal ends the tool with the API's words (exit_with)."""
+    try:
+        return with_cli_connection(settings, command, action)
+    except ApiError as exc:
+        exit_with(command, exc)
 
 
 def missing_idempotency_key(path_template: str) -> InvalidInput:

@@ -31,7 +31,7 @@ async def _calendar(request: Request) -> dict[str, object]:
     a reason to be unready, since deadlines go on, provisionally."""
     try:
         async with request.app.state.pool.acquire(timeout=2) as conn:
-            found = await asyncio.wait_for(calendar.status(conn), 3)
+            found = await asyncio.wait_for(calendar.status(conn, request.app.state.ctx.calendar), 3)
     except Exception as exc:  # noqa: BLE001 - the database check says what is wrong
         return {"status": "unknown", "error": type(exc).__name__}
     if not found.missing:

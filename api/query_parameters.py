@@ -17,7 +17,9 @@ from api.errors import InvalidInput, field_error
 
 UNKNOWN_PARAMETER = "unknown_parameter"
 
-_taken_by_route: dict[int, tuple[str, ...]] = {}
+# By route id, with the route kept beside its names: several apps (tests) have their
+# own routes, and an id is only checked against the route it was taken from.
+_taken_by_route: dict[int, tuple[APIRoute, tuple[str, ...]]] = {}
 
 
 def _taken(dependant: Dependant) -> set[str]:
@@ -31,9 +33,10 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
-    taken = _taken_by_route.get(id(route))
-    if taken is None:
-        taken = _taken_by_route[id(route)] = tuple(sorted(_taken(route.dependant)))
+    known = _taken_by_route.get(id(route))
+    if known is None or known[0] is not route:
+        known = _taken_by_route[id(route)] = (route, tuple(sorted(_taken(route.dependant))))
+    taken = known[1]
     unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in taken]
     if unknown:
         takes = f"it takes {', '.join(taken)}" if taken else "it takes none"

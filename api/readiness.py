@@ -81,8 +81,7 @@ class WorkflowHealth:
                 # errors. A dead server fails the RPC at once (connection refused);
                 # a hung one is judged on the next slow answer.
                 if self.temporal_ok and self._slow_checks < 2:
-                    self.checked_at = time.monotonic()
-                    return
+                    return  # checked_at stays: the pollers shown are the last answer's
                 raise TimeoutError
             self._slow_checks = 0
             found = inflight.result()

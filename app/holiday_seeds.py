@@ -8,8 +8,8 @@ The files were generated once from ``chinese-calendar`` (a development
 dependency only: nothing at run time reads it) and are in the format
 ``python -m app calendar load`` takes, so that every year, seeded or loaded,
 comes the same way. The migration ``*_calendar.sql`` holds the same days as
-SQL (``--sql``); tests/activities/test_calendar_repository.py checks that the
-database and the files agree.
+SQL (``--sql``); tests/activities/test_calendar_deadlines.py
+(test_the_database_holds_the_seed_files) checks that the database and the files agree.
 
 Holiday days that follow each other make one range, named as the notice names
 it (2025's National Day and Mid-Autumn Festival: ``国庆节、中秋节``, 10-01..10-08).

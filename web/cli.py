@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from api.errors import ApiError, exit_with
-from app.db import with_cli_connection
+from api.errors import run_cli_action
 from app.settings import Settings
 from web.services import staff
 
@@ -44,10 +43,7 @@ def add_staff_commands(sub: Any) -> None:
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    try:
-        return with_cli_connection(settings, "staff", action)
-    except ApiError as exc:
-        exit_with("staff", exc)
+    return run_cli_action(settings, "staff", action)
 
 
 def new_password() -> str:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 import asyncpg
 
 from domain.calendar import CHINA_TZ, WorkingCalendar
-from domain.holiday_schedule import CalendarDay, DayKind, calendar_of
+from domain.holiday_schedule import CalendarDay, DayKind, ScheduleDiff, calendar_of, diff
 
 
 class VersionConflict(Exception):
@@ -28,7 +28,7 @@ class VersionConflict(Exception):
 class LoadedYear:
     version: int
     previous_version: int | None
-    before: dict[date, CalendarDay]
+    changes: ScheduleDiff
     to_recompute: int
 
 
@@ -107,9 +107,7 @@ async def load_year(
             [d.kind.value for d in ordered],
             [d.name for d in ordered],
         )
-        added = len(days.keys() - before.keys())
-        removed = len(before.keys() - days.keys())
-        changed = sum(1 for d in days.keys() & before.keys() if _differs(days[d], before[d]))
+        changes = diff(before, days)
         await conn.execute(
             """INSERT INTO calendar_load (version, year, previous_version, source, loaded_by,
                    days_added, days_removed, days_changed)
@@ -119,12 +117,14 @@ async def load_year(
             previous,
             source,
             loaded_by,
-            added,
-            removed,
-            changed,
+            len(changes.added),
+            len(changes.removed),
+            len(changes.changed),
         )
-        to_recompute = await count_to_recompute(conn, year)
-    return LoadedYear(version=version, previous_version=previous, before=before, to_recompute=to_recompute)
+    # Outside the transaction: the count is only for the answer (the recompute
+    # finds the registrations itself), and every other load waits on the lock.
+    to_recompute = await count_to_recompute(conn, year)
+    return LoadedYear(version=version, previous_version=previous, changes=changes, to_recompute=to_recompute)
 
 
 async def forget_year(conn: asyncpg.Connection, year: int) -> int:
@@ -135,10 +135,6 @@ async def forget_year(conn: asyncpg.Connection, year: int) -> int:
         await conn.execute("DELETE FROM calendar_year WHERE year = $1", year)
         await conn.execute("UPDATE calendar_revision SET version = $1", revision + 1)
     return revision + 1
-
-
-def _differs(a: CalendarDay, b: CalendarDay) -> bool:
-    return (a.kind, a.name) != (b.kind, b.name)
 
 
 def _year_bounds(year: int) -> tuple[datetime, datetime]:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
+from activities.repositories import calendar as calendar_repo
 from api.auth import Principal, allow
 from api.errors import NotFound
 from api.permissions import Action
@@ -94,7 +95,7 @@ _START_TIMEOUT_SECONDS = 10.0
 )
 async def calendar_status(ctx: Ctx, _: Annotated[Principal, allow(Action.READ_CALENDAR)]) -> CalendarStatus:
     async with ctx.connection() as conn:
-        return await calendar.status(conn)
+        return await calendar.status(conn, ctx.calendar)
 
 
 @router.get(
@@ -141,12 +142,12 @@ async def load_year(
     schedule: YearSchedule = calendar.parse_schedule(await request.body(), media)
     expected = int(if_match.removeprefix("W/").strip('"')) if if_match else None
     async with ctx.connection() as conn:
-        loaded, days = await calendar.load(
+        loaded = await calendar.load(
             conn, year, schedule, loaded_by=principal.actor_id, expected_version=expected
         )
     recompute = await _start_recompute(request, ctx.settings.temporal_task_queue, year, loaded.version)
     response.headers["ETag"] = f'"{loaded.version}"'
-    return calendar.load_answer(year, loaded, days, recompute)
+    return calendar.load_answer(year, loaded, recompute)
 
 
 async def _start_recompute(request: Request, task_queue: str, year: int, version: int) -> RecomputeStarted:
@@ -179,7 +180,7 @@ async def recompute_progress(
     year: Year, ctx: Ctx, _: Annotated[Principal, allow(Action.VIEW_DASHBOARD)]
 ) -> RecomputeProgressOut:
     async with ctx.connection() as conn:
-        view = await calendar.year_view(conn, year)
-    if view.version is None:
+        record = await calendar_repo.year_record(conn, year)
+    if record is None:
         raise NotFound(f"No schedule of {year} is loaded")
-    return await calendar.progress(ctx.temporal, year, view.version)
+    return await calendar.progress(ctx.temporal, year, record["version"])

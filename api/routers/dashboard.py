@@ -45,7 +45,11 @@ def _filters(
     if created_from is not None and created_to is not None and created_to <= created_from:
         raise InvalidInput(
             errors=[
-                field_error("created_to", "before_created_from", "created_to must be after created_from.")
+                field_error(
+                    "created_to",
+                    "before_created_from",
+                    "created_to must be later than created_from: the window is empty.",
+                )
             ]
         )
     return Filters(

@@ -18,6 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from yaml.composer import ComposerError
 
+from activities.calendar import CalendarStore
 from activities.repositories import calendar as repo
 from api.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType, field_error
 from api.schemas.calendar import (
@@ -37,7 +38,6 @@ from domain.holiday_schedule import (
     YearSchedule,
     check_schedule,
     days_of,
-    diff,
     schedule_of,
 )
 from workflows.calendar_contracts import (
@@ -128,7 +128,7 @@ async def load(
     *,
     loaded_by: str,
     expected_version: int | None,
-) -> tuple[repo.LoadedYear, dict[date, CalendarDay]]:
+) -> repo.LoadedYear:
     days = checked_days(schedule, year)
     source = schedule.source or f"loaded by {loaded_by}"
     try:
@@ -146,7 +146,7 @@ async def load(
         "holiday schedule loaded",
         extra={"year": year, "calendar_version": loaded.version, "loaded_by": loaded_by, "days": len(days)},
     )
-    return loaded, days
+    return loaded
 
 
 async def start_recompute(client: Client, task_queue: str, year: int, version: int) -> RecomputeStarted:
@@ -172,10 +172,8 @@ async def start_recompute(client: Client, task_queue: str, year: int, version: i
     return RecomputeStarted(workflow_id=workflow_id, started=True)
 
 
-def load_answer(
-    year: int, loaded: repo.LoadedYear, days: dict[date, CalendarDay], recompute: RecomputeStarted
-) -> CalendarLoad:
-    changes = diff(loaded.before, days)
+def load_answer(year: int, loaded: repo.LoadedYear, recompute: RecomputeStarted) -> CalendarLoad:
+    changes = loaded.changes
     return CalendarLoad(
         year=year,
         version=loaded.version,
@@ -226,9 +224,12 @@ def china_today() -> date:
     return datetime.now(CHINA_TZ).date()
 
 
-async def status(conn: asyncpg.Connection, today: date | None = None) -> CalendarStatus:
+async def status(conn: asyncpg.Connection, store: CalendarStore, today: date | None = None) -> CalendarStatus:
+    """Which year is missing, from ``store``'s calendar: one version check while
+    it is current (/readyz asks on every probe)."""
     today = today or china_today()
-    official = await repo.official_years(conn)
+    current = await store.current(conn)
+    official = sorted(current.official_years)
     missing = [
         MissingYear(year=y, days_until=(date(y, 1, 1) - today).days) for y in missing_years(today, official)
     ]
@@ -241,7 +242,7 @@ async def status(conn: asyncpg.Connection, today: date | None = None) -> Calenda
         )
     return CalendarStatus(
         today=today,
-        version=await repo.current_version(conn),
+        version=current.version,
         official_years=official,
         missing=missing,
         detail=detail,

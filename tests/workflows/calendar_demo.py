@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
+from activities.calendar import CalendarStore
 from api.schemas.calendar import CalendarLoad
 from api.services import calendar as calendar_service
 from app.db import create_pool
@@ -71,7 +72,7 @@ async def demo(env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings,
     if now > CREATED_AT:
         raise SystemExit(f"the time-skipping server is at {china(now)}, past {china(CREATED_AT)}")
     async with pool.acquire() as conn:
-        status = await calendar_service.status(conn, today=CREATED_AT.date())
+        status = await calendar_service.status(conn, CalendarStore(), today=CREATED_AT.date())
     assert YEAR in [m.year for m in status.missing], status
     years = status.official_years
     say(f"calendar version {status.version}: official schedules {years[0]}-{years[-1]}; {status.detail}")
@@ -165,11 +166,11 @@ async def _load_sample(
     transaction, start the recompute, answer with what changed."""
     schedule = calendar_service.parse_schedule(SAMPLE_2027.read_bytes(), calendar_service.YAML_TYPES[0])
     async with pool.acquire() as conn:
-        loaded, days = await calendar_service.load(
+        loaded = await calendar_service.load(
             conn, YEAR, schedule, loaded_by="calendar-demo", expected_version=0
         )
     started = await calendar_service.start_recompute(env.client, task_queue, YEAR, loaded.version)
-    answer = calendar_service.load_answer(YEAR, loaded, days, started)
+    answer = calendar_service.load_answer(YEAR, loaded, started)
     holidays = [c.date for c in answer.added if c.after is not None and c.after.name == "元旦"]
     say(
         f"\nloaded {SAMPLE_2027.relative_to(SAMPLE_2027.parents[2])} (a SAMPLE, not the official notice) "
